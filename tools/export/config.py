@@ -1,0 +1,74 @@
+"""One JSON config per model; unknown keys are errors, so a typo never trains the wrong model."""
+
+import copy
+import json
+
+from .errors import UserError
+
+DEFAULTS = {
+    "id": "model",
+    "model": {
+        "img_size": 28,
+        "patch_size": 4,
+        "in_chans": 1,
+        "embed_dim": 128,
+        "depth": 12,
+        "num_heads": 4,
+        "mlp_ratio": 4.0,
+        "qkv_bias": False,
+        "num_classes": 10,
+        "conv": True,
+    },
+    "schedule": {"num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+    "train": {
+        "batch_size": 64,
+        "lr": 1e-3,
+        "weight_decay": 0.03,
+        "betas": [0.9, 0.99],
+        "warmup_steps": 200,
+        "ema_decay": 0.999,
+        "grad_clip": 1.0,
+        "p_uncond": 0.1,
+        "lambda_u": 1.0,
+        "beta_ual": 1.0,
+        "min_snr_gamma": 5.0,
+        "seed": 0,
+        "log_every": 20,
+        "checkpoint_minutes": 5.0,
+        "train_uem_only": False,
+    },
+    "sampling": {"steps": 20, "guidance": 3.0, "threshold": 0.1},
+}
+
+
+def _merge(defaults, given, path, source):
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        where = f"{path}.{key}" if path else key
+        if key not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise UserError(f"{source}: unknown config key '{where}' (known here: {known})")
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: '{where}' must be an object")
+            out[key] = _merge(defaults[key], value, where, source)
+        else:
+            out[key] = value
+    return out
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            given = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"config file {path} not found") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"config file {path} is not valid JSON: {e}") from None
+    if not isinstance(given, dict):
+        raise UserError(f"config file {path} must hold a JSON object")
+    return _merge(DEFAULTS, given, "", path)
+
+
+def from_dict(given, source="config"):
+    return _merge(DEFAULTS, given, "", source)

@@ -1,0 +1,135 @@
+"""Noise schedule, AdaDiff's training losses, and a reference DDIM sampler with early exits.
+
+The sampler here is the reference the TypeScript runtime is tested against: its timestep rule
+(`ddim_timesteps`) and update (`ddim_step`) are written the same way there.
+"""
+
+import numpy as np
+import torch
+
+
+class Schedule:
+    """Discrete DDPM schedule with linearly spaced betas (Ho et al.)."""
+
+    def __init__(self, num_timesteps=1000, beta_start=1e-4, beta_end=0.02):
+        self.num_timesteps = num_timesteps
+        self.beta_start, self.beta_end = beta_start, beta_end
+        betas = np.linspace(beta_start, beta_end, num_timesteps, dtype=np.float64)
+        self.alphas_cumprod = np.cumprod(1.0 - betas)
+
+    def to_manifest(self):
+        return {
+            "type": "ddpm-linear",
+            "numTimesteps": self.num_timesteps,
+            "betaStart": self.beta_start,
+            "betaEnd": self.beta_end,
+            "predicts": "epsilon",
+        }
+
+    def ab(self, t, device=None):
+        """ᾱ_t for integer timesteps t (tensor) as float32."""
+        table = torch.as_tensor(self.alphas_cumprod, dtype=torch.float32, device=device)
+        return table[t]
+
+
+def pseudo_uncertainty(eps_hat, eps):
+    """AdaDiff's UEM target: û = tanh(|ε̂ − ε|), element-wise and detached."""
+    return torch.tanh((eps_hat - eps).abs()).detach()
+
+
+def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, beta=1.0):
+    """L = L_simple + λ·L_u + β·L_UAL for one batch.
+
+    eps_hats, uncertainties: per-exit lists of [B, C, H, W]; eps: the true noise.
+    sample_weight [B] (e.g. min-SNR) scales the noise-prediction terms per sample.
+    L_UAL's layer weights are w_i ∝ 1 − mean(u_i), normalised to sum 1 over layers (as the
+    official code does with the batch-mean certainty), and carry no gradient.
+    """
+    B = eps.shape[0]
+    w = torch.ones(B, device=eps.device) if sample_weight is None else sample_weight
+    per_layer_mse = [((e - eps) ** 2).reshape(B, -1).mean(1) for e in eps_hats]
+    l_simple = (w * per_layer_mse[-1]).mean()
+    l_u_terms = [((u - pseudo_uncertainty(e, eps)) ** 2).mean() for e, u in zip(eps_hats, uncertainties)]
+    l_u = torch.stack(l_u_terms).sum()
+    certainty = torch.stack([1.0 - u.mean() for u in uncertainties]).detach()
+    layer_w = certainty / certainty.sum()
+    l_ual = sum(lw * (w * m).mean() for lw, m in zip(layer_w, per_layer_mse))
+    total = l_simple + lam * l_u + beta * l_ual
+    return {
+        "loss": total,
+        "simple": l_simple.detach(),
+        "u": l_u.detach(),
+        "ual": l_ual.detach(),
+        "layer_mse": torch.stack([m.mean() for m in per_layer_mse]).detach(),
+        "layer_uncertainty": torch.stack([u.mean() for u in uncertainties]).detach(),
+    }
+
+
+def min_snr_weight(ab, gamma):
+    """Min-SNR-γ weighting for ε-prediction (Hang et al. 2023): min(SNR, γ) / SNR."""
+    snr = ab / (1.0 - ab)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def ddim_timesteps(num_timesteps, steps):
+    """'Trailing' spacing: starts at T−1 so few-step sampling begins from pure noise."""
+    if not 1 <= steps <= num_timesteps:
+        raise ValueError(f"steps must be in 1..{num_timesteps}, got {steps}")
+    ratio = num_timesteps / steps
+    return [int(round(num_timesteps - k * ratio)) - 1 for k in range(steps)]
+
+
+def ddim_step(x, eps, ab_t, ab_prev, eta=0.0, noise=None):
+    """One DDIM update (Song et al.); x0 is clipped to the data range [-1, 1]."""
+    x0 = ((x - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5).clamp(-1, 1)
+    sigma = eta * ((1 - ab_prev) / (1 - ab_t)) ** 0.5 * (1 - ab_t / ab_prev) ** 0.5
+    direction = max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps
+    x_prev = ab_prev**0.5 * x0 + direction
+    if sigma > 0:
+        x_prev = x_prev + sigma * noise
+    return x_prev, x0
+
+
+@torch.no_grad()
+def adaptive_eps(model, x, t, y, threshold, min_depth=1):
+    """Noise estimate where each sample exits at the first block with mean uncertainty ≤ threshold.
+
+    Computes every block for the batch and then picks each sample's exit: identical results to a
+    real early exit (samples are independent), simpler for batched evaluation.
+    Returns eps [B,...], exit block per sample [B] (0-based), uncertainties [B, num_blocks].
+    """
+    eps_all, unc_all = model.forward_exits(x, t, y)
+    unc = torch.stack([u.reshape(u.shape[0], -1).mean(1) for u in unc_all], dim=1)
+    confident = unc <= threshold
+    confident[:, : max(min_depth, 1) - 1] = False
+    confident[:, -1] = True
+    exit_block = confident.float().argmax(dim=1)
+    eps = torch.stack(eps_all, dim=1)[torch.arange(x.shape[0]), exit_block]
+    return eps, exit_block, unc
+
+
+@torch.no_grad()
+def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None):
+    """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
+
+    threshold 0 = full depth. The conditional and unconditional passes exit independently.
+    """
+    x = noise
+    ts = ddim_timesteps(schedule.num_timesteps, steps)
+    null = torch.full_like(y, model.num_classes)
+    trace = []
+    for k, t in enumerate(ts):
+        ab_t = float(schedule.alphas_cumprod[t])
+        ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+        tt = torch.full((x.shape[0],), float(t))
+        eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold)
+        record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
+        if guidance != 1.0:
+            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold)
+            eps = eps_u + guidance * (eps_c - eps_u)
+            record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
+        else:
+            eps = eps_c
+        x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, None if step_noise is None else step_noise[k])
+        trace.append(record)
+    return x.clamp(-1, 1), trace

@@ -1,0 +1,339 @@
+"""Cut a trained model into per-block ONNX segments and write the manifest the runtime reads.
+
+    /usr/bin/python3 -m tools.export.export --checkpoint runs/fmnist-uvit13/weights.pt \
+        --out public/models/fmnist-uvit13 --fixtures test/fixtures/fmnist-uvit13 [--threshold θ]
+
+Writes embed.onnx, block_NN.onnx (hidden tokens + the UEM's mean uncertainty), head.onnx,
+full.onnx (monolithic full depth, the benchmark baseline) and manifest.json; with --fixtures,
+the inputs and PyTorch outputs the Node parity check and the runtime tests compare against.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import data as data_mod
+from .checkpoint import load_checkpoint
+from .config import from_dict
+from .diffusion import Schedule, sample
+from .errors import UserError, run_cli
+from .noise import normal
+from .uvit import build
+
+FORMAT_VERSION = 1
+OPSET = 17
+
+
+class EmbedGraph(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, t, y):
+        return self.model.embed(x, t, y)
+
+
+class BlockGraph(nn.Module):
+    """Block i with its UEM fused in: one session run per block gives tokens and uncertainty."""
+
+    def __init__(self, model, i):
+        super().__init__()
+        self.model, self.i = model, i
+
+    def forward(self, hidden, temb, skip=None):
+        h = self.model.run_block(self.i, hidden, skip)
+        u = self.model.uems[self.i](h[:, self.model.extras :, :], temb)
+        return h, u.reshape(u.shape[0], -1).mean(dim=1)  # unpatchify only permutes: same mean
+
+
+class HeadGraph(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, hidden):
+        return self.model.head(hidden)
+
+
+def flops(model):
+    """Multiply-adds ×2 per image for each segment (matmuls and convs; norms and softmax ignored)."""
+    D, L, N = model.embed_dim, model.extras + model.num_patches, model.num_patches
+    P, HW = model.patch_dim, model.img_size**2
+    per_block = 2 * (L * (3 * D * D + D * D + 8 * D * D) + 2 * L * L * D)
+    uem = 2 * (N * D * P + D * P)
+    blocks = []
+    for i in range(model.num_blocks):
+        f = per_block + uem
+        if model.skip_source(i) is not None:
+            f += 2 * L * 2 * D * D
+        blocks.append(f)
+    return {
+        "embed": 2 * N * D * P,
+        "blocks": blocks,
+        "head": 2 * (N * D * P + 9 * HW * model.in_chans**2),
+    }
+
+
+def _export(module, args, path, input_names, output_names):
+    dynamic = {n: {0: "batch"} for n in input_names + output_names}
+    torch.onnx.export(
+        module,
+        args,
+        path,
+        opset_version=OPSET,
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_axes=dynamic,
+        do_constant_folding=True,
+    )
+
+
+def _file_entry(out_dir, name, flop_count, inputs, outputs):
+    path = os.path.join(out_dir, name)
+    with open(path, "rb") as f:
+        blob = f.read()
+    return {
+        "path": name,
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "flops": int(flop_count),
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+def _io(name, dtype, dims):
+    return {"name": name, "type": dtype, "dims": dims}
+
+
+def export_model(model, cfg, out_dir, provenance, threshold, calibration=None):
+    """Write every graph and manifest.json into out_dir; return the manifest."""
+    os.makedirs(out_dir, exist_ok=True)
+    model.eval()
+    D, L = model.embed_dim, model.extras + model.num_patches
+    C, S = model.in_chans, model.img_size
+    B = 2
+    x = torch.randn(B, C, S, S)
+    t = torch.tensor([10.0, 900.0])
+    y = torch.tensor([1, model.num_classes], dtype=torch.int64)
+    hidden = torch.randn(B, L, D)
+    temb = torch.randn(B, D)
+    f = flops(model)
+    tok = ["batch", L, D]
+    with torch.no_grad():
+        _export(EmbedGraph(model), (x, t, y), os.path.join(out_dir, "embed.onnx"), ["x", "t", "y"], ["hidden", "temb"])
+        embed = _file_entry(
+            out_dir, "embed.onnx", f["embed"],
+            [_io("x", "float32", ["batch", C, S, S]), _io("t", "float32", ["batch"]), _io("y", "int64", ["batch"])],
+            [_io("hidden", "float32", tok), _io("temb", "float32", ["batch", D])],
+        )
+        blocks = []
+        for i in range(model.num_blocks):
+            name = f"block_{i:02d}.onnx"
+            src = model.skip_source(i)
+            ins = ["hidden", "temb"] + ([] if src is None else ["skip"])
+            args = (hidden, temb) + (() if src is None else (torch.randn(B, L, D),))
+            _export(BlockGraph(model, i), args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
+            entry = _file_entry(
+                out_dir, name, f["blocks"][i],
+                [_io(n, "float32", ["batch", D] if n == "temb" else tok) for n in ins],
+                [_io("hidden_out", "float32", tok), _io("uncertainty", "float32", ["batch"])],
+            )
+            entry["skipFrom"] = src
+            blocks.append(entry)
+        _export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
+        head = _file_entry(out_dir, "head.onnx", f["head"], [_io("hidden", "float32", tok)],
+                           [_io("eps", "float32", ["batch", C, S, S])])
+        _export(model, (x, t, y), os.path.join(out_dir, "full.onnx"), ["x", "t", "y"], ["eps"])
+        full = _file_entry(
+            out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
+            embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
+        )
+    sampling = cfg["sampling"]
+    manifest = {
+        "formatVersion": FORMAT_VERSION,
+        "id": cfg["id"],
+        "name": f"U-ViT {model.num_blocks} blocks, width {D}, with AdaDiff exits (Fashion-MNIST)",
+        "image": {"channels": C, "height": S, "width": S, "valueRange": [-1, 1]},
+        "classes": data_mod.CLASS_NAMES[: model.num_classes],
+        "nullClass": model.num_classes,
+        "schedule": Schedule(**cfg["schedule"]).to_manifest(),
+        "architecture": {
+            "type": "uvit",
+            "embedDim": D,
+            "tokens": L,
+            "extraTokens": model.extras,
+            "patchSize": model.patch_size,
+            "numBlocks": model.num_blocks,
+            "numInBlocks": model.num_in,
+        },
+        "segments": {"embed": embed, "blocks": blocks, "head": head},
+        "baselines": {"monolithic": full},
+        "defaults": {
+            "threshold": threshold,
+            "steps": sampling["steps"],
+            "guidance": sampling["guidance"],
+            "sampler": "ddim",
+        },
+        "calibration": calibration or [],
+        "provenance": provenance,
+    }
+    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")
+    return manifest
+
+
+def flops_uem(model):
+    D, N, P = model.embed_dim, model.num_patches, model.patch_dim
+    return [2 * (N * D * P + D * P)] * model.num_blocks
+
+
+class FixtureWriter:
+    """Tensors into one little-endian float32/int64 .bin with a JSON index (exact and compact)."""
+
+    def __init__(self):
+        self.chunks, self.index, self.offset = [], {}, 0
+
+    def add(self, name, tensor):
+        arr = tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
+        dtype = "int64" if arr.dtype.kind in "iu" else "float32"
+        blob = arr.astype("<i8" if dtype == "int64" else "<f4").tobytes()
+        self.index[name] = {"dtype": dtype, "dims": list(arr.shape), "offset": self.offset, "bytes": len(blob)}
+        self.chunks.append(blob)
+        self.offset += len(blob)
+
+    def write(self, out_dir, meta):
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "fixtures.bin"), "wb") as f:
+            for c in self.chunks:
+                f.write(c)
+        with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
+            json.dump({**meta, "tensors": self.index}, f, indent=1)
+            f.write("\n")
+
+
+def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50):
+    """A seed whose adaptive run has no uncertainty within `margin` of θ, so float differences between
+    PyTorch and ONNX Runtime cannot flip an exit decision."""
+    S = model.img_size
+    for seed in range(1, tries + 1):
+        noise = torch.from_numpy(normal(seed, model.in_chans * S * S)).reshape(1, model.in_chans, S, S)
+        _, trace = sample(model, schedule, label, noise, steps, guidance, threshold)
+        values = [u for rec in trace for key in ("unc_cond", "unc_uncond") for row in rec.get(key, []) for u in row]
+        if all(abs(u - threshold) > margin for u in values):
+            return seed
+    raise UserError(f"no seed in 1..{tries} keeps every uncertainty {margin} away from θ={threshold}")
+
+
+def write_fixtures(model, cfg, out_dir, threshold, manifest):
+    """Segment parity inputs/outputs and two full DDIM runs (full depth and at θ) with exit decisions."""
+    torch.manual_seed(0)
+    schedule = Schedule(**cfg["schedule"])
+    S, C = model.img_size, model.in_chans
+    fx = FixtureWriter()
+    x = torch.randn(2, C, S, S)
+    t = torch.tensor([37.0, 811.0])
+    y = torch.tensor([3, model.num_classes], dtype=torch.int64)
+    with torch.no_grad():
+        fx.add("segments.x", x)
+        fx.add("segments.t", t)
+        fx.add("segments.y", y)
+        h, temb = model.embed(x, t, y)
+        fx.add("segments.hidden", h)
+        fx.add("segments.temb", temb)
+        outputs = []
+        for i in range(model.num_blocks):
+            src = model.skip_source(i)
+            h_next, u = BlockGraph(model, i)(h, temb, None if src is None else outputs[src])
+            outputs.append(h_next)
+            fx.add(f"segments.block{i}.hidden_out", h_next)
+            fx.add(f"segments.block{i}.uncertainty", u)
+            fx.add(f"segments.block{i}.eps", model.head(h_next))
+            h = h_next
+        fx.add("segments.eps", model(x, t, y))
+
+    sampling = cfg["sampling"]
+    steps = min(sampling["steps"], 10)
+    guidance = sampling["guidance"]
+    label = torch.tensor([0])
+    seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold)
+    noise = torch.from_numpy(normal(seed, C * S * S)).reshape(1, C, S, S)
+    fx.add("sampling.noise", noise)
+    runs = {}
+    for name, theta in (("full", 0.0), ("adaptive", threshold)):
+        img, trace = sample(model, schedule, label, noise, steps, guidance, theta)
+        fx.add(f"sampling.{name}.image", img)
+        runs[name] = {"threshold": theta, "trace": trace}
+    meta = {
+        "model": manifest["id"],
+        "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
+        "sampling": {"seed": seed, "class": 0, "steps": steps, "guidance": guidance, "sampler": "ddim", "eta": 0.0,
+                     "runs": runs},
+    }
+    fx.write(out_dir, meta)
+
+
+def provenance_from(ckpt, cfg):
+    hardware = ckpt.get("hardware", [])
+    return {
+        "config": cfg,
+        "optimizerSteps": int(ckpt.get("step", 0)),
+        "imagesSeen": int(ckpt.get("images_seen", 0)),
+        "epochs": round(ckpt.get("images_seen", 0) / 60000, 2),
+        "finalLosses": ckpt.get("last", {}),
+        "trainingHours": round(ckpt.get("train_seconds", 0.0) / 3600, 3),
+        "hardware": [{"hardware": h.get("hardware"), "hours": round(h.get("seconds", 0) / 3600, 3)} for h in hardware],
+        "weights": "EMA",
+        "exportedAt": datetime.datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
+        "exporter": f"tools/export (PyTorch {torch.__version__}, opset {OPSET})",
+    }
+
+
+def load_model(checkpoint_path):
+    ckpt = load_checkpoint(checkpoint_path)
+    if "config" not in ckpt or "ema" not in ckpt:
+        raise UserError(f"{checkpoint_path} is not a tools/export training checkpoint (no config or EMA weights)")
+    cfg = from_dict(ckpt["config"], checkpoint_path)
+    model = build(cfg["model"])
+    model.load_state_dict(ckpt["ema"])
+    model.eval()
+    return model, cfg, ckpt
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tools.export.export", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="model directory, e.g. public/models/<id>")
+    p.add_argument("--fixtures", default=None, help="directory for parity and sampling fixtures")
+    p.add_argument("--threshold", type=float, default=None, help="default θ (default: the config's)")
+    p.add_argument("--calibration", default=None, help="evaluate.py JSON report to record in the manifest")
+    args = p.parse_args(argv)
+    model, cfg, ckpt = load_model(args.checkpoint)
+    calibration, threshold = None, args.threshold
+    if args.calibration:
+        with open(args.calibration) as f:
+            report = json.load(f)
+        calibration = report["calibration"]
+        if threshold is None:
+            threshold = report["default"]["threshold"]
+    if threshold is None:
+        threshold = cfg["sampling"]["threshold"]
+    if not 0 <= threshold <= 1:
+        raise UserError(f"--threshold must be in [0, 1], got {threshold}")
+    manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration)
+    if args.fixtures:
+        write_fixtures(model, cfg, args.fixtures, threshold, manifest)
+    n = len(manifest["segments"]["blocks"])
+    print(f"exported {n} block segments, embed, head and full.onnx to {args.out}")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,51 @@
+"""AdaDiff's pseudo-label and loss terms against values computed by hand."""
+
+import math
+
+import torch
+
+from tools.export.diffusion import adadiff_losses, min_snr_weight, pseudo_uncertainty
+
+
+def test_pseudo_label_is_tanh_of_abs_error_and_detached():
+    eps_hat = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    eps = torch.tensor([0.0, 0.0, 1.0])
+    u = pseudo_uncertainty(eps_hat, eps)
+    assert not u.requires_grad
+    torch.testing.assert_close(u, torch.tensor([math.tanh(0.5), math.tanh(1.0), math.tanh(1.0)]))
+
+
+def test_three_loss_terms_by_hand():
+    # one sample, one pixel, two exits
+    eps = torch.tensor([[[[0.0]]]])
+    e1 = torch.tensor([[[[1.0]]]])  # error 1
+    e2 = torch.tensor([[[[0.5]]]])  # error 0.5 (last exit)
+    u1 = torch.tensor([[[[0.2]]]])
+    u2 = torch.tensor([[[[0.6]]]])
+    out = adadiff_losses([e1, e2], [u1, u2], eps)
+    # L_simple: last exit's MSE
+    assert math.isclose(out["simple"].item(), 0.25, rel_tol=1e-6)
+    # L_u = (0.2 − tanh 1)² + (0.6 − tanh 0.5)²
+    want_u = (0.2 - math.tanh(1.0)) ** 2 + (0.6 - math.tanh(0.5)) ** 2
+    assert math.isclose(out["u"].item(), want_u, rel_tol=1e-6)
+    # L_UAL: weights ∝ 1 − u = 0.8, 0.4 → 2/3, 1/3
+    want_ual = (2 / 3) * 1.0 + (1 / 3) * 0.25
+    assert math.isclose(out["ual"].item(), want_ual, rel_tol=1e-6)
+    assert math.isclose(out["loss"].item(), 0.25 + want_u + want_ual, rel_tol=1e-6)
+    lam = adadiff_losses([e1, e2], [u1, u2], eps, lam=0.5, beta=2.0)
+    assert math.isclose(lam["loss"].item(), 0.25 + 0.5 * want_u + 2.0 * want_ual, rel_tol=1e-6)
+
+
+def test_layer_weights_carry_no_gradient_to_the_uem():
+    eps = torch.zeros(1, 1, 1, 1)
+    e = [torch.ones(1, 1, 1, 1, requires_grad=True) for _ in range(2)]
+    u = [torch.full((1, 1, 1, 1), 0.3, requires_grad=True) for _ in range(2)]
+    out = adadiff_losses(e, u, eps, lam=0.0)
+    out["loss"].backward()
+    assert u[0].grad is None or torch.all(u[0].grad == 0)
+    assert e[0].grad is not None
+
+
+def test_min_snr_weight():
+    ab = torch.tensor([0.5, 0.99])  # SNR 1 and 99
+    torch.testing.assert_close(min_snr_weight(ab, 5.0), torch.tensor([1.0, 5.0 / 99.0]))

@@ -1,0 +1,92 @@
+"""The network: shapes, skip wiring, exits, and upstream parameter names."""
+
+import torch
+
+from tools.export.config import from_dict
+from tools.export.uvit import build
+
+TINY = from_dict({"model": {"img_size": 28, "patch_size": 7, "embed_dim": 32, "depth": 4, "num_heads": 2}})["model"]
+
+
+def tiny():
+    torch.manual_seed(0)
+    return build(TINY).eval()
+
+
+def inputs(batch=3):
+    return torch.randn(batch, 1, 28, 28), torch.tensor([5.0, 500.0, 999.0])[:batch], torch.tensor([0, 9, 10])[:batch]
+
+
+def test_shapes():
+    m = tiny()
+    x, t, y = inputs()
+    h, temb = m.embed(x, t, y)
+    assert h.shape == (3, 2 + 16, 32) and temb.shape == (3, 32)
+    eps, unc = m.forward_exits(x, t, y)
+    assert len(eps) == len(unc) == m.num_blocks == 5
+    for e, u in zip(eps, unc):
+        assert e.shape == x.shape and u.shape == x.shape
+        assert (u > 0).all() and (u < 1).all()
+    assert m(x, t, y).shape == x.shape
+
+
+def test_skip_wiring_pairs_in_and_out_blocks_like_upstream():
+    m = tiny()
+    # 2 in-blocks (0, 1), mid 2, out-blocks 3, 4: out-block 3 takes in-block 1, 4 takes 0
+    assert [m.skip_source(i) for i in range(m.num_blocks)] == [None, None, None, 1, 0]
+
+
+def test_full_depth_equals_last_exit():
+    m = tiny()
+    x, t, y = inputs()
+    eps, _ = m.forward_exits(x, t, y)
+    torch.testing.assert_close(m(x, t, y), eps[-1])
+
+
+def test_exit_at_block_i_is_the_head_on_block_i_tokens():
+    m = tiny()
+    x, t, y = inputs()
+    eps, _ = m.forward_exits(x, t, y)
+    h, _ = m.embed(x, t, y)
+    outs = []
+    for i in range(m.num_blocks):
+        src = m.skip_source(i)
+        h = m.run_block(i, h, None if src is None else outs[src])
+        outs.append(h)
+        torch.testing.assert_close(m.head(h), eps[i])
+
+
+def test_upstream_parameter_names():
+    names = set(tiny().state_dict())
+    for expected in [
+        "patch_embed.proj.weight",
+        "label_emb.weight",
+        "pos_embed",
+        "in_blocks.0.norm1.weight",
+        "in_blocks.0.attn.qkv.weight",
+        "in_blocks.0.attn.proj.weight",
+        "in_blocks.0.mlp.fc1.weight",
+        "mid_block.mlp.fc2.weight",
+        "out_blocks.1.skip_linear.weight",
+        "norm.weight",
+        "decoder_pred.weight",
+        "final_layer.weight",
+    ]:
+        assert expected in names, expected
+    assert "in_blocks.0.attn.qkv.bias" not in names  # upstream: no qkv bias
+    assert all(n.startswith("uems.") for n in names if "uem" in n)
+
+
+def test_uem_is_timestep_aware():
+    m = tiny()
+    with torch.no_grad():
+        m.uems[0].time_proj.weight.normal_()
+    x, _, y = inputs(2)
+    t1, t2 = torch.tensor([10.0, 10.0]), torch.tensor([900.0, 900.0])
+    _, u1 = m.forward_exits(x, t1, y[:2])
+    h, temb2 = m.embed(x, t2, y[:2])
+    h1, temb1 = m.embed(x, t1, y[:2])
+    a = m.uncertainty_map(0, m.run_block(0, h1), temb1)
+    b = m.uncertainty_map(0, m.run_block(0, h1), temb2)  # same tokens, other timestep
+    assert not torch.allclose(a, b)
+    torch.testing.assert_close(a, u1[0])

@@ -1,0 +1,106 @@
+"""Training, resuming, export, and clear errors for bad input — through the real commands."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+TINY = os.path.join(ROOT, "tools", "export", "configs", "tiny.json")
+DATA = "/usr/share/datasets/fashion-mnist"
+needs_data = pytest.mark.skipif(not os.path.isdir(DATA), reason="dataset-fashion-mnist not installed")
+
+
+def run(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return p
+
+
+def losses(run_dir):
+    with open(os.path.join(run_dir, "train.log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run"))
+    run("tools.export.train", "--config", TINY, "--out", out, "--steps", "40", "--threads", "1")
+    return out
+
+
+@needs_data
+def test_tiny_config_trains_and_loss_falls(trained):
+    log = losses(trained)
+    assert [r["step"] for r in log] == list(range(1, 41))
+    first = sum(r["loss"] for r in log[:5]) / 5
+    last = sum(r["loss"] for r in log[-5:]) / 5
+    assert last < first * 0.9, (first, last)
+    for r in log:
+        assert {"simple", "u", "ual"} <= set(r) and len(r["layer_uncertainty"]) == 3
+
+
+@needs_data
+def test_resume_continues_at_the_saved_step(trained, tmp_path):
+    out = str(tmp_path / "run")
+    shutil.copytree(trained, out)
+    run("tools.export.train", "--config", TINY, "--out", out, "--resume", "--steps", "45", "--threads", "1")
+    steps = [r["step"] for r in losses(out)]
+    assert steps[40:] == [41, 42, 43, 44, 45]
+    assert torch.load(os.path.join(out, "checkpoint.pt"))["step"] == 45
+    # weights-only files (what the repository keeps) resume too
+    os.remove(os.path.join(out, "checkpoint.pt"))
+    run("tools.export.train", "--config", TINY, "--out", out, "--resume", "--steps", "47", "--threads", "1")
+    assert torch.load(os.path.join(out, "weights.pt"))["step"] == 47
+
+
+@needs_data
+def test_export_parity_on_a_tiny_model(trained, tmp_path):
+    model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
+    run("tools.export.export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir,
+        "--fixtures", fixture_dir, "--threshold", "0.45")
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    assert len(manifest["segments"]["blocks"]) == 3
+    assert [b["skipFrom"] for b in manifest["segments"]["blocks"]] == [None, None, 0]
+    assert manifest["provenance"]["optimizerSteps"] == 40
+    import onnx
+
+    for b in manifest["segments"]["blocks"]:
+        graph = onnx.load(os.path.join(model_dir, b["path"]))
+        assert graph.opset_import[0].version == 17
+        assert any(n.op_type == "LayerNormalization" for n in graph.graph.node)
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not installed")
+    p = subprocess.run([node, "test/parity/check.mjs", model_dir, fixture_dir], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def assert_clear_error(p, pattern):
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    assert pattern in p.stderr, p.stderr
+
+
+def test_missing_data_directory(tmp_path):
+    p = run("tools.export.train", "--config", TINY, "--out", str(tmp_path), "--data", "/nonexistent", check=False)
+    assert_clear_error(p, "apt-get install dataset-fashion-mnist")
+
+
+def test_truncated_checkpoint(tmp_path):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    p = run("tools.export.export", "--checkpoint", str(bad), "--out", str(tmp_path / "m"), check=False)
+    assert_clear_error(p, "is truncated or not a PyTorch checkpoint")
+
+
+def test_unknown_config_key(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"model": {"embed_dim": 32, "dpeth": 4}}))
+    p = run("tools.export.train", "--config", str(cfg), "--out", str(tmp_path), check=False)
+    assert_clear_error(p, "unknown config key 'model.dpeth'")
