@@ -1,0 +1,57 @@
+import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: [
+      'dist',
+      'node_modules',
+      'runs',
+      'public/models',
+      'test/fixtures',
+      'test-results',
+      'tools/export',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      globals: {
+        console: 'readonly',
+        process: 'readonly',
+        performance: 'readonly',
+        URL: 'readonly',
+        fetch: 'readonly',
+        TextDecoder: 'readonly',
+        structuredClone: 'readonly',
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/ui/**/*.{ts,tsx}', 'src/widget/**/*.{ts,tsx}'],
+    plugins: { 'react-hooks': reactHooks },
+    rules: reactHooks.configs.recommended.rules,
+  },
+  {
+    // the runtime is pure TypeScript: no DOM, no React, no upward imports (ui → worker → runtime)
+    files: ['src/runtime/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', 'document', 'window', 'localStorage', 'HTMLElement'],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/ui/**', '**/worker/**', '**/cli/**', 'react', 'react-dom', 'node:*', 'comlink'] },
+      ],
+    },
+  },
+  {
+    files: ['src/worker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['**/ui/**', '**/cli/**', 'react', 'react-dom'] }],
+    },
+  },
+);

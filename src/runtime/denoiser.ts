@@ -1,0 +1,19 @@
+/**
+ * The contract between the adaptive scheduler and whatever runs the network: begin a forward
+ * pass, run blocks one at a time reading back only their uncertainty, exit through the head.
+ * The ONNX Runtime segment runner implements it; tests script it.
+ */
+export interface ForwardPass {
+  /** Runs block i (blocks run in order) and returns each sample's mean uncertainty. */
+  runBlock(i: number): Promise<Float32Array>;
+  /** The shared head on the latest block's tokens: ε for every sample, [batch·C·H·W]. */
+  exit(): Promise<Float32Array>;
+  /** Frees every tensor the pass still holds; safe to call twice. */
+  dispose(): void;
+}
+
+export interface Denoiser {
+  readonly numBlocks: number;
+  /** Embeds a batch: x [batch·C·H·W], one timestep for all, one class per sample. */
+  begin(x: Float32Array, t: number, classes: readonly number[]): Promise<ForwardPass>;
+}

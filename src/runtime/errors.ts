@@ -1,0 +1,98 @@
+/**
+ * Every failure a user can meet is a named error whose message says what went wrong and what to
+ * do. `code` lets the UI and the CLI react without parsing messages.
+ */
+export type ErrorCode =
+  'manifest' | 'integrity' | 'fetch' | 'parameter' | 'cancelled' | 'device-lost' | 'backend' | 'session';
+
+export class AdaDiffError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The manifest (or a file it lists) does not say what this runtime needs. */
+export class ManifestError extends AdaDiffError {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    problem: string,
+  ) {
+    super(
+      'manifest',
+      `${file}: field "${field}" ${problem}. Re-export the model with tools/export, or point to a model directory made for this version of AdaDiff Web.`,
+    );
+  }
+}
+
+/** A downloaded file's size or sha256 differs from the manifest's. */
+export class IntegrityError extends AdaDiffError {
+  constructor(
+    readonly file: string,
+    readonly field: 'bytes' | 'sha256',
+    expected: string | number,
+    actual: string | number,
+  ) {
+    super(
+      'integrity',
+      `${file}: ${field} is ${actual}, the manifest says ${expected}. The file is damaged or from another export: download it again (or re-export the model).`,
+    );
+  }
+}
+
+export class FetchError extends AdaDiffError {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(
+      'fetch',
+      `could not load ${file}: ${detail}. Check the model URL or path and your connection, then retry.`,
+    );
+  }
+}
+
+/** A generate parameter or CLI flag is out of range; nothing is clamped silently. */
+export class ParameterError extends AdaDiffError {
+  constructor(
+    readonly parameter: string,
+    problem: string,
+  ) {
+    super('parameter', `${parameter} ${problem}`);
+  }
+}
+
+export class CancelledError extends AdaDiffError {
+  constructor() {
+    super('cancelled', 'generation cancelled');
+  }
+}
+
+export class DeviceLostError extends AdaDiffError {
+  constructor(detail: string) {
+    super(
+      'device-lost',
+      `the WebGPU device was lost (${detail}). This often happens when the GPU runs out of memory or its driver resets; switch to the wasm backend or reload the page.`,
+    );
+  }
+}
+
+export class BackendError extends AdaDiffError {
+  constructor(message: string) {
+    super('backend', message);
+  }
+}
+
+export function isAdaDiffError(e: unknown): e is AdaDiffError {
+  return e instanceof AdaDiffError;
+}
+
+/** A message for anything thrown, so no caller ever shows "[object Object]". */
+export function messageOf(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

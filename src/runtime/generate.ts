@@ -1,0 +1,187 @@
+/**
+ * One image: seeded noise → for each sampling step, the adaptive forward pass(es) → guidance →
+ * sampler update, with a progress event per step and the compute accounting users see.
+ */
+import type { Denoiser } from './denoiser';
+import { CancelledError } from './errors';
+import type { Manifest } from './manifest';
+import { Mulberry32, normals } from './noise';
+import type { GenerateParams } from './params';
+import { guide, makeSampler } from './samplers';
+import { makeSchedule, samplingTimesteps } from './schedule';
+import { runPass, type DepthPolicy, type PassResult } from './scheduler';
+
+export interface PassSummary {
+  label: 'cond' | 'uncond' | 'batch';
+  exitBlock: number;
+  /** Mean uncertainty of each block that ran (first sample of the pass). */
+  uncertainties: number[];
+}
+
+export interface Totals {
+  blocksRun: number;
+  blocksFull: number;
+  /** Fraction of transformer blocks skipped against full depth (the paper's "layers saved"). */
+  savedFraction: number;
+  flops: number;
+  flopsFull: number;
+  flopsSavedFraction: number;
+  wallMs: number;
+}
+
+export interface StepEvent {
+  step: number;
+  steps: number;
+  t: number;
+  passes: PassSummary[];
+  blocksRun: number;
+  blocksFull: number;
+  stepMs: number;
+  /** Wall time of each block that ran in this step's last pass (ms). */
+  blockMs: number[];
+  totals: Totals;
+  /** The predicted clean image x̂0 (when params.preview). */
+  preview?: Float32Array;
+}
+
+export interface GenerateResult {
+  /** [C·H·W] in the manifest's value range. */
+  image: Float32Array;
+  steps: Omit<StepEvent, 'preview' | 'totals'>[];
+  totals: Totals;
+}
+
+export interface GenerateOptions {
+  onStep?: (e: StepEvent) => void;
+  signal?: AbortSignal;
+  /** Per-block timings, when the denoiser measures them. */
+  blockMs?: () => number[];
+  now?: () => number;
+}
+
+export function depthPolicy(p: GenerateParams): DepthPolicy {
+  switch (p.mode) {
+    case 'full':
+      return { kind: 'full' };
+    case 'static':
+      return { kind: 'static', depth: p.staticDepth };
+    case 'schedule':
+      return { kind: 'schedule', depths: p.depthSchedule };
+    case 'adaptive':
+      return {
+        kind: 'adaptive',
+        threshold: p.threshold,
+        minDepth: p.minDepth,
+        patience: p.patience,
+        batch: p.batching === 'any' ? 'any' : 'all',
+      };
+  }
+}
+
+export function passFlops(m: Manifest, blocksRun: number): number {
+  const s = m.segments;
+  let f = s.embed.flops + s.head.flops;
+  for (let i = 0; i < blocksRun; i++) f += s.blocks[i]!.flops;
+  return f;
+}
+
+export async function generate(
+  denoiser: Denoiser,
+  manifest: Manifest,
+  params: GenerateParams,
+  options: GenerateOptions = {},
+): Promise<GenerateResult> {
+  const now = options.now ?? (() => performance.now());
+  const started = now();
+  const { channels, height, width } = manifest.image;
+  const size = channels * height * width;
+  const rng = new Mulberry32(params.seed);
+  let x = normals(rng, size);
+  const schedule = makeSchedule(manifest.schedule);
+  const timesteps = samplingTimesteps(schedule.numTimesteps, params.steps);
+  const sampler = makeSampler(params.sampler, params.eta);
+  let samplerState = sampler.initialState;
+  const policy = depthPolicy(params);
+  const n = denoiser.numBlocks;
+  const useGuidance = params.guidance !== 1;
+  const totals: Totals = {
+    blocksRun: 0,
+    blocksFull: 0,
+    savedFraction: 0,
+    flops: 0,
+    flopsFull: 0,
+    flopsSavedFraction: 0,
+    wallMs: 0,
+  };
+  const records: GenerateResult['steps'] = [];
+  const fullFlops = passFlops(manifest, n);
+
+  try {
+    for (let k = 0; k < timesteps.length; k++) {
+      options.signal?.throwIfAborted();
+      const stepStart = now();
+      const t = timesteps[k]!;
+      const passes: PassSummary[] = [];
+      const account = (r: PassResult, label: PassSummary['label'], batch: number) => {
+        passes.push({ label, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map((u) => u[0]!) });
+        totals.blocksRun += r.blocksRun * batch;
+        totals.blocksFull += n * batch;
+        totals.flops += passFlops(manifest, r.blocksRun) * batch;
+        totals.flopsFull += fullFlops * batch;
+      };
+      let eps: Float32Array;
+      if (!useGuidance) {
+        const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
+        account(r, 'cond', 1);
+        eps = r.eps;
+      } else if (params.batching === 'separate') {
+        const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
+        account(c, 'cond', 1);
+        const u = await runPass(denoiser, x, t, [manifest.nullClass], policy, k, options.signal);
+        account(u, 'uncond', 1);
+        eps = guide(c.eps, u.eps, params.guidance);
+      } else {
+        const both = new Float32Array(2 * size);
+        both.set(x);
+        both.set(x, size);
+        const r = await runPass(
+          denoiser,
+          both,
+          t,
+          [params.classIndex, manifest.nullClass],
+          policy,
+          k,
+          options.signal,
+        );
+        account(r, 'batch', 2);
+        eps = guide(r.eps.subarray(0, size), r.eps.subarray(size), params.guidance);
+      }
+      const tPrev = k + 1 < timesteps.length ? timesteps[k + 1]! : -1;
+      const out = sampler.step(schedule, { x, eps, t, tPrev, noise: () => normals(rng, size) }, samplerState);
+      x = out.x;
+      samplerState = out.state;
+      const stepBlocks = passes.reduce((s, p) => s + p.exitBlock + 1, 0);
+      totals.wallMs = now() - started;
+      totals.savedFraction = 1 - totals.blocksRun / totals.blocksFull;
+      totals.flopsSavedFraction = 1 - totals.flops / totals.flopsFull;
+      const record = {
+        step: k,
+        steps: timesteps.length,
+        t,
+        passes,
+        blocksRun: stepBlocks,
+        blocksFull: n * (useGuidance ? 2 : 1),
+        stepMs: now() - stepStart,
+        blockMs: options.blockMs ? options.blockMs().slice(0, passes[passes.length - 1]!.exitBlock + 1) : [],
+      };
+      records.push(record);
+      options.onStep?.({ ...record, totals: { ...totals }, ...(params.preview ? { preview: out.x0 } : {}) });
+    }
+  } catch (e) {
+    if (options.signal?.aborted) throw new CancelledError();
+    throw e;
+  }
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(1, Math.max(-1, x[i]!));
+  totals.wallMs = now() - started;
+  return { image: x, steps: records, totals };
+}

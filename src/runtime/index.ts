@@ -1,0 +1,15 @@
+/** The runtime's public surface: pure TypeScript, no DOM; runs in Node and in the worker. */
+export * from './errors';
+export * from './manifest';
+export * from './loader';
+export * from './model-source';
+export * from './integrity';
+export * from './noise';
+export * from './schedule';
+export * from './samplers';
+export * from './scheduler';
+export * from './params';
+export * from './generate';
+export * from './segments';
+export * from './image';
+export type { Denoiser, ForwardPass } from './denoiser';

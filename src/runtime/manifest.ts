@@ -1,0 +1,186 @@
+/**
+ * manifest.json: what a model directory holds and how its segments chain. Validated field by
+ * field; an error names the file and the field, never "undefined is not a function" later.
+ */
+import { z } from 'zod';
+import { ManifestError } from './errors';
+
+export const FORMAT_VERSION = 1;
+const MANIFEST = 'manifest.json';
+
+const ioSpec = z.object({
+  name: z.string().min(1),
+  type: z.enum(['float32', 'int64']),
+  dims: z.array(z.union([z.string(), z.number().int().positive()])),
+});
+
+const fileSpec = z.object({
+  path: z
+    .string()
+    .min(1)
+    .refine(
+      (p) => !p.includes('..') && !p.startsWith('/') && !/^[a-z]+:/i.test(p),
+      'must be a relative path',
+    ),
+  bytes: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+  flops: z.number().nonnegative(),
+  inputs: z.array(ioSpec).min(1),
+  outputs: z.array(ioSpec).min(1),
+});
+
+const blockSpec = fileSpec.extend({ skipFrom: z.number().int().nonnegative().nullable() });
+
+const calibrationRow = z.object({
+  threshold: z.number().min(0).max(1),
+  savedFraction: z.number().min(0).max(1),
+  agreement: z.number().min(0).max(1).optional(),
+  fid: z.number().nonnegative().optional(),
+  psnr: z.number().optional(),
+});
+
+export const manifestSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  id: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, dot, dash or underscore'),
+  name: z.string(),
+  image: z.object({
+    channels: z.number().int().positive(),
+    height: z.number().int().positive(),
+    width: z.number().int().positive(),
+    valueRange: z.tuple([z.number(), z.number()]),
+  }),
+  classes: z.array(z.string()).min(1),
+  nullClass: z.number().int().nonnegative(),
+  schedule: z.object({
+    type: z.literal('ddpm-linear'),
+    numTimesteps: z.number().int().positive(),
+    betaStart: z.number().positive().lt(1),
+    betaEnd: z.number().positive().lt(1),
+    predicts: z.literal('epsilon'),
+  }),
+  architecture: z.object({
+    type: z.literal('uvit'),
+    embedDim: z.number().int().positive(),
+    tokens: z.number().int().positive(),
+    extraTokens: z.number().int().nonnegative(),
+    patchSize: z.number().int().positive(),
+    numBlocks: z.number().int().positive(),
+    numInBlocks: z.number().int().nonnegative(),
+  }),
+  segments: z.object({ embed: fileSpec, blocks: z.array(blockSpec).min(1), head: fileSpec }),
+  baselines: z.object({ monolithic: fileSpec.optional() }).optional(),
+  defaults: z.object({
+    threshold: z.number().min(0).max(1),
+    steps: z.number().int().positive(),
+    guidance: z.number().positive(),
+    sampler: z.enum(['ddim', 'dpmpp2m', 'ddpm']),
+  }),
+  calibration: z.array(calibrationRow),
+  provenance: z.record(z.string(), z.unknown()),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type FileSpec = z.infer<typeof fileSpec>;
+export type BlockSpec = z.infer<typeof blockSpec>;
+export type CalibrationRow = z.infer<typeof calibrationRow>;
+
+function fieldPath(path: PropertyKey[]): string {
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+/** Parse and check a manifest; `source` names it in errors (a URL or a path). */
+export function parseManifest(json: unknown, source = MANIFEST): Manifest {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ManifestError(source, '(root)', 'must be a JSON object');
+  }
+  const version = (json as Record<string, unknown>).formatVersion;
+  if (version !== FORMAT_VERSION) {
+    throw new ManifestError(
+      source,
+      'formatVersion',
+      version === undefined
+        ? 'is missing'
+        : `is ${JSON.stringify(version)}, but this runtime reads version ${FORMAT_VERSION}`,
+    );
+  }
+  const result = manifestSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+    throw new ManifestError(
+      source,
+      fieldPath(issue.path),
+      missing ? 'is missing' : `is invalid: ${issue.message}`,
+    );
+  }
+  checkWiring(result.data, source);
+  return result.data;
+}
+
+/** Cross-field checks the schema cannot express: counts, skip wiring and that shapes chain. */
+function checkWiring(m: Manifest, source: string): void {
+  const { blocks } = m.segments;
+  const arch = m.architecture;
+  if (blocks.length !== arch.numBlocks) {
+    throw new ManifestError(
+      source,
+      'segments.blocks',
+      `lists ${blocks.length} blocks but architecture.numBlocks is ${arch.numBlocks}`,
+    );
+  }
+  if (m.nullClass !== m.classes.length) {
+    throw new ManifestError(source, 'nullClass', `must equal the number of classes (${m.classes.length})`);
+  }
+  if (m.defaults.threshold < 0 || m.defaults.threshold > 1) {
+    throw new ManifestError(source, 'defaults.threshold', 'must be in [0, 1]');
+  }
+  const tokenDims = ['batch', arch.tokens, arch.embedDim];
+  const sameDims = (dims: (string | number)[]) =>
+    dims.length === 3 && dims[1] === tokenDims[1] && dims[2] === tokenDims[2];
+  const embedHidden = m.segments.embed.outputs.find((o) => o.name === 'hidden');
+  if (!embedHidden || !sameDims(embedHidden.dims)) {
+    throw new ManifestError(
+      source,
+      'segments.embed.outputs',
+      `must have "hidden" of dims ${tokenDims.join('×')}`,
+    );
+  }
+  blocks.forEach((b, i) => {
+    const field = `segments.blocks[${i}]`;
+    const hiddenIn = b.inputs.find((x) => x.name === 'hidden');
+    const hiddenOut = b.outputs.find((x) => x.name === 'hidden_out');
+    if (!hiddenIn || !sameDims(hiddenIn.dims) || !hiddenOut || !sameDims(hiddenOut.dims)) {
+      throw new ManifestError(
+        source,
+        `${field}.inputs`,
+        `does not chain: block tokens must be ${tokenDims.join('×')} in ("hidden") and out ("hidden_out")`,
+      );
+    }
+    if (!b.outputs.some((x) => x.name === 'uncertainty')) {
+      throw new ManifestError(source, `${field}.outputs`, 'has no "uncertainty" output');
+    }
+    const hasSkipInput = b.inputs.some((x) => x.name === 'skip');
+    if (b.skipFrom !== null && (b.skipFrom >= i || b.skipFrom >= arch.numInBlocks || !hasSkipInput)) {
+      throw new ManifestError(
+        source,
+        `${field}.skipFrom`,
+        `is ${b.skipFrom}: must name an earlier in-block and come with a "skip" input`,
+      );
+    }
+    if (b.skipFrom === null && hasSkipInput) {
+      throw new ManifestError(source, `${field}.skipFrom`, 'is null but the block has a "skip" input');
+    }
+  });
+}
+
+/** Every file the page needs to generate (the monolithic baseline only when asked for). */
+export function segmentFiles(m: Manifest): FileSpec[] {
+  return [m.segments.embed, ...m.segments.blocks, m.segments.head];
+}
+
+export function totalBytes(files: FileSpec[]): number {
+  return files.reduce((sum, f) => sum + f.bytes, 0);
+}

@@ -1,0 +1,119 @@
+/**
+ * Generate parameters: defaults from the manifest, and validation that rejects (never clamps)
+ * anything out of range with a ParameterError naming the parameter.
+ */
+import { z } from 'zod';
+import { ParameterError } from './errors';
+import type { Manifest } from './manifest';
+import { SAMPLERS, type SamplerName } from './samplers';
+
+export type Mode = 'adaptive' | 'full' | 'static' | 'schedule';
+/** 'separate': each guidance pass exits on its own; 'all'/'any': both share one batched pass. */
+export type PassBatching = 'separate' | 'all' | 'any';
+
+export interface GenerateParams {
+  classIndex: number;
+  seed: number;
+  steps: number;
+  sampler: SamplerName;
+  /** DDIM's η (0 = deterministic). */
+  eta: number;
+  /** Classifier-free guidance scale; 1 runs no unconditional pass. */
+  guidance: number;
+  /** θ, the uncertainty threshold; 0 = full depth. */
+  threshold: number;
+  minDepth: number;
+  patience: number;
+  batching: PassBatching;
+  mode: Mode;
+  /** Blocks per step for mode 'static'. */
+  staticDepth: number;
+  /** Blocks at each step for mode 'schedule' (length = steps). */
+  depthSchedule: number[];
+  /** Send the predicted clean image with every step event. */
+  preview: boolean;
+}
+
+export const MAX_STEPS = 1000;
+export const MAX_SEED = 0xffffffff;
+
+export function defaultParams(m: Manifest): GenerateParams {
+  return {
+    classIndex: 0,
+    seed: 1,
+    steps: m.defaults.steps,
+    sampler: m.defaults.sampler,
+    eta: 0,
+    guidance: m.defaults.guidance,
+    threshold: m.defaults.threshold,
+    minDepth: 1,
+    patience: 1,
+    batching: 'separate',
+    mode: 'adaptive',
+    staticDepth: m.architecture.numBlocks,
+    depthSchedule: [],
+    preview: false,
+  };
+}
+
+const int = (min: number, max: number) => z.number().int('must be an integer').min(min).max(max);
+
+function schema(m: Manifest) {
+  const blocks = m.architecture.numBlocks;
+  const steps = Math.min(MAX_STEPS, m.schedule.numTimesteps);
+  return z
+    .object({
+      classIndex: int(0, m.classes.length - 1),
+      seed: int(0, MAX_SEED),
+      steps: int(1, steps),
+      sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
+      eta: z.number().min(0).max(1),
+      guidance: z.number().min(0).max(30),
+      threshold: z.number().min(0).max(1),
+      minDepth: int(1, blocks),
+      patience: int(1, blocks),
+      batching: z.enum(['separate', 'all', 'any']),
+      mode: z.enum(['adaptive', 'full', 'static', 'schedule']),
+      staticDepth: int(1, blocks),
+      depthSchedule: z.array(int(1, blocks)),
+      preview: z.boolean(),
+    })
+    .strict();
+}
+
+/** Fill defaults, then validate everything; throws ParameterError("<name> …"). */
+export function resolveParams(m: Manifest, given: Partial<GenerateParams>): GenerateParams {
+  const merged = { ...defaultParams(m), ...stripUndefined(given) };
+  const result = schema(m).safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = issue.path.length
+      ? issue.path.map(String).join('.')
+      : (issue as { keys?: string[] }).keys?.[0];
+    const value = issue.path.length ? readPath(merged, issue.path) : undefined;
+    throw new ParameterError(
+      name ?? 'parameters',
+      issue.code === 'unrecognized_keys'
+        ? 'is not a generate parameter'
+        : `${describe(value)}: ${issue.message}`,
+    );
+  }
+  const p = result.data;
+  if (p.mode === 'schedule' && p.depthSchedule.length !== p.steps) {
+    throw new ParameterError('depthSchedule', `has ${p.depthSchedule.length} entries, steps is ${p.steps}`);
+  }
+  return p;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function readPath(o: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], o);
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'number') return `is ${v}`;
+  return `is ${JSON.stringify(v) ?? String(v)}`;
+}

@@ -1,0 +1,145 @@
+/**
+ * Samplers as small pure step functions over the schedule (as diffusers' schedulers): given the
+ * current sample, the model's noise estimate and the two timesteps, return the next sample and
+ * the predicted clean image. The model never knows which sampler drives it.
+ */
+import { alphaBar, type NoiseSchedule } from './schedule';
+
+export type SamplerName = 'ddim' | 'dpmpp2m' | 'ddpm';
+export const SAMPLERS: readonly SamplerName[] = ['ddim', 'dpmpp2m', 'ddpm'];
+
+export interface StepInput {
+  x: Float32Array;
+  eps: Float32Array;
+  t: number;
+  /** The next timestep, −1 after the last step. */
+  tPrev: number;
+  /** Fresh standard normals for stochastic samplers (same length as x); called at most once. */
+  noise: () => Float32Array;
+}
+
+export interface StepOutput<S> {
+  x: Float32Array;
+  x0: Float32Array;
+  state: S;
+}
+
+export interface Sampler<S = unknown> {
+  name: SamplerName;
+  initialState: S;
+  step(schedule: NoiseSchedule, input: StepInput, state: S): StepOutput<S>;
+}
+
+/** x̂0 = (x − √(1−ᾱ)·ε) / √ᾱ, clipped to the data range as the exporter's sampler does. */
+export function predictX0(x: Float32Array, eps: Float32Array, ab: number): Float32Array {
+  const out = new Float32Array(x.length);
+  const s1 = Math.sqrt(1 - ab);
+  const s0 = Math.sqrt(ab);
+  for (let i = 0; i < x.length; i++) {
+    const v = ((x[i] as number) - s1 * (eps[i] as number)) / s0;
+    out[i] = v < -1 ? -1 : v > 1 ? 1 : v;
+  }
+  return out;
+}
+
+export function ddim(eta = 0): Sampler<null> {
+  return {
+    name: 'ddim',
+    initialState: null,
+    step(schedule, { x, eps, t, tPrev, noise }) {
+      const ab = alphaBar(schedule, t);
+      const abPrev = alphaBar(schedule, tPrev);
+      const x0 = predictX0(x, eps, ab);
+      const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
+      const dirScale = Math.sqrt(Math.max(1 - abPrev - sigma * sigma, 0));
+      const z = sigma > 0 ? noise() : null;
+      const out = new Float32Array(x.length);
+      const a = Math.sqrt(abPrev);
+      for (let i = 0; i < x.length; i++) {
+        out[i] = a * (x0[i] as number) + dirScale * (eps[i] as number) + (z ? sigma * (z[i] as number) : 0);
+      }
+      return { x: out, x0, state: null };
+    },
+  };
+}
+
+/** Ancestral DDPM over strided steps: a sample of the posterior q(x_prev | x_t, x̂0). */
+export function ddpm(): Sampler<null> {
+  return {
+    name: 'ddpm',
+    initialState: null,
+    step(schedule, { x, eps, t, tPrev, noise }) {
+      const ab = alphaBar(schedule, t);
+      const abPrev = alphaBar(schedule, tPrev);
+      const alpha = ab / abPrev;
+      const beta = 1 - alpha;
+      const x0 = predictX0(x, eps, ab);
+      const c0 = (Math.sqrt(abPrev) * beta) / (1 - ab);
+      const ct = (Math.sqrt(alpha) * (1 - abPrev)) / (1 - ab);
+      const std = Math.sqrt((beta * (1 - abPrev)) / (1 - ab));
+      const z = tPrev >= 0 && std > 0 ? noise() : null;
+      const out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        out[i] = c0 * (x0[i] as number) + ct * (x[i] as number) + (z ? std * (z[i] as number) : 0);
+      }
+      return { x: out, x0, state: null };
+    },
+  };
+}
+
+interface DpmState {
+  /** The previous step's x̂0 and its log-SNR λ, for the second-order correction. */
+  previous: { x0: Float32Array; lambda: number } | null;
+}
+
+/** DPM-Solver++(2M) (Lu et al. 2022), data prediction, first order on the first and last step. */
+export function dpmpp2m(): Sampler<DpmState> {
+  return {
+    name: 'dpmpp2m',
+    initialState: { previous: null },
+    step(schedule, { x, eps, t, tPrev }, state) {
+      const ab = alphaBar(schedule, t);
+      const abPrev = alphaBar(schedule, tPrev);
+      const x0 = predictX0(x, eps, ab);
+      const lambda = 0.5 * Math.log(ab / (1 - ab));
+      if (abPrev >= 1) return { x: x0, x0, state: { previous: null } };
+      const lambdaPrev = 0.5 * Math.log(abPrev / (1 - abPrev));
+      const h = lambdaPrev - lambda;
+      const sigmaRatio = Math.sqrt((1 - abPrev) / (1 - ab));
+      const coef = Math.sqrt(abPrev) * Math.expm1(-h); // α_prev·(e^{−h} − 1), negative
+      let d = x0;
+      if (state.previous) {
+        const r = (lambda - state.previous.lambda) / h;
+        d = new Float32Array(x.length);
+        const w = 1 / (2 * r);
+        for (let i = 0; i < x.length; i++) {
+          d[i] = (1 + w) * (x0[i] as number) - w * (state.previous.x0[i] as number);
+        }
+      }
+      const out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) out[i] = sigmaRatio * (x[i] as number) - coef * (d[i] as number);
+      return { x: out, x0, state: { previous: { x0, lambda } } };
+    },
+  };
+}
+
+export function makeSampler(name: SamplerName, eta = 0): Sampler<unknown> {
+  switch (name) {
+    case 'ddim':
+      return ddim(eta) as Sampler<unknown>;
+    case 'ddpm':
+      return ddpm() as Sampler<unknown>;
+    case 'dpmpp2m':
+      return dpmpp2m() as Sampler<unknown>;
+  }
+}
+
+/** Classifier-free guidance: ε = ε_u + g·(ε_c − ε_u). */
+export function guide(epsCond: Float32Array, epsUncond: Float32Array, scale: number): Float32Array {
+  const out = new Float32Array(epsCond.length);
+  for (let i = 0; i < out.length; i++) {
+    const u = epsUncond[i] as number;
+    out[i] = u + scale * ((epsCond[i] as number) - u);
+  }
+  return out;
+}

@@ -1,0 +1,265 @@
+/**
+ * ONNX Runtime (web) sessions for the segments of one model: embed, one per block (tokens + UEM
+ * uncertainty), and the shared head. On WebGPU the hidden tokens and skips stay on the GPU
+ * ('gpu-buffer') between segments and only the tiny uncertainty is read back. Every run goes
+ * through one queue: WebGPU and wasm must not run concurrently.
+ */
+import type * as OrtModule from 'onnxruntime-web';
+import type { InferenceSession, Tensor } from 'onnxruntime-web';
+import { BackendError, DeviceLostError, messageOf } from './errors';
+import type { Denoiser, ForwardPass } from './denoiser';
+import type { LoadedModel } from './loader';
+import type { FileSpec, Manifest } from './manifest';
+
+export type Ort = typeof OrtModule;
+export type Backend = 'webgpu' | 'wasm';
+
+export interface SegmentRunnerOptions {
+  backend: Backend;
+  /** Called after each session is created and warmed (shader compilation happens here). */
+  onWarm?: (done: number, total: number) => void;
+  /** Also create a session for the monolithic full-depth graph (benchmarks). */
+  monolithic?: boolean;
+}
+
+type Feeds = Record<string, Tensor>;
+
+export class SegmentRunner implements Denoiser {
+  readonly numBlocks: number;
+  /** Wall time of the last run of each block (ms), for the per-segment timing events. */
+  readonly lastBlockMs: number[];
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly live = new Set<Tensor>();
+  private released = false;
+
+  private constructor(
+    private readonly ort: Ort,
+    readonly manifest: Manifest,
+    readonly backend: Backend,
+    private readonly embed: InferenceSession,
+    private readonly blocks: InferenceSession[],
+    private readonly head: InferenceSession,
+    private readonly monolithic: InferenceSession | null,
+  ) {
+    this.numBlocks = blocks.length;
+    this.lastBlockMs = new Array<number>(blocks.length).fill(0);
+  }
+
+  static async create(ort: Ort, model: LoadedModel, options: SegmentRunnerOptions): Promise<SegmentRunner> {
+    const { manifest, files } = model;
+    const gpu = options.backend === 'webgpu';
+    const created: InferenceSession[] = [];
+    const total = manifest.segments.blocks.length + 2 + (options.monolithic ? 1 : 0);
+    const open = async (spec: FileSpec, location?: Record<string, 'gpu-buffer' | 'cpu'>) => {
+      const bytes = files.get(spec.path);
+      if (!bytes) throw new BackendError(`${spec.path} was not loaded; load the model again`);
+      try {
+        const session = await ort.InferenceSession.create(bytes, {
+          executionProviders: [options.backend],
+          graphOptimizationLevel: 'all',
+          ...(gpu && location ? { preferredOutputLocation: location } : {}),
+        });
+        created.push(session);
+        options.onWarm?.(created.length, total);
+        return session;
+      } catch (e) {
+        throw new BackendError(
+          `${spec.path}: ONNX Runtime could not create a ${options.backend} session (${messageOf(e)}). ` +
+            (gpu ? 'Try the wasm backend.' : 'The file may be damaged: download the model again.'),
+        );
+      }
+    };
+    try {
+      const embed = await open(manifest.segments.embed, { hidden: 'gpu-buffer', temb: 'gpu-buffer' });
+      const blocks: InferenceSession[] = [];
+      for (const spec of manifest.segments.blocks) {
+        blocks.push(await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'cpu' }));
+      }
+      const head = await open(manifest.segments.head, { eps: 'cpu' });
+      const mono =
+        options.monolithic && manifest.baselines?.monolithic
+          ? await open(manifest.baselines.monolithic, { eps: 'cpu' })
+          : null;
+      const runner = new SegmentRunner(ort, manifest, options.backend, embed, blocks, head, mono);
+      await runner.warm();
+      return runner;
+    } catch (e) {
+      await Promise.all(created.map((s) => s.release().catch(() => undefined)));
+      throw e;
+    }
+  }
+
+  /** One full-depth pass so every graph's kernels (and WebGPU shaders) are compiled before timing. */
+  private async warm(): Promise<void> {
+    const { channels, height, width } = this.manifest.image;
+    const pass = await this.begin(new Float32Array(channels * height * width), 500, [0]);
+    try {
+      for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
+      await pass.exit();
+    } finally {
+      pass.dispose();
+    }
+    if (this.monolithic) await this.runMonolithic(new Float32Array(channels * height * width), 500, [0]);
+  }
+
+  /** Tensors created or received and not yet disposed (0 between runs, or something leaks). */
+  liveTensorCount(): number {
+    return this.live.size;
+  }
+
+  private track(t: Tensor): Tensor {
+    this.live.add(t);
+    return t;
+  }
+
+  disposeTensor(t: Tensor | undefined): void {
+    if (t && this.live.delete(t)) t.dispose();
+  }
+
+  private inputs(x: Float32Array, t: number, classes: readonly number[]): Feeds {
+    const { channels, height, width } = this.manifest.image;
+    const batch = classes.length;
+    return {
+      x: this.track(new this.ort.Tensor('float32', x, [batch, channels, height, width])),
+      t: this.track(new this.ort.Tensor('float32', new Float32Array(batch).fill(t), [batch])),
+      y: this.track(
+        new this.ort.Tensor(
+          'int64',
+          BigInt64Array.from(classes, (c) => BigInt(c)),
+          [batch],
+        ),
+      ),
+    };
+  }
+
+  /** Runs a session in the shared queue; outputs are tracked until disposed. */
+  run(session: InferenceSession, feeds: Feeds): Promise<Record<string, Tensor>> {
+    if (this.released) return Promise.reject(new BackendError('the model was unloaded; load it again'));
+    const next = this.queue.then(async () => {
+      try {
+        const out = await session.run(feeds);
+        for (const v of Object.values(out)) this.track(v);
+        return out;
+      } catch (e) {
+        const msg = messageOf(e);
+        if (/device (was )?lost|GPUDevice|destroyed/i.test(msg)) throw new DeviceLostError(msg);
+        throw new BackendError(`ONNX Runtime failed on ${this.backend}: ${msg}`);
+      }
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async read(t: Tensor): Promise<Float32Array> {
+    const data = (await t.getData()) as Float32Array;
+    return data.slice();
+  }
+
+  async begin(x: Float32Array, t: number, classes: readonly number[]): Promise<ForwardPass> {
+    const feeds = this.inputs(x, t, classes);
+    let out: Record<string, Tensor>;
+    try {
+      out = await this.run(this.embed, feeds);
+    } finally {
+      Object.values(feeds).forEach((f) => this.disposeTensor(f));
+    }
+    return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head);
+  }
+
+  /** The monolithic full-depth graph: what a user would run without AdaDiff. */
+  async runMonolithic(x: Float32Array, t: number, classes: readonly number[]): Promise<Float32Array> {
+    if (!this.monolithic)
+      throw new BackendError('the monolithic graph was not loaded (create with monolithic: true)');
+    const feeds = this.inputs(x, t, classes);
+    try {
+      const out = await this.run(this.monolithic, feeds);
+      const eps = await this.read(out.eps!);
+      this.disposeTensor(out.eps);
+      return eps;
+    } finally {
+      Object.values(feeds).forEach((f) => this.disposeTensor(f));
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.queue;
+    for (const t of [...this.live]) this.disposeTensor(t);
+    const sessions = [this.embed, ...this.blocks, this.head, ...(this.monolithic ? [this.monolithic] : [])];
+    await Promise.all(sessions.map((s) => s.release().catch(() => undefined)));
+  }
+
+  skipFrom(i: number): number | null {
+    return this.manifest.segments.blocks[i]!.skipFrom;
+  }
+
+  /** Whether block j's output is still needed after block `after` has run (as a later skip). */
+  neededLater(j: number, after: number): boolean {
+    for (let k = after + 1; k < this.numBlocks; k++) if (this.skipFrom(k) === j) return true;
+    return false;
+  }
+}
+
+class SegmentPass implements ForwardPass {
+  /** Block outputs still needed: the latest (input of the next block) and pending skips. */
+  private readonly outputs = new Map<number, Tensor>();
+  private hidden: Tensor;
+  private last = -1;
+  private disposed = false;
+
+  constructor(
+    private readonly runner: SegmentRunner,
+    embedHidden: Tensor,
+    private readonly temb: Tensor,
+    private readonly blocks: InferenceSession[],
+    private readonly head: InferenceSession,
+  ) {
+    this.hidden = embedHidden;
+  }
+
+  async runBlock(i: number): Promise<Float32Array> {
+    if (this.disposed) throw new BackendError('forward pass already disposed');
+    if (i !== this.last + 1)
+      throw new BackendError(`blocks run in order: expected ${this.last + 1}, got ${i}`);
+    const feeds: Feeds = { hidden: this.hidden, temb: this.temb };
+    const src = this.runner.skipFrom(i);
+    if (src !== null) feeds.skip = this.outputs.get(src)!;
+    const started = performance.now();
+    const out = await this.runner.run(this.blocks[i]!, feeds);
+    const uncertainty = await this.runner.read(out.uncertainty!);
+    this.runner.lastBlockMs[i] = performance.now() - started;
+    this.runner.disposeTensor(out.uncertainty);
+    // the previous hidden is garbage now unless a later block takes it as its skip
+    if (this.last < 0) this.runner.disposeTensor(this.hidden);
+    else if (!this.runner.neededLater(this.last, i)) {
+      this.runner.disposeTensor(this.outputs.get(this.last));
+      this.outputs.delete(this.last);
+    }
+    if (src !== null && !this.runner.neededLater(src, i)) {
+      this.runner.disposeTensor(this.outputs.get(src));
+      this.outputs.delete(src);
+    }
+    this.hidden = out.hidden_out!;
+    this.outputs.set(i, this.hidden);
+    this.last = i;
+    return uncertainty;
+  }
+
+  async exit(): Promise<Float32Array> {
+    if (this.last < 0) throw new BackendError('exit before any block ran');
+    const out = await this.runner.run(this.head, { hidden: this.hidden });
+    const eps = await this.runner.read(out.eps!);
+    this.runner.disposeTensor(out.eps);
+    return eps;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const t of this.outputs.values()) this.runner.disposeTensor(t);
+    this.outputs.clear();
+    this.runner.disposeTensor(this.hidden);
+    this.runner.disposeTensor(this.temb);
+  }
+}
