@@ -1,0 +1,233 @@
+/**
+ * `adadiff` — the command-line generator over the same runtime the page uses (wasm in Node).
+ * Exit codes: 0 ok, 1 the run failed (model, backend), 2 bad usage (flag or value).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  encodePng,
+  generate,
+  isAdaDiffError,
+  loadModel,
+  messageOf,
+  ParameterError,
+  resolveParams,
+  SegmentRunner,
+  type GenerateParams,
+  type Manifest,
+  type Totals,
+} from '../runtime';
+import { directorySource, loadOrt } from './node-source';
+
+export const USAGE = `usage: adadiff generate --model DIR [options]
+
+  --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
+  --class NAME|INDEX   class to draw (default 0)
+  --count N            images to make, seeds S, S+1, … (default 1)
+  --seed S             integer seed 0…4294967295 (default 1)
+  --steps K            sampling steps (default: the manifest's)
+  --sampler NAME       ddim | dpmpp2m | ddpm (default: the manifest's)
+  --eta η              DDIM stochasticity 0…1 (default 0)
+  --guidance G         classifier-free guidance scale; 1 = none (default: the manifest's)
+  --threshold θ        uncertainty threshold 0…1; 0 = full depth (default: the manifest's)
+  --min-depth N        never exit before N blocks (default 1)
+  --patience N         confident blocks in a row needed in the first half (default 1)
+  --batching MODE      separate | all | any: how the two guidance passes exit (default separate)
+  --depth N            static baseline: always run N blocks (overrides --threshold)
+  --out DIR            write one PNG per image
+  --json               print a JSON summary on stdout
+  --quiet              no progress on stderr
+  -h, --help           this text`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  model: { type: 'string' },
+  class: { type: 'string' },
+  count: { type: 'string' },
+  seed: { type: 'string' },
+  steps: { type: 'string' },
+  sampler: { type: 'string' },
+  eta: { type: 'string' },
+  guidance: { type: 'string' },
+  threshold: { type: 'string' },
+  'min-depth': { type: 'string' },
+  patience: { type: 'string' },
+  batching: { type: 'string' },
+  depth: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** A number flag: the whole string must be a finite number (no "3abc", no "", no NaN). */
+function num(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(v)) throw new UsageError(`--${flag} must be a number, got "${value}"`);
+  return v;
+}
+
+function classIndex(m: Manifest, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const i = m.classes.findIndex((c) => c.toLowerCase() === value.toLowerCase());
+  if (i < 0)
+    throw new UsageError(
+      `--class "${value}" is not one of: ${m.classes.join(', ')} (or 0…${m.classes.length - 1})`,
+    );
+  return i;
+}
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    io.stderr(`adadiff: ${messageOf(e)}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals[0] !== 'generate' || positionals.length !== 1) {
+    io.stderr(
+      `adadiff: ${positionals.length ? `unknown command "${positionals.join(' ')}"` : 'no command'}\n${USAGE}\n`,
+    );
+    return 2;
+  }
+  try {
+    return await runGenerate(values, io);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ParameterError) {
+      io.stderr(`adadiff: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr(`adadiff: ${isAdaDiffError(e) ? e.message : `unexpected error: ${messageOf(e)}`}\n`);
+    return 1;
+  }
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function runGenerate(values: Values, io: CliIo): Promise<number> {
+  if (!values.model) throw new UsageError('--model DIR is required');
+  const count = num('count', values.count) ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > 10000) {
+    throw new UsageError(`--count must be an integer 1…10000, got ${values.count}`);
+  }
+  for (const [flag, allowed] of [
+    ['sampler', ['ddim', 'dpmpp2m', 'ddpm']],
+    ['batching', ['separate', 'all', 'any']],
+  ] as const) {
+    const v = values[flag];
+    if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
+      throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+    }
+  }
+  const progress = values.quiet ? () => undefined : io.stderr;
+  const model = await loadModel(directorySource(values.model));
+  const { manifest } = model;
+  const depth = num('depth', values.depth);
+  const threshold = num('threshold', values.threshold);
+  const base: Partial<GenerateParams> = {
+    classIndex: classIndex(manifest, values.class),
+    seed: num('seed', values.seed),
+    steps: num('steps', values.steps),
+    sampler: values.sampler as GenerateParams['sampler'] | undefined,
+    eta: num('eta', values.eta),
+    guidance: num('guidance', values.guidance),
+    threshold,
+    minDepth: num('min-depth', values['min-depth']),
+    patience: num('patience', values.patience),
+    batching: values.batching as GenerateParams['batching'] | undefined,
+    mode: depth !== undefined ? 'static' : threshold === 0 ? 'full' : 'adaptive',
+    staticDepth: depth,
+  };
+  const first = resolveParams(manifest, base); // validate every flag before any work
+  if (first.seed + count - 1 > 0xffffffff) throw new UsageError('--seed + --count runs past 4294967295');
+
+  const ort = await loadOrt();
+  const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
+  try {
+    if (values.out) await mkdir(values.out, { recursive: true });
+    const images = [];
+    const sum: Totals = {
+      blocksRun: 0,
+      blocksFull: 0,
+      savedFraction: 0,
+      flops: 0,
+      flopsFull: 0,
+      flopsSavedFraction: 0,
+      wallMs: 0,
+    };
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      const params = { ...first, seed: first.seed + i };
+      const result = await generate(runner, manifest, params, {
+        onStep: (e) =>
+          progress(
+            `image ${i + 1}/${count} step ${e.step + 1}/${e.steps} t=${e.t} exits ${e.passes
+              .map((p) => p.exitBlock + 1)
+              .join(
+                '/',
+              )} of ${runner.numBlocks} blocks, saved ${(100 * e.totals.savedFraction).toFixed(1)}%\n`,
+          ),
+      });
+      let file: string | null = null;
+      if (values.out) {
+        file = path.join(values.out, `${manifest.id}-c${params.classIndex}-s${params.seed}.png`);
+        await writeFile(file, encodePng(result.image, manifest));
+      }
+      for (const k of ['blocksRun', 'blocksFull', 'flops', 'flopsFull'] as const) sum[k] += result.totals[k];
+      images.push({
+        file,
+        class: params.classIndex,
+        className: manifest.classes[params.classIndex],
+        seed: params.seed,
+        blocksRun: result.totals.blocksRun,
+        blocksFull: result.totals.blocksFull,
+        savedFraction: result.totals.savedFraction,
+        wallMs: result.totals.wallMs,
+      });
+    }
+    sum.savedFraction = 1 - sum.blocksRun / sum.blocksFull;
+    sum.flopsSavedFraction = 1 - sum.flops / sum.flopsFull;
+    sum.wallMs = performance.now() - started;
+    const summary = {
+      model: manifest.id,
+      backend: 'wasm',
+      mode: first.mode,
+      threshold: first.mode === 'adaptive' ? first.threshold : first.mode === 'full' ? 0 : null,
+      steps: first.steps,
+      sampler: first.sampler,
+      guidance: first.guidance,
+      images,
+      totals: sum,
+      savedFraction: sum.savedFraction,
+      wallMs: sum.wallMs,
+    };
+    if (values.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
+    else
+      progress(
+        `${count} image(s) in ${(sum.wallMs / 1000).toFixed(1)} s; blocks run ${sum.blocksRun}/${sum.blocksFull} (saved ${(100 * sum.savedFraction).toFixed(1)}%)\n`,
+      );
+    return 0;
+  } finally {
+    await runner.release();
+  }
+}
