@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+/**
+ * Export parity: runs every ONNX segment of a model directory with onnxruntime-web (wasm) on the
+ * inputs tools/export saved, chains the full-depth model, runs the monolithic graph, and compares
+ * with PyTorch's outputs. `node test/parity/check.mjs MODEL_DIR FIXTURE_DIR` exits 1 above 1e-4.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as ort from 'onnxruntime-web';
+
+export const TOLERANCE = 1e-4;
+
+function fixtures(dir) {
+  const meta = JSON.parse(readFileSync(path.join(dir, 'fixtures.json'), 'utf8'));
+  const bin = readFileSync(path.join(dir, 'fixtures.bin'));
+  const slice = (e) => bin.buffer.slice(bin.byteOffset + e.offset, bin.byteOffset + e.offset + e.bytes);
+  const tensor = (name) => {
+    const e = meta.tensors[name];
+    if (!e) throw new Error(`fixture ${name} missing in ${dir}`);
+    return e.dtype === 'int64'
+      ? new ort.Tensor('int64', new BigInt64Array(slice(e)), e.dims)
+      : new ort.Tensor('float32', new Float32Array(slice(e)), e.dims);
+  };
+  return { meta, tensor };
+}
+
+function maxAbs(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return a.length === b.length ? m : Infinity;
+}
+
+/** Returns [{ name, error }] for every comparison made. */
+export async function checkParity(modelDir, fixtureDir) {
+  ort.env.logLevel = 'error';
+  const manifest = JSON.parse(readFileSync(path.join(modelDir, 'manifest.json'), 'utf8'));
+  const fx = fixtures(fixtureDir);
+  const open = (spec) =>
+    ort.InferenceSession.create(new Uint8Array(readFileSync(path.join(modelDir, spec.path))));
+  const results = [];
+  const compare = (name, got, want) => results.push({ name, error: maxAbs(got.data, fx.tensor(want).data) });
+
+  const embed = await open(manifest.segments.embed);
+  const e = await embed.run({
+    x: fx.tensor('segments.x'),
+    t: fx.tensor('segments.t'),
+    y: fx.tensor('segments.y'),
+  });
+  compare('embed.hidden', e.hidden, 'segments.hidden');
+  compare('embed.temb', e.temb, 'segments.temb');
+
+  const head = await open(manifest.segments.head);
+  // per segment: each block on PyTorch's inputs
+  const blocks = manifest.segments.blocks;
+  const sessions = [];
+  for (let i = 0; i < blocks.length; i++) {
+    const s = await open(blocks[i]);
+    sessions.push(s);
+    const feeds = {
+      hidden: fx.tensor(i === 0 ? 'segments.hidden' : `segments.block${i - 1}.hidden_out`),
+      temb: fx.tensor('segments.temb'),
+    };
+    if (blocks[i].skipFrom !== null) feeds.skip = fx.tensor(`segments.block${blocks[i].skipFrom}.hidden_out`);
+    const out = await s.run(feeds);
+    compare(`block${i}.hidden_out`, out.hidden_out, `segments.block${i}.hidden_out`);
+    compare(`block${i}.uncertainty`, out.uncertainty, `segments.block${i}.uncertainty`);
+    compare(`block${i}.exit`, (await head.run({ hidden: out.hidden_out })).eps, `segments.block${i}.eps`);
+  }
+  // chained: our own outputs feed the next block, as the runtime does
+  let hidden = e.hidden;
+  const outputs = [];
+  for (let i = 0; i < blocks.length; i++) {
+    const feeds = { hidden, temb: e.temb };
+    if (blocks[i].skipFrom !== null) feeds.skip = outputs[blocks[i].skipFrom];
+    hidden = (await sessions[i].run(feeds)).hidden_out;
+    outputs.push(hidden);
+  }
+  compare('chained.eps', (await head.run({ hidden })).eps, 'segments.eps');
+  if (manifest.baselines?.monolithic) {
+    const mono = await open(manifest.baselines.monolithic);
+    const out = await mono.run({
+      x: fx.tensor('segments.x'),
+      t: fx.tensor('segments.t'),
+      y: fx.tensor('segments.y'),
+    });
+    compare('monolithic.eps', out.eps, 'segments.eps');
+    await mono.release();
+  }
+  await Promise.all([embed, head, ...sessions].map((s) => s.release()));
+  return results;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [modelDir, fixtureDir] = process.argv.slice(2);
+  if (!modelDir || !fixtureDir) {
+    console.error('usage: node test/parity/check.mjs MODEL_DIR FIXTURE_DIR');
+    process.exit(2);
+  }
+  const results = await checkParity(modelDir, fixtureDir);
+  const worst = results.reduce((a, b) => (b.error > a.error ? b : a));
+  const failed = results.filter((r) => !(r.error <= TOLERANCE));
+  for (const r of failed) console.error(`FAIL ${r.name}: max abs error ${r.error}`);
+  console.log(
+    `${results.length} comparisons, worst ${worst.name} ${worst.error.toExponential(2)} (tolerance ${TOLERANCE})`,
+  );
+  process.exit(failed.length ? 1 : 0);
+}

@@ -1,0 +1,129 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { decode } from 'fast-png';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main';
+import { MODEL_DIR } from './fixtures';
+
+async function cli(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+describe('adadiff generate', () => {
+  it('writes one PNG per image and a JSON summary; saves blocks at the default θ', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'adadiff-'));
+    const r = await cli(
+      'generate',
+      '--model',
+      MODEL_DIR,
+      '--class',
+      '0',
+      '--count',
+      '2',
+      '--seed',
+      '1',
+      '--steps',
+      '10',
+      '--out',
+      out,
+      '--json',
+      '--threshold',
+      '0.5',
+    );
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.images).toHaveLength(2);
+    expect(readdirSync(out).sort()).toEqual(
+      summary.images.map((i: { file: string }) => path.basename(i.file)).sort(),
+    );
+    const png = decode(readFileSync(summary.images[0].file));
+    expect([png.width, png.height, png.channels]).toEqual([28, 28, 1]);
+    expect(new Set(png.data).size).toBeGreaterThan(10); // not a blank image
+    expect(summary.savedFraction).toBeGreaterThan(0);
+    expect(summary.images[1].seed).toBe(2);
+    expect(r.stderr).toMatch(/step 10\/10/);
+  });
+
+  it('--threshold 0 runs full depth: savedFraction 0', async () => {
+    const r = await cli(
+      'generate',
+      '--model',
+      MODEL_DIR,
+      '--steps',
+      '3',
+      '--threshold',
+      '0',
+      '--json',
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.savedFraction).toBe(0);
+    expect(summary.totals.blocksRun).toBe(summary.totals.blocksFull);
+    expect(r.stderr).toBe('');
+  });
+
+  it('the same seed gives the same image; class names are accepted', async () => {
+    const a = mkdtempSync(path.join(tmpdir(), 'adadiff-'));
+    const b = mkdtempSync(path.join(tmpdir(), 'adadiff-'));
+    for (const out of [a, b]) {
+      expect(
+        (
+          await cli(
+            'generate',
+            '--model',
+            MODEL_DIR,
+            '--class',
+            'trouser',
+            '--steps',
+            '4',
+            '--seed',
+            '7',
+            '--out',
+            out,
+            '--quiet',
+          )
+        ).code,
+      ).toBe(0);
+    }
+    const [fa] = readdirSync(a);
+    expect(fa).toContain('-c1-s7');
+    expect(readFileSync(path.join(a, fa!)).equals(readFileSync(path.join(b, fa!)))).toBe(true);
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['unknown flag', ['--colour', 'red'], /Unknown option '--colour'/],
+    ['NaN threshold', ['--threshold', 'NaN'], /--threshold must be a number/],
+    ['threshold > 1', ['--threshold', '2'], /threshold is 2/],
+    ['class out of range', ['--class', '42'], /classIndex is 42/],
+    ['unknown class name', ['--class', 'hat'], /--class "hat" is not one of/],
+    ['non-integer seed', ['--seed', '1.5'], /seed is 1.5: must be an integer/],
+    ['bad sampler', ['--sampler', 'euler'], /--sampler must be one of/],
+    ['count 0', ['--count', '0'], /--count must be an integer/],
+    ['huge steps', ['--steps', '100000'], /steps is 100000/],
+  ];
+  for (const [name, args, message] of bad) {
+    it(`${name}: usage message and exit code 2`, async () => {
+      const r = await cli('generate', '--model', MODEL_DIR, ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/usage: adadiff generate/);
+    });
+  }
+
+  it('no command or an unknown one: exit 2', async () => {
+    expect((await cli()).code).toBe(2);
+    expect((await cli('paint')).code).toBe(2);
+  });
+
+  it('a missing model directory: one line, exit 1', async () => {
+    const r = await cli('generate', '--model', '/nonexistent/model');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/could not load \/nonexistent\/model\/manifest.json: no such file/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * The shipped model against PyTorch: every ONNX segment on the exporter's inputs, the chained
+ * full-depth model, and whole DDIM runs (full depth and at the default θ) with their exit decisions.
+ */
+import * as ort from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { directorySource } from '../../src/cli/node-source';
+import { generate, loadModel, resolveParams, SegmentRunner, type LoadedModel } from '../../src/runtime';
+import { checkParity, TOLERANCE } from '../parity/check.mjs';
+import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
+
+ort.env.logLevel = 'error';
+const fx = readFixtures();
+let model: LoadedModel;
+let runner: SegmentRunner;
+
+beforeAll(async () => {
+  model = await loadModel(directorySource(MODEL_DIR), { includeMonolithic: true });
+  runner = await SegmentRunner.create(ort, model, { backend: 'wasm', monolithic: true });
+});
+afterAll(async () => {
+  await runner?.release();
+});
+
+describe('export parity (onnxruntime-web wasm vs PyTorch)', () => {
+  it('the manifest lists ≥ 13 block segments, each verified by sha256 at load', () => {
+    expect(model.manifest.segments.blocks.length).toBeGreaterThanOrEqual(13);
+    expect(model.files.size).toBe(model.manifest.segments.blocks.length + 3);
+  });
+
+  it('every segment, every exit, the chained full depth and the monolithic graph: max abs error ≤ 1e-4', async () => {
+    const results = await checkParity(MODEL_DIR, FIXTURE_DIR);
+    expect(results.length).toBe(2 + 3 * model.manifest.segments.blocks.length + 2);
+    for (const r of results) expect(r.error, r.name).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('the runtime’s own chain (SegmentRunner) gives the same ε as PyTorch and the monolithic graph', async () => {
+    const x = fx.f32('segments.x');
+    const t = fx.f32('segments.t');
+    const y = fx.i64('segments.y');
+    const want = fx.f32('segments.eps');
+    const per = x.length / 2;
+    for (let b = 0; b < 2; b++) {
+      // runner.begin takes one timestep per pass, so chain each sample on its own
+      const pass = await runner.begin(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!]);
+      for (let i = 0; i < runner.numBlocks; i++) await pass.runBlock(i);
+      const eps = await pass.exit();
+      pass.dispose();
+      expect(maxAbsDiff(eps, want.subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(1e-4);
+      const mono = await runner.runMonolithic(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!]);
+      expect(maxAbsDiff(mono, want.subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(1e-4);
+    }
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+});
+
+describe('sampling against the PyTorch reference run', () => {
+  const s = fx.meta.sampling;
+  for (const name of ['full', 'adaptive'] as const) {
+    it(`${name}: same seed → same pixels (≤ 1e-3) and the same exit decisions`, async () => {
+      const run = s.runs[name];
+      const params = resolveParams(model.manifest, {
+        classIndex: s.class,
+        seed: s.seed,
+        steps: s.steps,
+        guidance: s.guidance,
+        sampler: 'ddim',
+        eta: s.eta,
+        threshold: run.threshold,
+        mode: run.threshold === 0 ? 'full' : 'adaptive',
+      });
+      const result = await generate(runner, model.manifest, params);
+      expect(result.steps.map((r) => r.t)).toEqual(run.trace.map((r) => r.t));
+      expect(result.steps.map((r) => r.passes.map((p) => p.exitBlock))).toEqual(
+        run.trace.map((r) => [r.exit_cond[0], ...(r.exit_uncond ? [r.exit_uncond[0]] : [])]),
+      );
+      expect(maxAbsDiff(result.image, fx.f32(`sampling.${name}.image`))).toBeLessThanOrEqual(1e-3);
+      if (name === 'full') expect(result.totals.savedFraction).toBe(0);
+      expect(runner.liveTensorCount()).toBe(0);
+    });
+  }
+
+  it('the seeded noise generator reproduces the exporter’s initial noise exactly', async () => {
+    const { Mulberry32, normals } = await import('../../src/runtime');
+    const want = fx.f32('sampling.noise');
+    expect(maxAbsDiff(normals(new Mulberry32(s.seed), want.length), want)).toBeLessThanOrEqual(1e-6);
+  });
+});

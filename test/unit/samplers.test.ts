@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ddim, ddpm, dpmpp2m, guide, makeSchedule, samplingTimesteps, type Sampler } from '../../src/runtime';
+
+const schedule = makeSchedule({ type: 'ddpm-linear', numTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 });
+const zeros = (n: number) => () => new Float32Array(n);
+
+/** A sample at timestep t whose x̂0 lies inside [-1, 1], so clipping does not enter the comparison. */
+function noisy(t: number, x0: number[], eps: number[]): { x: Float32Array; eps: Float32Array } {
+  const ab = schedule.alphasCumprod[t]!;
+  return {
+    x: Float32Array.from(x0, (v, i) => Math.sqrt(ab) * v + Math.sqrt(1 - ab) * eps[i]!),
+    eps: Float32Array.from(eps),
+  };
+}
+
+describe('schedule', () => {
+  it('matches numpy’s linear-beta ᾱ (reference values from tools/export)', () => {
+    expect(schedule.alphasCumprod[0]).toBeCloseTo(0.9999, 12);
+    expect(schedule.alphasCumprod[499]! / 0.07858724288177824).toBeCloseTo(1, 10);
+    expect(schedule.alphasCumprod[999]! / 4.035829765375676e-5).toBeCloseTo(1, 9);
+  });
+
+  it('uses trailing timesteps as the exporter does', () => {
+    expect(samplingTimesteps(1000, 20).slice(0, 5)).toEqual([999, 949, 899, 849, 799]);
+    expect(samplingTimesteps(1000, 7)).toEqual([999, 856, 713, 570, 428, 285, 142]);
+  });
+});
+
+describe('DDIM', () => {
+  it('one step equals the PyTorch reference (x0 clipped to [-1, 1])', () => {
+    const x = Float32Array.from([0.5, -0.2, 1.3]);
+    const eps = Float32Array.from([0.1, 0.3, -0.7]);
+    const out = ddim(0).step(schedule, { x, eps, t: 999, tPrev: 499, noise: zeros(3) }, null);
+    expect(Array.from(out.x0)).toEqual([1, -1, 1]);
+    const want = [0.3763244152069092, 0.007636576890945435, -0.39159756898880005];
+    out.x.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+  });
+
+  it('DDPM’s mean is DDIM with η = 1 (same posterior), and both draw noise only when σ > 0', () => {
+    const { x, eps } = noisy(700, [0.3, -0.4], [0.2, -0.1]);
+    let draws = 0;
+    const noise = () => {
+      draws++;
+      return new Float32Array(2);
+    };
+    const a = ddpm().step(schedule, { x, eps, t: 700, tPrev: 650, noise }, null);
+    const b = ddim(1).step(schedule, { x, eps, t: 700, tPrev: 650, noise }, null);
+    a.x.forEach((v, i) => expect(v).toBeCloseTo(b.x[i]!, 5));
+    expect(draws).toBe(2);
+    ddim(0).step(schedule, { x, eps, t: 700, tPrev: 650, noise }, null);
+    expect(draws).toBe(2);
+  });
+});
+
+/** A model that knows the clean image exactly: every sampler must end on it. */
+function exactRun(sampler: Sampler<unknown>, steps: number): { final: Float32Array; target: Float32Array } {
+  const target = Float32Array.from([0.25, -0.5, 0.75, 0]);
+  let x: Float32Array = Float32Array.from([1.1, -0.3, 0.2, -1.7]);
+  let state = sampler.initialState;
+  const ts = samplingTimesteps(1000, steps);
+  ts.forEach((t, k) => {
+    const ab = schedule.alphasCumprod[t]!;
+    const eps = x.map((v, i) => (v - Math.sqrt(ab) * target[i]!) / Math.sqrt(1 - ab));
+    const out = sampler.step(
+      schedule,
+      { x, eps, t, tPrev: ts[k + 1] ?? -1, noise: () => new Float32Array(4) },
+      state,
+    );
+    x = out.x;
+    state = out.state;
+  });
+  return { final: x, target };
+}
+
+describe('every sampler recovers the clean image from an exact noise model', () => {
+  for (const [name, make] of [
+    ['ddim', () => ddim(0)],
+    ['ddpm', () => ddpm()],
+    ['dpmpp2m', () => dpmpp2m()],
+  ] as const) {
+    it(name, () => {
+      const { final, target } = exactRun(make() as Sampler<unknown>, 10);
+      final.forEach((v, i) => expect(v).toBeCloseTo(target[i]!, 4));
+    });
+  }
+
+  it('DPM-Solver++(2M) is DDIM on its first (first-order) step and differs on the second', () => {
+    const { x, eps: eps1 } = noisy(999, [0.3, -0.4], [0.2, -0.1]);
+    const s = dpmpp2m();
+    const d = ddim(0);
+    const a1 = s.step(schedule, { x, eps: eps1, t: 999, tPrev: 899, noise: zeros(2) }, s.initialState);
+    const b1 = d.step(schedule, { x, eps: eps1, t: 999, tPrev: 899, noise: zeros(2) }, null);
+    a1.x.forEach((v, i) => expect(v).toBeCloseTo(b1.x[i]!, 5));
+    const eps2 = noisy(899, [0.1, 0.2], [0, 0]).x.map(
+      (v, i) => (a1.x[i]! - v) / Math.sqrt(1 - schedule.alphasCumprod[899]!),
+    );
+    const a2 = s.step(schedule, { x: a1.x, eps: eps2, t: 899, tPrev: 799, noise: zeros(2) }, a1.state);
+    const b2 = d.step(schedule, { x: a1.x, eps: eps2, t: 899, tPrev: 799, noise: zeros(2) }, null);
+    expect(Math.abs(a2.x[0]! - b2.x[0]!)).toBeGreaterThan(1e-4);
+  });
+});
+
+describe('guidance', () => {
+  it('ε = ε_u + g·(ε_c − ε_u)', () => {
+    expect(Array.from(guide(Float32Array.from([1, 2]), Float32Array.from([0, 1]), 3))).toEqual([3, 4]);
+    expect(Array.from(guide(Float32Array.from([1, 2]), Float32Array.from([0, 1]), 1))).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,127 @@
+/** The adaptive scheduler against a scripted denoiser whose uncertainties we choose. */
+import { describe, expect, it } from 'vitest';
+import { decideExit, runPass, type Denoiser, type DepthPolicy, type ForwardPass } from '../../src/runtime';
+
+/** uncertainties[sample][block]; records which blocks ran and whether the pass was disposed. */
+function scripted(uncertainties: number[][]) {
+  const log = { blocks: [] as number[], exits: 0, disposed: 0, begun: 0 };
+  const numBlocks = uncertainties[0]!.length;
+  const denoiser: Denoiser = {
+    numBlocks,
+    async begin(): Promise<ForwardPass> {
+      log.begun++;
+      let last = -1;
+      return {
+        async runBlock(i) {
+          if (i !== last + 1) throw new Error('out of order');
+          last = i;
+          log.blocks.push(i);
+          return Float32Array.from(uncertainties.map((row) => row[i]!));
+        },
+        async exit() {
+          log.exits++;
+          return Float32Array.from([last]); // the head "returns" which block it exited at
+        },
+        dispose() {
+          log.disposed++;
+        },
+      };
+    },
+  };
+  return { denoiser, log };
+}
+
+const adaptive = (
+  threshold: number,
+  extra: Partial<Extract<DepthPolicy, { kind: 'adaptive' }>> = {},
+): DepthPolicy => ({
+  kind: 'adaptive',
+  threshold,
+  minDepth: 1,
+  patience: 1,
+  batch: 'all',
+  ...extra,
+});
+
+const run = (u: number[][], policy: DepthPolicy, step = 0) => {
+  const s = scripted(u);
+  return runPass(
+    s.denoiser,
+    new Float32Array(1),
+    500,
+    u.map(() => 0),
+    policy,
+    step,
+  ).then((r) => ({ ...r, log: s.log }));
+};
+
+describe('adaptive exit', () => {
+  const u = [[0.5, 0.4, 0.09, 0.05, 0.2, 0.01, 0.3]];
+
+  it('exits at the first block whose uncertainty ≤ θ and runs no block after it', async () => {
+    const r = await run(u, adaptive(0.1));
+    expect(r.exitBlock).toBe(2);
+    expect(r.log.blocks).toEqual([0, 1, 2]);
+    expect(r.eps[0]).toBe(2);
+    expect(r.log.disposed).toBe(1);
+  });
+
+  it('θ equal to the uncertainty exits (≤, not <)', async () => {
+    expect((await run(u, adaptive(0.4))).exitBlock).toBe(1);
+  });
+
+  it('θ = 0 never exits early; the last block always exits', async () => {
+    const r = await run(u, adaptive(0));
+    expect(r.exitBlock).toBe(6);
+    expect(r.uncertainties).toHaveLength(7);
+  });
+
+  it('minimum depth delays the exit', async () => {
+    expect((await run(u, adaptive(0.1, { minDepth: 5 }))).exitBlock).toBe(4 + 1);
+    expect((await run(u, adaptive(0.5, { minDepth: 2 }))).exitBlock).toBe(1);
+  });
+
+  it('patience needs confident blocks in a row in the first half only', async () => {
+    // blocks 2 and 3 are confident: with patience 2 the exit moves from 2 to 3
+    expect((await run(u, adaptive(0.1, { patience: 2 }))).exitBlock).toBe(3);
+    // a single confident block in the second half (block 5 of 7) exits despite patience
+    const late = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.01, 0.5]];
+    expect((await run(late, adaptive(0.1, { patience: 3 }))).exitBlock).toBe(5);
+  });
+
+  it('batch policy: "all" waits for every sample, "any" for one', async () => {
+    const batch = [
+      [0.5, 0.05, 0.05, 0.05],
+      [0.5, 0.5, 0.05, 0.05],
+    ];
+    expect((await run(batch, adaptive(0.1, { batch: 'all' }))).exitBlock).toBe(2);
+    expect((await run(batch, adaptive(0.1, { batch: 'any' }))).exitBlock).toBe(1);
+  });
+
+  it('disposes the pass when cancelled mid-way', async () => {
+    const s = scripted(u);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(
+      runPass(s.denoiser, new Float32Array(1), 1, [0], adaptive(0.1), 0, ac.signal),
+    ).rejects.toThrow();
+    expect(s.log.disposed).toBe(s.log.begun);
+  });
+});
+
+describe('baselines through the same loop', () => {
+  const u = [[0.01, 0.01, 0.01, 0.01, 0.01]];
+  it('full depth ignores confident blocks', async () => {
+    expect((await run(u, { kind: 'full' })).exitBlock).toBe(4);
+  });
+  it('static depth runs exactly N blocks', async () => {
+    expect((await run(u, { kind: 'static', depth: 3 })).exitBlock).toBe(2);
+  });
+  it('a per-timestep schedule picks the depth of the current step', async () => {
+    expect((await run(u, { kind: 'schedule', depths: [1, 4] }, 0)).exitBlock).toBe(0);
+    expect((await run(u, { kind: 'schedule', depths: [1, 4] }, 1)).exitBlock).toBe(3);
+  });
+  it('decideExit always exits at the last block', () => {
+    expect(decideExit({ kind: 'full' }, 4, 5, 0, Float32Array.from([1]), 0).exit).toBe(true);
+  });
+});
