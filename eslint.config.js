@@ -33,6 +33,11 @@ export default tseslint.config(
     },
   },
   {
+    // page.evaluate callbacks run in the browser
+    files: ['test/e2e/**/*.mjs'],
+    languageOptions: { globals: { document: 'readonly', window: 'readonly' } },
+  },
+  {
     files: ['src/ui/**/*.{ts,tsx}', 'src/widget/**/*.{ts,tsx}'],
     plugins: { 'react-hooks': reactHooks },
     rules: reactHooks.configs.recommended.rules,

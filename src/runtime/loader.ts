@@ -2,10 +2,10 @@
  * Loading a model: the manifest, then every segment, checked against its size and sha256, with
  * byte progress. A cached copy that fails the check is dropped and fetched again.
  */
-import { ManifestError, messageOf } from './errors';
+import { FetchError, ManifestError, messageOf } from './errors';
 import { verifyFile } from './integrity';
 import { parseManifest, segmentFiles, totalBytes, type FileSpec, type Manifest } from './manifest';
-import type { ByteCache, ModelSource } from './model-source';
+import { joinUrl, type ByteCache, type ModelSource } from './model-source';
 
 export interface LoadProgress {
   /** Bytes of segment files loaded so far (from the network or the cache). */
@@ -21,6 +21,8 @@ export interface LoadedModel {
   files: Map<string, Uint8Array>;
   /** Bytes that came over the network this time (0 when everything was cached). */
   downloadedBytes: number;
+  /** A cache was given but writing to it failed (quota, private mode): the next load downloads again. */
+  cacheWriteFailed: boolean;
 }
 
 export interface LoadOptions {
@@ -32,18 +34,20 @@ export interface LoadOptions {
 }
 
 export async function readManifest(source: ModelSource, signal?: AbortSignal): Promise<Manifest> {
+  const where = joinUrl(source.location, 'manifest.json');
   const bytes = await source.read('manifest.json', undefined, signal);
+  const text = new TextDecoder().decode(bytes);
+  if (/^\s*</.test(text)) {
+    // single-page-app servers answer unknown paths with index.html instead of a 404
+    throw new FetchError(where, 'the server sent an HTML page, not a manifest (is the model URL right?)');
+  }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new ManifestError(
-      `${source.location}/manifest.json`,
-      '(root)',
-      `is not valid JSON (${messageOf(e)})`,
-    );
+    throw new ManifestError(where, '(root)', `is not valid JSON (${messageOf(e)})`);
   }
-  return parseManifest(json, `${source.location}/manifest.json`);
+  return parseManifest(json, where);
 }
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
@@ -56,9 +60,11 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const files = new Map<string, Uint8Array>();
   let done = 0;
   let downloadedBytes = 0;
+  let cacheWriteFailed = false;
   for (const spec of wanted) {
     signal?.throwIfAborted();
-    const key = `${source.location}/${spec.path}#${spec.sha256}`;
+    // content-addressed, and a query rather than a fragment: Cache Storage ignores fragments
+    const key = `${joinUrl(source.location, spec.path)}?sha256=${spec.sha256}`;
     const cached = cache ? await cache.get(key).catch(() => undefined) : undefined;
     if (cached) {
       try {
@@ -82,7 +88,8 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     files.set(spec.path, bytes);
     done += spec.bytes;
     onProgress?.({ loaded: done, total, file: spec.path, fromCache: false });
-    if (cache) await cache.put(key, bytes).catch(() => undefined); // a full cache must not stop loading
+    // a full or broken cache must not stop loading: the model still runs from memory
+    if (cache) await cache.put(key, bytes).catch(() => (cacheWriteFailed = true));
   }
-  return { manifest, files, downloadedBytes };
+  return { manifest, files, downloadedBytes, cacheWriteFailed };
 }

@@ -56,6 +56,7 @@ export class SegmentRunner implements Denoiser {
       try {
         const session = await ort.InferenceSession.create(bytes, {
           executionProviders: [options.backend],
+          logSeverityLevel: 3, // shape ops placed on the CPU by design would otherwise warn on every load
           graphOptimizationLevel: 'all',
           ...(gpu && location ? { preferredOutputLocation: location } : {}),
         });

@@ -1,0 +1,155 @@
+/**
+ * Intents: what the UI asks the engine to do, and how the answers land in the stores.
+ * Components call these and render store state; they never talk to the worker themselves.
+ */
+import type { GenerateParams } from '../runtime';
+import { createEngineClient, errorName, type EngineClient } from '../worker/client';
+import { useModel } from './state/model';
+import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
+import { compareImages, initialRun, useRun } from './state/run';
+
+let engine: EngineClient | null = null;
+
+/** Tests hand in a fake; the page starts the real worker on first use. */
+export function setEngine(e: EngineClient | null): void {
+  engine = e;
+}
+
+function getEngine(): EngineClient {
+  engine ??= createEngineClient();
+  return engine;
+}
+
+export function defaultModelUrl(): string {
+  const fromUrl = typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('model');
+  return fromUrl ?? `${import.meta.env.BASE_URL}models/fmnist-uvit13/`;
+}
+
+let loading: Promise<void> | null = null;
+
+/** Loads (or reloads) the model; a second call while one load runs waits for that one. */
+export function loadModelIntent(url = useModel.getState().url || defaultModelUrl()): Promise<void> {
+  loading ??= load(url).finally(() => (loading = null));
+  return loading;
+}
+
+async function load(url: string): Promise<void> {
+  const backend = useParams.getState().backend;
+  useModel.setState({
+    status: 'loading',
+    url,
+    loaded: 0,
+    total: 0,
+    phase: 'download',
+    error: null,
+    errorName: null,
+  });
+  try {
+    const info = await getEngine().load(url, backend, (p) => {
+      useModel.setState({
+        loaded: p.loaded,
+        total: p.total,
+        phase: p.loaded >= p.total ? 'prepare' : 'download',
+      });
+    });
+    useModel.setState({
+      status: 'ready',
+      manifest: info.manifest,
+      backend: info.backend,
+      backendReason: info.backendReason,
+      downloadedBytes: info.downloadedBytes,
+      cacheNotice: info.cacheNotice,
+      loadMs: info.loadMs,
+      loaded: useModel.getState().total,
+    });
+    // the manifest's defaults apply to whatever the shared URL did not fix
+    const d = info.manifest.defaults;
+    const patch: Partial<typeof DEFAULTS> = {};
+    if (!urlGiven.has('threshold')) patch.threshold = d.threshold;
+    if (!urlGiven.has('steps')) patch.steps = d.steps;
+    if (!urlGiven.has('guidance')) patch.guidance = d.guidance;
+    if (!urlGiven.has('sampler')) patch.sampler = d.sampler;
+    if ((useParams.getState().classIndex ?? 0) >= info.manifest.classes.length) patch.classIndex = 0;
+    useParams.getState().set(patch);
+  } catch (e) {
+    useModel.setState({ status: 'error', error: messageOf(e), errorName: errorName(e) });
+  }
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function currentParams(): Partial<GenerateParams> {
+  const p = useParams.getState();
+  return {
+    classIndex: p.classIndex,
+    seed: p.seed,
+    steps: p.steps,
+    sampler: p.sampler,
+    guidance: p.guidance,
+    threshold: p.threshold,
+    mode: p.threshold === 0 ? 'full' : 'adaptive',
+    preview: true,
+  };
+}
+
+export async function generateIntent(): Promise<void> {
+  if (useModel.getState().status !== 'ready') return;
+  const params = currentParams();
+  const started = performance.now();
+  useRun.setState({
+    ...initialRun,
+    status: 'running',
+    steps: params.steps!,
+    threshold: params.threshold!,
+    seed: params.seed!,
+    classIndex: params.classIndex!,
+  });
+  try {
+    const result = await getEngine().generate(params, (e) => {
+      useRun.setState((s) => ({
+        rows: [...s.rows, { t: e.t, passes: e.passes }],
+        totals: e.totals,
+        preview: e.preview ?? s.preview,
+      }));
+    });
+    useRun.setState({
+      image: result.image,
+      result,
+      totals: result.totals,
+      firstImageMs: performance.now() - started,
+    });
+    if (useParams.getState().compare) {
+      useRun.setState({ phase: 'full' });
+      const full = await getEngine().generate({ ...params, mode: 'full', preview: false });
+      useRun.setState({
+        compare: { full: full.image, fullTotals: full.totals, ...compareImages(result.image, full.image) },
+      });
+    }
+    useRun.setState({ status: 'done' });
+  } catch (e) {
+    const cancelled = errorName(e) === 'CancelledError';
+    useRun.setState({ status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : messageOf(e) });
+  }
+}
+
+export async function cancelIntent(): Promise<void> {
+  await engine?.cancel();
+}
+
+/** Switching the backend reloads the model on it (sessions are per backend). */
+export async function setBackendIntent(backend: DEFAULTS_BACKEND): Promise<void> {
+  useParams.getState().set({ backend });
+  await loadModelIntent();
+}
+type DEFAULTS_BACKEND = (typeof DEFAULTS)['backend'];
+
+/** Keep the address bar in step with the parameters, so the URL can be shared. */
+export function syncUrl(): () => void {
+  return useParams.subscribe((p) => {
+    const keep = new URLSearchParams(location.search);
+    const search = paramsToSearch(p, keep);
+    if (search !== location.search) history.replaceState(null, '', search);
+  });
+}

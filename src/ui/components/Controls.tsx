@@ -1,0 +1,144 @@
+import type { CalibrationRow, Manifest } from '../../runtime';
+import { MAX_SEED } from '../../runtime/params';
+import { cancelIntent, generateIntent, setBackendIntent } from '../actions';
+import { useParams } from '../state/params';
+import { useRun } from '../state/run';
+
+/** The manifest's measured row nearest to θ, if the model was calibrated. */
+export function calibrationFor(rows: CalibrationRow[], threshold: number): CalibrationRow | null {
+  let best: CalibrationRow | null = null;
+  for (const r of rows)
+    if (!best || Math.abs(r.threshold - threshold) < Math.abs(best.threshold - threshold)) best = r;
+  return best;
+}
+
+function num(v: string, fallback: number): number {
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? n : fallback;
+}
+
+export function Controls({ manifest }: { manifest: Manifest }) {
+  const p = useParams();
+  const running = useRun((s) => s.status === 'running');
+  const cal = calibrationFor(manifest.calibration, p.threshold);
+  return (
+    <form
+      className="controls"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!running) void generateIntent();
+      }}
+    >
+      <label>
+        Class
+        <select value={p.classIndex} onChange={(e) => p.set({ classIndex: Number(e.target.value) })}>
+          {manifest.classes.map((c, i) => (
+            <option key={c} value={i}>
+              {c}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="seed">
+        <label>
+          Seed
+          <input
+            type="number"
+            min={0}
+            max={MAX_SEED}
+            step={1}
+            value={p.seed}
+            onChange={(e) =>
+              p.set({ seed: Math.min(MAX_SEED, Math.max(0, Math.floor(num(e.target.value, p.seed)))) })
+            }
+          />
+        </label>
+        <button type="button" onClick={() => p.set({ seed: Math.floor(Math.random() * MAX_SEED) })}>
+          Random seed
+        </button>
+      </div>
+      <label>
+        Steps
+        <input
+          type="number"
+          min={1}
+          max={200}
+          value={p.steps}
+          onChange={(e) =>
+            p.set({ steps: Math.min(200, Math.max(1, Math.floor(num(e.target.value, p.steps)))) })
+          }
+        />
+      </label>
+      <label>
+        Sampler
+        <select value={p.sampler} onChange={(e) => p.set({ sampler: e.target.value as typeof p.sampler })}>
+          <option value="ddim">DDIM</option>
+          <option value="dpmpp2m">DPM-Solver++ (2M)</option>
+          <option value="ddpm">DDPM (ancestral)</option>
+        </select>
+      </label>
+      <label>
+        Guidance
+        <input
+          type="number"
+          min={0}
+          max={30}
+          step={0.5}
+          value={p.guidance}
+          onChange={(e) => p.set({ guidance: Math.min(30, Math.max(0, num(e.target.value, p.guidance))) })}
+        />
+      </label>
+      <div className="threshold">
+        <label htmlFor="threshold">
+          Uncertainty threshold θ <output data-testid="threshold-value">{p.threshold.toFixed(3)}</output>
+        </label>
+        <input
+          id="threshold"
+          type="range"
+          min={0}
+          max={0.5}
+          step={0.005}
+          value={p.threshold}
+          onChange={(e) => p.set({ threshold: Number(e.target.value) })}
+          aria-describedby="threshold-help"
+        />
+        <p id="threshold-help" className="muted">
+          {p.threshold === 0
+            ? 'θ = 0: every block runs (full depth).'
+            : cal
+              ? `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved` +
+                (cal.agreement !== undefined
+                  ? `, class agreement ${(100 * cal.agreement).toFixed(0)} %`
+                  : '') +
+                (cal.fid !== undefined ? `, FID ${cal.fid.toFixed(2)}` : '') +
+                '.'
+              : 'Higher θ exits earlier: faster, less exact. This model has no calibration table yet.'}
+        </p>
+      </div>
+      <label className="checkbox">
+        <input type="checkbox" checked={p.compare} onChange={(e) => p.set({ compare: e.target.checked })} />
+        Compare with full depth
+      </label>
+      <label>
+        Backend
+        <select
+          value={p.backend}
+          onChange={(e) => void setBackendIntent(e.target.value as typeof p.backend)}
+          disabled={running}
+        >
+          <option value="auto">Auto</option>
+          <option value="webgpu">WebGPU</option>
+          <option value="wasm">wasm (CPU)</option>
+        </select>
+      </label>
+      <div className="actions">
+        <button type="submit" disabled={running} className="primary">
+          Generate
+        </button>
+        <button type="button" disabled={!running} onClick={() => void cancelIntent()}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}

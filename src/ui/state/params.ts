@@ -1,0 +1,99 @@
+/**
+ * What the user asks for: every generate parameter, kept in the URL so a link reproduces an image.
+ * Values read from a URL are parsed strictly; anything invalid is dropped (and reported).
+ */
+import { create } from 'zustand';
+import type { SamplerName } from '../../runtime';
+import type { BackendChoice } from '../../worker/client';
+
+export interface ParamsState {
+  classIndex: number;
+  seed: number;
+  steps: number;
+  sampler: SamplerName;
+  guidance: number;
+  threshold: number;
+  backend: BackendChoice;
+  compare: boolean;
+  /** Parameters a shared URL held that were invalid and ignored. */
+  ignored: string[];
+  set: (patch: Partial<Omit<ParamsState, 'set' | 'ignored'>>) => void;
+}
+
+export const DEFAULTS = {
+  classIndex: 0,
+  seed: 1,
+  steps: 20,
+  sampler: 'ddim' as SamplerName,
+  guidance: 3,
+  threshold: 0.1,
+  backend: 'auto' as BackendChoice,
+  compare: false,
+};
+
+type UrlKey = keyof typeof DEFAULTS;
+const KEYS: Record<UrlKey, string> = {
+  classIndex: 'class',
+  seed: 'seed',
+  steps: 'steps',
+  sampler: 'sampler',
+  guidance: 'guidance',
+  threshold: 'threshold',
+  backend: 'backend',
+  compare: 'compare',
+};
+
+function parseValue(key: UrlKey, raw: string): unknown {
+  switch (key) {
+    case 'sampler':
+      return ['ddim', 'dpmpp2m', 'ddpm'].includes(raw) ? raw : undefined;
+    case 'backend':
+      return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
+    case 'compare':
+      return raw === '1' ? true : raw === '0' ? false : undefined;
+    default: {
+      const v = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(v)) return undefined;
+      if (['classIndex', 'seed', 'steps'].includes(key) && !Number.isInteger(v)) return undefined;
+      if (key === 'threshold' && (v < 0 || v > 1)) return undefined;
+      if (v < 0) return undefined;
+      return v;
+    }
+  }
+}
+
+export function paramsFromUrl(search: string): { values: Partial<typeof DEFAULTS>; ignored: string[] } {
+  const q = new URLSearchParams(search);
+  const values: Record<string, unknown> = {};
+  const ignored: string[] = [];
+  for (const key of Object.keys(KEYS) as UrlKey[]) {
+    const raw = q.get(KEYS[key]);
+    if (raw === null) continue;
+    const v = parseValue(key, raw);
+    if (v === undefined) ignored.push(`${KEYS[key]}=${raw}`);
+    else values[key] = v;
+  }
+  return { values: values as Partial<typeof DEFAULTS>, ignored };
+}
+
+export function paramsToSearch(p: typeof DEFAULTS, keep: URLSearchParams = new URLSearchParams()): string {
+  const q = new URLSearchParams(keep);
+  for (const key of Object.keys(KEYS) as UrlKey[]) {
+    const v = p[key];
+    q.set(KEYS[key], typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
+  return `?${q.toString()}`;
+}
+
+const initial =
+  typeof location === 'undefined' ? { values: {}, ignored: [] } : paramsFromUrl(location.search);
+
+export const useParams = create<ParamsState>((set) => ({
+  ...DEFAULTS,
+  ...initial.values,
+  ignored: initial.ignored,
+  set: (patch) => set(patch),
+}));
+
+/** Which parameters the URL fixed, so manifest defaults do not overwrite them. */
+export const urlGiven = new Set(Object.keys(initial.values));

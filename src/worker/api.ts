@@ -1,0 +1,34 @@
+/**
+ * The worker's API as the UI sees it: one engine per worker, owning every ONNX session.
+ * Only types live here, so the UI can import it without pulling in the runtime.
+ */
+import type { Backend, GenerateParams, GenerateResult, LoadProgress, Manifest, StepEvent } from '../runtime';
+
+export type BackendChoice = 'auto' | Backend;
+
+export interface LoadInfo {
+  manifest: Manifest;
+  /** The backend that really runs (never a silent fallback). */
+  backend: Backend;
+  /** Why this backend: e.g. "no WebGPU adapter", "software adapter (swiftshader)". */
+  backendReason: string;
+  downloadedBytes: number;
+  /** Set when the model could not be cached (private mode, quota): it still loads into memory. */
+  cacheNotice: string | null;
+  loadMs: number;
+}
+
+export interface EngineStats {
+  loaded: boolean;
+  liveTensors: number;
+  running: boolean;
+}
+
+export interface EngineApi {
+  load(modelUrl: string, backend: BackendChoice, onProgress?: (p: LoadProgress) => void): Promise<LoadInfo>;
+  generate(params: Partial<GenerateParams>, onStep?: (e: StepEvent) => void): Promise<GenerateResult>;
+  /** Stops the running generation within one segment; its promise rejects with CancelledError. */
+  cancel(): void;
+  unload(): Promise<void>;
+  stats(): EngineStats;
+}

@@ -1,0 +1,49 @@
+/**
+ * Which backend runs. 'auto' takes WebGPU only on a hardware adapter: a software adapter such as
+ * SwiftShader is far slower than wasm, so it counts as none unless the user forces WebGPU.
+ */
+import { BackendError, type Backend } from '../runtime';
+import type { BackendChoice } from './api';
+
+export interface AdapterInfo {
+  available: boolean;
+  software: boolean;
+  description: string;
+}
+
+export async function probeWebGpu(): Promise<AdapterInfo> {
+  const gpu = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) return { available: false, software: false, description: 'this browser has no WebGPU' };
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter) return { available: false, software: false, description: 'no WebGPU adapter' };
+  const info = adapter.info;
+  const name =
+    [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  const software =
+    Boolean((adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
+    /swiftshader|llvmpipe|software/i.test(name);
+  return { available: true, software, description: name };
+}
+
+export async function chooseBackend(choice: BackendChoice): Promise<{ backend: Backend; reason: string }> {
+  if (choice === 'wasm') return { backend: 'wasm', reason: 'chosen by you' };
+  const probe = await probeWebGpu();
+  if (choice === 'webgpu') {
+    if (!probe.available) {
+      throw new BackendError(
+        `WebGPU was requested but ${probe.description}. Choose the wasm backend (works everywhere).`,
+      );
+    }
+    return {
+      backend: 'webgpu',
+      reason: `chosen by you (${probe.description}${probe.software ? ', software' : ''})`,
+    };
+  }
+  if (probe.available && !probe.software) return { backend: 'webgpu', reason: probe.description };
+  return {
+    backend: 'wasm',
+    reason: probe.available
+      ? `WebGPU adapter is software (${probe.description}): wasm is faster`
+      : probe.description,
+  };
+}

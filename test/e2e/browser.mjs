@@ -1,0 +1,76 @@
+/** Shared e2e helpers: the built page served by `vite preview`, and Debian's Chromium via playwright-core. */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+
+export const ARTIFACTS = path.resolve('test-results');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const BASE_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+export async function servePreview(port) {
+  const server = await preview({ preview: { port, strictPort: true, open: false }, logLevel: 'silent' });
+  return { server, url: `http://localhost:${port}/` };
+}
+
+/** A fresh profile each launch (so Cache Storage starts empty); webgpu adds SwiftShader's adapter. */
+export async function launch({ webgpu = false } = {}) {
+  const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-chromium-'));
+  const args = [...BASE_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-gpu'])];
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+  });
+  const requests = [];
+  context.on('request', (r) => requests.push(r.url()));
+  return { context, requests };
+}
+
+/** Collects console errors and page errors, so a test can assert there were none. */
+export function watchErrors(page) {
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
+
+export async function waitLoaded(page, timeout = 180_000) {
+  await page.waitForSelector('[data-testid=backend-badge], [data-testid=load-error]', { timeout });
+}
+
+export async function generateAndWait(page, timeout = 300_000) {
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await page.waitForSelector(
+    '[data-testid=run-status][data-status=done], [data-testid=run-status][data-status=error]',
+    {
+      timeout,
+    },
+  );
+  return page.getAttribute('[data-testid=run-status]', 'data-status');
+}
+
+/** The generated image's 8-bit gray values, read back from its canvas. */
+export async function imagePixels(page, testId = 'image') {
+  return page.evaluate((id) => {
+    const c = document.querySelector(`[data-testid=${id}]`);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return Array.from({ length: d.length / 4 }, (_, i) => d[i * 4]);
+  }, testId);
+}
+
+export async function savedFraction(page) {
+  return Number(await page.getAttribute('[data-testid=saved-fraction]', 'data-value'));
+}

@@ -1,0 +1,170 @@
+/**
+ * The generator page end to end in Debian's Chromium: load with progress, generate, savings at
+ * the default θ and at θ = 0, the slider, the cache on reload, WebGPU (SwiftShader) against
+ * wasm, and a bad model URL. Screenshots go to test-results/.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  ARTIFACTS,
+  generateAndWait,
+  imagePixels,
+  launch,
+  savedFraction,
+  servePreview,
+  waitLoaded,
+  watchErrors,
+} from './browser.mjs';
+
+let served;
+let browser;
+let page;
+let errors;
+const timings = {};
+
+before(async () => {
+  served = await servePreview(4183);
+  browser = await launch();
+  page = await browser.context.newPage();
+  errors = watchErrors(page);
+});
+
+after(async () => {
+  writeFileSync(path.join(ARTIFACTS, 'page-timings.json'), JSON.stringify(timings, null, 2));
+  await browser?.context.close();
+  await served?.server.close();
+});
+
+test('the page loads the default model with a progress bar that reaches 100 %', async () => {
+  const started = Date.now();
+  await page.goto(served.url);
+  const progress = await page.waitForSelector('[data-testid=load-progress]', { timeout: 30_000 });
+  assert.ok(progress, 'a progress bar is shown while downloading');
+  await waitLoaded(page);
+  timings.loadMs = Date.now() - started;
+  assert.equal(await page.locator('[data-testid=load-error]').count(), 0, 'no load error');
+  assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'wasm');
+  assert.match(await page.textContent('[data-testid=backend-badge]'), /wasm/);
+  const loaded = Number(await page.getAttribute('[data-testid=model-info]', 'data-loaded'));
+  const total = Number(await page.getAttribute('[data-testid=model-info]', 'data-total'));
+  assert.ok(total > 0 && loaded === total, `progress ${loaded}/${total}`);
+  timings.downloadedBytes = Number(await page.getAttribute('[data-testid=model-info]', 'data-downloaded'));
+  assert.equal(timings.downloadedBytes, total, 'a fresh profile downloads every byte');
+});
+
+test('Generate makes a non-blank image and saves blocks at the default θ', async () => {
+  const started = Date.now();
+  assert.equal(await generateAndWait(page), 'done');
+  timings.firstImageMs = Date.now() - started + timings.loadMs;
+  timings.generateMs = Date.now() - started;
+  const pixels = await imagePixels(page);
+  assert.ok(new Set(pixels).size > 8, 'the image has more than a few distinct gray levels');
+  const saved = await savedFraction(page);
+  assert.ok(saved > 0, `saved fraction at the default θ is ${saved}`);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-default-threshold.png'), fullPage: true });
+});
+
+test('moving the slider changes the savings; θ = 0 saves nothing', async () => {
+  const before = await savedFraction(page);
+  await page.locator('#threshold').fill('0.5');
+  assert.equal(await generateAndWait(page), 'done');
+  const high = await savedFraction(page);
+  assert.ok(high > before, `θ = 0.5 saves ${high}, more than the default's ${before}`);
+  await page.locator('#threshold').fill('0');
+  assert.equal(await generateAndWait(page), 'done');
+  assert.equal(await savedFraction(page), 0);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-full-depth.png'), fullPage: true });
+});
+
+test('compare with full depth shows both images and their difference', async () => {
+  await page.locator('#threshold').fill('0.3');
+  await page.getByLabel('Compare with full depth').check();
+  assert.equal(await generateAndWait(page), 'done');
+  await page.waitForSelector('[data-testid=image-full]');
+  assert.match(await page.textContent('[data-testid=compare-stats]'), /PSNR/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-compare.png'), fullPage: true });
+});
+
+test('the URL holds every parameter, and a reload downloads no model bytes', async () => {
+  const url = new URL(page.url());
+  for (const key of ['class', 'seed', 'steps', 'sampler', 'guidance', 'threshold', 'backend', 'compare']) {
+    assert.ok(url.searchParams.has(key), `URL has ${key}`);
+  }
+  assert.equal(url.searchParams.get('threshold'), '0.3');
+  const before = browser.requests.length;
+  await page.reload();
+  await waitLoaded(page);
+  const onnx = browser.requests.slice(before).filter((u) => u.endsWith('.onnx'));
+  assert.deepEqual(onnx, [], 'no .onnx request after reload');
+  assert.equal(await page.locator('#threshold').inputValue(), '0.3', 'θ restored from the URL');
+});
+
+test('a bad model URL shows an error with a retry, not a blank page', async () => {
+  const bad = await browser.context.newPage();
+  await bad.goto(`${served.url}?model=${encodeURIComponent('/no/such/model/')}`);
+  await waitLoaded(bad);
+  const text = await bad.textContent('[data-testid=load-error]');
+  assert.match(
+    text,
+    /could not load http:\/\/localhost:\d+\/no\/such\/model\/manifest\.json: (HTTP 404|the server sent an HTML page)/,
+  );
+  assert.ok(await bad.getByRole('button', { name: 'Retry' }).isVisible());
+  await bad.screenshot({ path: path.join(ARTIFACTS, 'page-bad-model.png') });
+  await bad.close();
+});
+
+test('the page works on a narrow phone screen and by keyboard', async () => {
+  const phone = await browser.context.newPage();
+  await phone.setViewportSize({ width: 360, height: 740 });
+  await phone.goto(`${served.url}?steps=4`);
+  await waitLoaded(phone);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false, 'no horizontal scrolling at 360 px');
+  // every form control has an accessible name
+  const unlabelled = await phone.evaluate(
+    () =>
+      [...document.querySelectorAll('input, select, button')].filter((el) => {
+        const labelled = el.labels?.length || el.getAttribute('aria-label') || el.textContent?.trim();
+        return !labelled;
+      }).length,
+  );
+  assert.equal(unlabelled, 0);
+  await phone.getByRole('button', { name: 'Generate' }).focus();
+  await phone.keyboard.press('Enter');
+  await phone.waitForSelector('[data-testid=run-status][data-status=done]', { timeout: 120_000 });
+  await phone.screenshot({ path: path.join(ARTIFACTS, 'page-phone.png'), fullPage: true });
+  await phone.close();
+});
+
+test('no console errors on the page', () => {
+  assert.deepEqual(errors, []);
+});
+
+test('WebGPU forced (SwiftShader here) gives the wasm image within a small tolerance', async () => {
+  const gpu = await launch({ webgpu: true });
+  try {
+    const query = '?steps=2&guidance=1&threshold=0&seed=3&class=1';
+    const wasmPage = await gpu.context.newPage();
+    await wasmPage.goto(`${served.url}${query}&backend=wasm`);
+    await waitLoaded(wasmPage);
+    assert.equal(await generateAndWait(wasmPage), 'done');
+    const wasmPixels = await imagePixels(wasmPage);
+    await wasmPage.close();
+
+    const gpuPage = await gpu.context.newPage();
+    const gpuErrors = watchErrors(gpuPage);
+    await gpuPage.goto(`${served.url}${query}&backend=webgpu`);
+    await waitLoaded(gpuPage, 300_000);
+    assert.equal(await gpuPage.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'webgpu');
+    assert.equal(await generateAndWait(gpuPage, 300_000), 'done');
+    const gpuPixels = await imagePixels(gpuPage);
+    const worst = Math.max(...gpuPixels.map((v, i) => Math.abs(v - wasmPixels[i])));
+    assert.ok(worst <= 2, `max pixel difference ${worst} of 255`);
+    assert.deepEqual(gpuErrors, []);
+    await gpuPage.screenshot({ path: path.join(ARTIFACTS, 'page-webgpu.png'), fullPage: true });
+  } finally {
+    await gpu.context.close();
+  }
+});
