@@ -89,9 +89,10 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         />
       </label>
       <div className="threshold">
-        <label htmlFor="threshold">
-          Uncertainty threshold θ <output data-testid="threshold-value">{p.threshold.toFixed(3)}</output>
-        </label>
+        <label htmlFor="threshold">Uncertainty threshold θ</label>{' '}
+        <output htmlFor="threshold" data-testid="threshold-value">
+          {p.threshold.toFixed(3)}
+        </output>
         <input
           id="threshold"
           type="range"

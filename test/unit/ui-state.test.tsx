@@ -1,0 +1,212 @@
+// @vitest-environment jsdom
+/** The page's stores, intents and components, with a scripted engine in place of the worker. */
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseManifest, type GenerateParams, type StepEvent, type Totals } from '../../src/runtime';
+import { cancelIntent, generateIntent, loadModelIntent, setEngine } from '../../src/ui/actions';
+import { BlockChart } from '../../src/ui/components/BlockChart';
+import { calibrationFor, Controls } from '../../src/ui/components/Controls';
+import { Counters } from '../../src/ui/components/Counters';
+import { useModel } from '../../src/ui/state/model';
+import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
+import { compareImages, initialRun, useRun } from '../../src/ui/state/run';
+import type { EngineClient } from '../../src/worker/client';
+import { MODEL_DIR } from './fixtures';
+
+const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
+
+const totals = (run: number, full: number): Totals => ({
+  blocksRun: run,
+  blocksFull: full,
+  savedFraction: 1 - run / full,
+  flops: run,
+  flopsFull: full,
+  flopsSavedFraction: 1 - run / full,
+  wallMs: 100,
+});
+
+/** An engine whose generate emits one step per exit block given, and can be cancelled. */
+function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
+  const calls: Partial<GenerateParams>[] = [];
+  let cancelled = false;
+  const engine: EngineClient = {
+    async load(_url, _backend, onProgress) {
+      if (opts.failLoad) throw Object.assign(new Error(opts.failLoad), { name: 'FetchError' });
+      onProgress?.({ loaded: 50, total: 100, file: 'embed.onnx', fromCache: false });
+      onProgress?.({ loaded: 100, total: 100, file: 'head.onnx', fromCache: false });
+      return {
+        manifest,
+        backend: 'wasm',
+        backendReason: 'no WebGPU adapter',
+        downloadedBytes: 100,
+        cacheNotice: null,
+        loadMs: 5,
+      };
+    },
+    async generate(params, onStep) {
+      calls.push(params);
+      cancelled = false;
+      let run = 0;
+      for (const [k, e] of exits.entries()) {
+        await new Promise((r) => setTimeout(r, 1));
+        if (cancelled) throw Object.assign(new Error('generation cancelled'), { name: 'CancelledError' });
+        run += e + 1;
+        const ev: StepEvent = {
+          step: k,
+          steps: exits.length,
+          t: 999 - k,
+          passes: [{ label: 'cond', exitBlock: e, uncertainties: [0.3, 0.05].slice(0, e + 1) }],
+          blocksRun: e + 1,
+          blocksFull: 13,
+          stepMs: 1,
+          blockMs: [],
+          totals: totals(run, 13 * (k + 1)),
+          preview: new Float32Array(784),
+        };
+        onStep?.(ev);
+      }
+      return { image: new Float32Array(784).fill(0.5), steps: [], totals: totals(run, 13 * exits.length) };
+    },
+    async cancel() {
+      cancelled = true;
+    },
+    async unload() {},
+    async stats() {
+      return { loaded: true, liveTensors: 0, running: false };
+    },
+    terminate() {},
+  };
+  return { engine, calls };
+}
+
+beforeEach(() => {
+  useRun.setState(initialRun);
+  useParams.setState({ ...DEFAULTS });
+  useModel.setState({ status: 'idle', manifest: null, error: null });
+});
+afterEach(() => {
+  cleanup();
+  setEngine(null);
+});
+
+describe('shareable URL parameters', () => {
+  it('round-trips every parameter', () => {
+    const p = {
+      ...DEFAULTS,
+      classIndex: 7,
+      seed: 42,
+      steps: 12,
+      sampler: 'dpmpp2m' as const,
+      threshold: 0.125,
+      compare: true,
+    };
+    expect(paramsFromUrl(paramsToSearch(p)).values).toEqual(p);
+  });
+
+  it('drops invalid values and reports them instead of clamping', () => {
+    const r = paramsFromUrl('?threshold=NaN&steps=-3&seed=1.5&sampler=euler&class=2');
+    expect(r.values).toEqual({ classIndex: 2 });
+    expect(r.ignored).toEqual(['seed=1.5', 'steps=-3', 'sampler=euler', 'threshold=NaN']);
+  });
+});
+
+describe('intents update the stores', () => {
+  it('load reports progress, the backend, and applies the manifest defaults', async () => {
+    setEngine(fakeEngine([]).engine);
+    await loadModelIntent('http://x/models/m/');
+    const m = useModel.getState();
+    expect(m.status).toBe('ready');
+    expect(m.backend).toBe('wasm');
+    expect([m.loaded, m.total]).toEqual([100, 100]);
+    expect(useParams.getState().threshold).toBe(manifest.defaults.threshold);
+  });
+
+  it('a failed load shows the error, and retry works', async () => {
+    setEngine(fakeEngine([], { failLoad: 'could not load x: HTTP 404' }).engine);
+    await loadModelIntent('http://x/bad/');
+    expect(useModel.getState()).toMatchObject({
+      status: 'error',
+      error: 'could not load x: HTTP 404',
+      errorName: 'FetchError',
+    });
+    setEngine(fakeEngine([]).engine);
+    await loadModelIntent('http://x/good/');
+    expect(useModel.getState().status).toBe('ready');
+  });
+
+  it('generate streams one row per step and ends with the image and totals', async () => {
+    const fake = fakeEngine([1, 4, 12]);
+    setEngine(fake.engine);
+    await loadModelIntent('http://x/m/');
+    useParams.getState().set({ threshold: 0.2, seed: 9 });
+    await generateIntent();
+    const r = useRun.getState();
+    expect(r.status).toBe('done');
+    expect(r.rows.map((row) => row.passes[0]!.exitBlock)).toEqual([1, 4, 12]);
+    expect(r.totals!.blocksRun).toBe(2 + 5 + 13);
+    expect(r.image).not.toBeNull();
+    expect(fake.calls[0]).toMatchObject({ threshold: 0.2, seed: 9, mode: 'adaptive', preview: true });
+  });
+
+  it('θ = 0 asks for full depth; compare runs a second, full-depth generation', async () => {
+    const fake = fakeEngine([12]);
+    setEngine(fake.engine);
+    await loadModelIntent('http://x/m/');
+    useParams.getState().set({ threshold: 0, compare: true });
+    await generateIntent();
+    expect(fake.calls.map((c) => c.mode)).toEqual(['full', 'full']);
+    expect(useRun.getState().compare?.psnr).toBe(Infinity);
+  });
+
+  it('cancel ends the run as cancelled, not as an error', async () => {
+    setEngine(fakeEngine(new Array(50).fill(3)).engine);
+    await loadModelIntent('http://x/m/');
+    const run = generateIntent();
+    await new Promise((r) => setTimeout(r, 5));
+    await cancelIntent();
+    await run;
+    expect(useRun.getState()).toMatchObject({ status: 'cancelled', error: null });
+  });
+});
+
+describe('components', () => {
+  it('BlockChart draws one cell per block that ran', () => {
+    const rows = [
+      { t: 999, passes: [{ label: 'cond' as const, exitBlock: 1, uncertainties: [] }] },
+      { t: 500, passes: [{ label: 'cond' as const, exitBlock: 3, uncertainties: [] }] },
+    ];
+    const { container } = render(<BlockChart rows={rows} steps={2} numBlocks={13} />);
+    expect(container.querySelectorAll('rect')).toHaveLength(2 + 4);
+  });
+
+  it('Counters shows blocks skipped and the saved fraction', () => {
+    render(<Counters totals={totals(60, 100)} running={false} />);
+    expect(screen.getByTestId('blocks-run').textContent).toBe('60 / 100');
+    expect(screen.getByTestId('saved-fraction').textContent).toBe('40 (40.0 %)');
+  });
+
+  it('Controls: the slider sets θ and the calibration beside it follows', () => {
+    const calibrated = {
+      ...manifest,
+      calibration: [
+        { threshold: 0.1, savedFraction: 0.3, agreement: 0.9 },
+        { threshold: 0.2, savedFraction: 0.5, agreement: 0.85 },
+      ],
+    };
+    render(<Controls manifest={calibrated} />);
+    fireEvent.change(screen.getByLabelText(/Uncertainty threshold/), { target: { value: '0.19' } });
+    expect(useParams.getState().threshold).toBe(0.19);
+    expect(screen.getByText(/50 % blocks saved, class agreement 85 %/)).toBeTruthy();
+    expect(calibrationFor(calibrated.calibration, 0.11)?.threshold).toBe(0.1);
+  });
+
+  it('compareImages: PSNR of identical images is infinite, of a constant offset is exact', () => {
+    const a = new Float32Array(4).fill(0);
+    expect(compareImages(a, a).psnr).toBe(Infinity);
+    const b = new Float32Array(4).fill(0.2);
+    expect(compareImages(a, b).meanAbsDiff).toBeCloseTo(0.2, 6);
+    expect(compareImages(a, b).psnr).toBeCloseTo(10 * Math.log10(4 / 0.04), 4);
+  });
+});
