@@ -35,7 +35,7 @@ export default tseslint.config(
   {
     // page.evaluate callbacks run in the browser
     files: ['test/e2e/**/*.mjs'],
-    languageOptions: { globals: { document: 'readonly', window: 'readonly' } },
+    languageOptions: { globals: { document: 'readonly', window: 'readonly', getComputedStyle: 'readonly' } },
   },
   {
     files: ['src/ui/**/*.{ts,tsx}', 'src/widget/**/*.{ts,tsx}'],

@@ -13,7 +13,11 @@ export default defineConfig({
   worker: { format: 'es' },
   // onnxruntime-web locates its .wasm next to its own module; pre-bundling would move it
   optimizeDeps: { exclude: ['onnxruntime-web'] },
-  build: { target: 'es2022', chunkSizeWarningLimit: 1024 },
+  build: {
+    target: 'es2022',
+    chunkSizeWarningLimit: 1024,
+    rollupOptions: { input: { main: 'index.html', embed: 'embed.html' } },
+  },
   server: { headers: isolation },
   preview: { headers: isolation },
 });

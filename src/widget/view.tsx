@@ -1,0 +1,93 @@
+/** The widget's face: a compact version of the page's view, over a per-instance store. */
+import { useStore } from 'zustand';
+import type { StoreApi } from 'zustand/vanilla';
+import type { Manifest, Totals } from '../runtime';
+import { BlockChart } from '../ui/components/BlockChart';
+import { ImageCanvas } from '../ui/components/ImageCanvas';
+import type { StepRow } from '../ui/state/run';
+
+export interface WidgetState {
+  status: 'loading' | 'ready' | 'running' | 'error';
+  loaded: number;
+  total: number;
+  manifest: Manifest | null;
+  backend: string;
+  threshold: number;
+  image: Float32Array | null;
+  rows: StepRow[];
+  steps: number;
+  totals: Totals | null;
+  error: string | null;
+  compact: boolean;
+}
+
+export interface WidgetActions {
+  generate(): void;
+  cancel(): void;
+  setThreshold(theta: number): void;
+}
+
+export function WidgetView({ store, actions }: { store: StoreApi<WidgetState>; actions: WidgetActions }) {
+  const s = useStore(store);
+  const img = s.manifest?.image;
+  return (
+    <div className="widget" part="container">
+      {img ? (
+        <ImageCanvas image={s.image} {...img} label="generated image" testId="image" />
+      ) : (
+        <div className="image" role="img" aria-label="no image yet" />
+      )}
+      {s.status === 'loading' && (
+        <label>
+          Loading model
+          <progress max={s.total || 1} value={s.loaded} />
+        </label>
+      )}
+      {s.error && (
+        <p className="error" role="alert">
+          {s.error}
+        </p>
+      )}
+      <label>
+        <span>
+          Uncertainty threshold θ = <output>{s.threshold.toFixed(3)}</output>
+        </span>
+        <input
+          type="range"
+          min={0}
+          max={0.5}
+          step={0.005}
+          value={s.threshold}
+          onChange={(e) => actions.setThreshold(Number(e.target.value))}
+        />
+      </label>
+      <div className="row">
+        <button
+          type="button"
+          className="primary"
+          disabled={s.status !== 'ready'}
+          onClick={() => actions.generate()}
+        >
+          Generate
+        </button>
+        <button type="button" disabled={s.status !== 'running'} onClick={() => actions.cancel()}>
+          Cancel
+        </button>
+      </div>
+      <p
+        className="savings"
+        aria-live="polite"
+        data-testid="savings"
+        data-value={s.totals?.savedFraction ?? ''}
+      >
+        {s.totals
+          ? `Blocks run ${s.totals.blocksRun}/${s.totals.blocksFull} · saved ${(100 * s.totals.savedFraction).toFixed(1)} %`
+          : 'Blocks saved appear here.'}
+      </p>
+      {!s.compact && s.manifest && (
+        <BlockChart rows={s.rows} steps={s.steps || 1} numBlocks={s.manifest.architecture.numBlocks} />
+      )}
+      {s.backend && <p className="muted">Backend: {s.backend}</p>}
+    </div>
+  );
+}

@@ -1,0 +1,192 @@
+/**
+ * The embeddable widget in Debian's Chromium: host pages on another origin than the widget's
+ * assets, two widgets sharing one download, CSS isolation both ways, a strict CSP, the iframe
+ * embed's postMessage API, bad model attributes, and no console errors.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ARTIFACTS, launch, watchErrors } from './browser.mjs';
+import { serveStatic } from './static-server.mjs';
+
+const ASSETS_PORT = 4185;
+const HOST_PORT = 4186;
+const dist = path.resolve('dist');
+const hostDir = path.resolve('test/e2e/host');
+let assets;
+let host;
+let browser;
+
+before(async () => {
+  const widgetOrigin = `http://localhost:${ASSETS_PORT}`;
+  const hostOrigin = `http://localhost:${HOST_PORT}`;
+  const replace = { WIDGET_ORIGIN: widgetOrigin, HOST_ORIGIN: hostOrigin };
+  assets = await serveStatic(ASSETS_PORT, [
+    // a page of the widget's own origin under a strict policy: scripts from self plus wasm compilation
+    {
+      prefix: '/csp/',
+      dir: hostDir,
+      headers: { 'Content-Security-Policy': "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'" },
+    },
+    { prefix: '/', dir: dist, headers: { 'Access-Control-Allow-Origin': '*' }, replace },
+  ]);
+  host = await serveStatic(HOST_PORT, [{ prefix: '/', dir: hostDir, replace }]);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.context.close();
+  await assets?.close();
+  await host?.close();
+});
+
+/** Waits for a widget's generation to finish and returns its savings. */
+async function generateIn(page, id) {
+  return page.evaluate(
+    (wid) =>
+      new Promise((resolve, reject) => {
+        const el = document.getElementById(wid);
+        el.addEventListener('done', (e) => resolve(e.detail.totals), { once: true });
+        el.addEventListener('error', (e) => reject(new Error(e.detail.message)), { once: true });
+        el.generate();
+      }),
+    id,
+  );
+}
+
+async function whenLoaded(page, id) {
+  await page.waitForFunction(
+    (wid) => document.getElementById(wid)?.shadowRoot?.querySelector('button.primary:not([disabled])'),
+    id,
+    { timeout: 180_000 },
+  );
+}
+
+test('two widgets on a cross-origin host page both generate, from one model download', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  const before = assets.requests.length;
+  await page.goto(`${host.url}/two-widgets.html`);
+  await whenLoaded(page, 'a');
+  await whenLoaded(page, 'b');
+  const [a, b] = await Promise.all([generateIn(page, 'a'), generateIn(page, 'b')]);
+  assert.ok(a.blocksRun > 0 && b.blocksRun > 0);
+  assert.equal(b.savedFraction, 0, 'θ = 0 on widget b: full depth');
+  const onnx = assets.requests.slice(before).filter((p) => p.endsWith('.onnx'));
+  assert.equal(onnx.length, new Set(onnx).size, `each model file once: ${onnx.join(', ')}`);
+  assert.ok(onnx.length >= 15);
+  const workers = assets.requests.slice(before).filter((p) => p.includes('engine.worker'));
+  assert.equal(workers.length, 1, 'one worker script for both widgets');
+
+  // host CSS does not reach into the widget…
+  const inside = await page.evaluate(() => {
+    const root = document.getElementById('a').shadowRoot;
+    const button = getComputedStyle(root.querySelector('button.primary'));
+    const canvas = getComputedStyle(root.querySelector('canvas'));
+    const text = getComputedStyle(root.querySelector('.savings'));
+    return {
+      buttonBg: button.backgroundColor,
+      canvasBorder: canvas.borderTopWidth,
+      textColor: text.color,
+      font: text.fontFamily,
+    };
+  });
+  assert.notEqual(inside.buttonBg, 'rgb(255, 0, 0)');
+  assert.equal(inside.canvasBorder, '0px');
+  assert.notEqual(inside.textColor, 'rgb(255, 0, 0)');
+  assert.doesNotMatch(inside.font, /^monospace$/);
+  // …and the widget's CSS does not reach the host's elements of the same class names
+  const outside = await page.evaluate(() => ({
+    hostButtonBg: getComputedStyle(document.getElementById('host-button')).backgroundColor,
+    hostImageWidth: getComputedStyle(document.getElementById('host-image')).width,
+  }));
+  assert.equal(outside.hostButtonBg, 'rgb(255, 0, 0)');
+  assert.equal(outside.hostImageWidth, '50px');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-two.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a page with a strict Content-Security-Policy (self + wasm-unsafe-eval) works', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${assets.url}/csp/csp.html`);
+  await whenLoaded(page, 'a');
+  const totals = await generateIn(page, 'a');
+  assert.ok(totals.blocksRun > 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('bad model attributes raise an error event with a message', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${host.url}/bad-model.html`);
+  await page.waitForFunction(() => Object.keys(window.widgetErrors ?? {}).length === 3, null, {
+    timeout: 60_000,
+  });
+  const errs = await page.evaluate(() => window.widgetErrors);
+  assert.match(errs.missing, /could not load .*no\/such\/model\/manifest\.json: HTTP 404/);
+  assert.match(errs.scheme, /must be an http\(s\) URL/);
+  assert.match(errs.foreign, /another origin .* allow-cross-origin-model/);
+  const shown = await page.evaluate(
+    () => document.getElementById('missing').shadowRoot.querySelector('[role=alert]')?.textContent,
+  );
+  assert.match(shown, /HTTP 404/);
+  await page.close();
+});
+
+test('the iframe embed: generate by postMessage, replies only to the trusted origin', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${host.url}/iframe.html`);
+  await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
+    timeout: 180_000,
+  });
+  await page.evaluate(
+    (origin) =>
+      document.getElementById('frame').contentWindow.postMessage({ type: 'adadiff:generate' }, origin),
+    assets.url,
+  );
+  await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
+    timeout: 120_000,
+  });
+  const msgs = await page.evaluate(() => window.messages);
+  assert.ok(msgs.every((m) => m.origin === 'http://localhost:4185'));
+  assert.ok(msgs.some((m) => m.data.type === 'adadiff:step'));
+  await page.screenshot({ path: path.join(ARTIFACTS, 'widget-iframe.png') });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the iframe ignores messages from origins it was not told to trust', async () => {
+  const page = await browser.context.newPage();
+  // the same embed, but trusting another origin than the page that embeds it
+  await page.goto(`${host.url}/iframe.html`);
+  await page.evaluate((src) => {
+    const f = document.getElementById('frame');
+    f.src = src;
+  }, `${assets.url}/embed.html?steps=2&origin=http://localhost:9`);
+  await page.waitForTimeout(500);
+  const frame = page.frames().find((f) => f.url().includes('origin=http://localhost:9'));
+  await frame.waitForFunction(
+    () =>
+      document
+        .querySelector('adadiff-generator')
+        ?.shadowRoot?.querySelector('button.primary:not([disabled])'),
+    null,
+    { timeout: 180_000 },
+  );
+  await page.evaluate(() => {
+    window.messages = [];
+    document.getElementById('frame').contentWindow.postMessage({ type: 'adadiff:generate' }, '*');
+  });
+  await page.waitForTimeout(3000);
+  const status = await frame.evaluate(
+    () =>
+      document.querySelector('adadiff-generator').shadowRoot.querySelector('[data-testid=savings]').dataset
+        .value,
+  );
+  assert.equal(status, '', 'no generation ran');
+  assert.deepEqual(await page.evaluate(() => window.messages), []);
+  await page.close();
+});

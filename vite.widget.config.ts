@@ -1,0 +1,47 @@
+/**
+ * The embeddable widget: Vite library mode → dist/widget/adadiff-widget.js, its worker, and
+ * onnxruntime-web's wasm files beside them. Every URL is resolved from the module's own URL,
+ * so the widget works from a CDN-like origin other than the host page's.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import react from '@vitejs/plugin-react';
+import { defineConfig, type Plugin } from 'vite';
+
+const require = createRequire(import.meta.url);
+const ortDist = path.dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
+const ORT_FILES = ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+
+/** onnxruntime-web's runtime files, next to the chunk that loads them (it looks beside itself). */
+function copyOrtRuntime(): Plugin {
+  return {
+    name: 'adadiff:copy-ort-runtime',
+    generateBundle() {
+      for (const file of ORT_FILES) {
+        this.emitFile({
+          type: 'asset',
+          fileName: `assets/${file}`,
+          source: readFileSync(path.join(ortDist, file)),
+        });
+      }
+    },
+  };
+}
+
+export default defineConfig({
+  base: './',
+  publicDir: false,
+  plugins: [react(), copyOrtRuntime()],
+  // library mode inlines import.meta.url assets as base64 (a 70 MB module); onnxruntime-web's
+  // "extern wasm" build instead fetches its wasm at run time from beside itself
+  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', 'module', 'browser', 'production'] },
+  define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+  worker: { format: 'es', plugins: () => [copyOrtRuntime()] },
+  build: {
+    outDir: 'dist/widget',
+    emptyOutDir: true,
+    target: 'es2022',
+    lib: { entry: 'src/widget/index.ts', formats: ['es'], fileName: () => 'adadiff-widget.js' },
+  },
+});
