@@ -18,9 +18,13 @@ import {
   type Manifest,
   type Totals,
 } from '../runtime';
+import { benchMarkdown, runBench, svgPlot } from './bench';
 import { directorySource, loadOrt } from './node-source';
 
+const DEFAULT_MODEL = 'public/models/fmnist-uvit13';
+
 export const USAGE = `usage: adadiff generate --model DIR [options]
+       adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
   --class NAME|INDEX   class to draw (default 0)
@@ -38,7 +42,10 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout
   --quiet              no progress on stderr
-  -h, --help           this text`;
+  -h, --help           this text
+
+bench: wall time per image (Node, wasm) for the monolithic graph, segmented full depth, adaptive
+θ sweep, static depth and a per-timestep schedule; --markdown writes FILE plus SVG plots in docs/.`;
 
 class UsageError extends Error {}
 
@@ -59,6 +66,9 @@ const OPTIONS = {
   out: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  reps: { type: 'string' },
+  thresholds: { type: 'string' },
+  markdown: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -103,6 +113,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   if (values.help) {
     io.stdout(`${USAGE}\n`);
     return 0;
+  }
+  if (positionals[0] === 'bench' && positionals.length === 1) {
+    try {
+      return await runBenchCommand(values, io);
+    } catch (e) {
+      if (e instanceof UsageError || e instanceof ParameterError) {
+        io.stderr(`adadiff: ${e.message}\n${USAGE}\n`);
+        return 2;
+      }
+      io.stderr(`adadiff: ${isAdaDiffError(e) ? e.message : `unexpected error: ${messageOf(e)}`}\n`);
+      return 1;
+    }
   }
   if (positionals[0] !== 'generate' || positionals.length !== 1) {
     io.stderr(
@@ -225,6 +247,81 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
     else
       progress(
         `${count} image(s) in ${(sum.wallMs / 1000).toFixed(1)} s; blocks run ${sum.blocksRun}/${sum.blocksFull} (saved ${(100 * sum.savedFraction).toFixed(1)}%)\n`,
+      );
+    return 0;
+  } finally {
+    await runner.release();
+  }
+}
+
+const BENCH_FLAGS = new Set(['model', 'reps', 'steps', 'thresholds', 'json', 'markdown', 'quiet']);
+
+async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
+  const extra = Object.keys(values).filter((k) => !BENCH_FLAGS.has(k));
+  if (extra.length) throw new UsageError(`--${extra[0]} is not a bench option`);
+  const reps = num('reps', values.reps) ?? 5;
+  if (!Number.isInteger(reps) || reps < 1 || reps > 100)
+    throw new UsageError(`--reps must be an integer 1…100`);
+  const thresholds = (values.thresholds ?? '')
+    .split(',')
+    .filter((v) => v.trim() !== '')
+    .map((v) => num('thresholds', v)!);
+  if (thresholds.some((t) => t <= 0 || t > 1)) throw new UsageError('--thresholds must lie in (0, 1]');
+  const model = await loadModel(directorySource(values.model ?? DEFAULT_MODEL), { includeMonolithic: true });
+  const { manifest } = model;
+  const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
+  const sweep = thresholds.length
+    ? thresholds
+    : manifest.calibration.map((c) => c.threshold).filter((t) => t > 0);
+  const runner = await SegmentRunner.create(await loadOrt(), model, { backend: 'wasm', monolithic: true });
+  try {
+    const report = await runBench(runner, manifest, {
+      reps,
+      steps,
+      thresholds: sweep.length ? sweep : [0.05, 0.1, 0.15, 0.2],
+      onProgress: values.quiet ? undefined : io.stderr,
+    });
+    if (values.markdown) {
+      const docs = path.join(path.dirname(values.markdown), 'docs');
+      await mkdir(docs, { recursive: true });
+      const adaptive = report.rows.filter((r) => r.kind === 'adaptive');
+      await writeFile(
+        path.join(docs, 'bench-time-vs-threshold.svg'),
+        svgPlot(
+          adaptive.map((r) => ({ x: r.threshold!, y: r.medianMs })),
+          {
+            title: 'Wall time per image vs θ (Node, wasm)',
+            xLabel: 'uncertainty threshold θ',
+            yLabel: 'ms per image',
+            refY: { y: report.default.monolithicMs, label: 'monolithic full depth' },
+          },
+        ),
+      );
+      const cal = manifest.calibration.filter((c) => c.agreement !== undefined);
+      if (cal.length) {
+        await writeFile(
+          path.join(docs, 'bench-quality-vs-saved.svg'),
+          svgPlot(
+            cal.map((c) => ({ x: c.savedFraction, y: c.agreement!, label: `θ=${c.threshold}` })),
+            {
+              title: 'Class agreement vs blocks saved',
+              xLabel: 'fraction of blocks skipped',
+              yLabel: 'class agreement',
+            },
+          ),
+        );
+      }
+      await writeFile(values.markdown, benchMarkdown(report, manifest));
+    }
+    if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    else
+      io.stderr(
+        report.rows
+          .map(
+            (r) =>
+              `${r.name.padEnd(26)} ${r.medianMs.toFixed(1).padStart(8)} ms  saved ${(100 * r.savedFraction).toFixed(1)} %`,
+          )
+          .join('\n') + '\n',
       );
     return 0;
   } finally {

@@ -13,3 +13,4 @@ export * from './generate';
 export * from './segments';
 export * from './image';
 export type { Denoiser, ForwardPass } from './denoiser';
+export * from './monolithic';
