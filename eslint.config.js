@@ -30,6 +30,16 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      // no attribute, URL parameter or model field may ever reach HTML parsing
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'MemberExpression[property.name=/^(innerHTML|outerHTML)$/]',
+          message: 'use textContent or React',
+        },
+        { selector: "CallExpression[callee.property.name='insertAdjacentHTML']", message: 'use DOM nodes' },
+        { selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']", message: 'render text, not HTML' },
+      ],
     },
   },
   {

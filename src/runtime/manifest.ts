@@ -152,11 +152,18 @@ function checkWiring(m: Manifest, source: string): void {
     const field = `segments.blocks[${i}]`;
     const hiddenIn = b.inputs.find((x) => x.name === 'hidden');
     const hiddenOut = b.outputs.find((x) => x.name === 'hidden_out');
-    if (!hiddenIn || !sameDims(hiddenIn.dims) || !hiddenOut || !sameDims(hiddenOut.dims)) {
+    if (!hiddenIn || !sameDims(hiddenIn.dims)) {
       throw new ManifestError(
         source,
         `${field}.inputs`,
-        `does not chain: block tokens must be ${tokenDims.join('×')} in ("hidden") and out ("hidden_out")`,
+        `does not chain: input "hidden" must be ${tokenDims.join('×')}`,
+      );
+    }
+    if (!hiddenOut || !sameDims(hiddenOut.dims)) {
+      throw new ManifestError(
+        source,
+        `${field}.outputs`,
+        `does not chain: output "hidden_out" must be ${tokenDims.join('×')}`,
       );
     }
     if (!b.outputs.some((x) => x.name === 'uncertainty')) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decode } from 'fast-png';
@@ -126,4 +126,69 @@ describe('adadiff generate', () => {
     expect(r.stderr).toMatch(/could not load \/nonexistent\/model\/manifest.json: no such file/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+});
+
+describe('adadiff generate with a broken model: exit 1, one line naming the file and the field', () => {
+  const damaged = (mutate: (dir: string) => void) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-model-'));
+    cpSync(MODEL_DIR, dir, { recursive: true });
+    mutate(dir);
+    return dir;
+  };
+  const manifestOf = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const cases: [string, (dir: string) => void, RegExp][] = [
+    ['a missing segment', (d) => rmSync(path.join(d, 'block_07.onnx')), /block_07\.onnx: no such file/],
+    [
+      'a truncated segment',
+      (d) =>
+        writeFileSync(path.join(d, 'head.onnx'), readFileSync(path.join(d, 'head.onnx')).subarray(0, 99)),
+      /head\.onnx: bytes is 99/,
+    ],
+    [
+      'a wrong sha256',
+      (d) => {
+        const b = readFileSync(path.join(d, 'embed.onnx'));
+        b[b.length - 2] = b[b.length - 2]! ^ 1;
+        writeFileSync(path.join(d, 'embed.onnx'), b);
+      },
+      /embed\.onnx: sha256 is [0-9a-f]{64}, the manifest says/,
+    ],
+    [
+      'an unknown format version',
+      (d) =>
+        writeFileSync(path.join(d, 'manifest.json'), JSON.stringify({ ...manifestOf(d), formatVersion: 9 })),
+      /manifest\.json: field "formatVersion" is 9/,
+    ],
+    [
+      'a missing field',
+      (d) => {
+        const m = manifestOf(d);
+        delete m.image;
+        writeFileSync(path.join(d, 'manifest.json'), JSON.stringify(m));
+      },
+      /manifest\.json: field "image" is missing/,
+    ],
+    [
+      'shapes that do not chain',
+      (d) => {
+        const m = manifestOf(d);
+        m.segments.blocks[2].outputs[0].dims = ['batch', 51, 64];
+        writeFileSync(path.join(d, 'manifest.json'), JSON.stringify(m));
+      },
+      /field "segments\.blocks\[2\]\.outputs" does not chain/,
+    ],
+    [
+      'not JSON at all',
+      (d) => writeFileSync(path.join(d, 'manifest.json'), '{"formatVersion": 1,'),
+      /is not valid JSON/,
+    ],
+  ];
+  for (const [name, mutate, message] of cases) {
+    it(name, async () => {
+      const r = await cli('generate', '--model', damaged(mutate), '--steps', '1');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    });
+  }
 });

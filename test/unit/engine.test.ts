@@ -1,0 +1,63 @@
+/**
+ * The worker's engine in Node (wasm) over HTTP: impatient users (rapid generate/cancel), reload
+ * after a failed load, and nothing left alive afterwards.
+ */
+import * as ort from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/worker/engine';
+import { serveStatic } from '../e2e/static-server.mjs';
+import { MODEL_DIR } from './fixtures';
+
+let server: Awaited<ReturnType<typeof serveStatic>>;
+const engine = new Engine(async () => ort);
+
+beforeAll(async () => {
+  ort.env.logLevel = 'error';
+  server = await serveStatic(4191, [{ prefix: '/model/', dir: MODEL_DIR }]);
+});
+afterAll(async () => {
+  await engine.unload();
+  await server.close();
+});
+
+describe('Engine', () => {
+  it('a failed load leaves nothing behind and the next load works', async () => {
+    await expect(engine.load(`${server.url}/model/missing/`, 'wasm')).rejects.toThrow(/HTTP 404/);
+    expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });
+    await expect(engine.load('file:///etc/', 'wasm')).rejects.toThrow(/absolute http\(s\) URL/);
+    const info = await engine.load(`${server.url}/model/`, 'wasm');
+    expect(info.backend).toBe('wasm');
+    expect(info.cacheNotice).toMatch(/Cache Storage is not available/);
+    expect(engine.stats().loaded).toBe(true);
+  });
+
+  it('50 rapid generate/cancel pairs, then a full generate: it succeeds and no tensors stay alive', async () => {
+    const outcomes: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const run = engine.generate({ steps: 5, seed: i }).then(
+        () => 'done',
+        (e: Error) => e.name,
+      );
+      engine.cancel();
+      outcomes.push(await run);
+    }
+    expect(outcomes.every((o) => o === 'CancelledError' || o === 'done')).toBe(true);
+    expect(outcomes.filter((o) => o === 'CancelledError').length).toBeGreaterThan(40);
+    expect(engine.stats()).toMatchObject({ liveTensors: 0, running: false });
+    const r = await engine.generate({ steps: 4, seed: 7 });
+    expect(r.steps).toHaveLength(4);
+    expect(engine.stats()).toMatchObject({ liveTensors: 0, running: false });
+  });
+
+  it('a second generate while one runs cancels the first, which rejects as cancelled', async () => {
+    const first = engine.generate({ steps: 20, seed: 1 }).catch((e: Error) => e.name);
+    const second = engine.generate({ steps: 3, seed: 2 });
+    expect(await first).toBe('CancelledError');
+    expect((await second).steps).toHaveLength(3);
+    expect(engine.stats().liveTensors).toBe(0);
+  });
+
+  it('invalid parameters are rejected before any work', async () => {
+    await expect(engine.generate({ threshold: NaN })).rejects.toMatchObject({ name: 'ParameterError' });
+  });
+});
