@@ -36,6 +36,8 @@ export interface StepEvent {
   passes: PassSummary[];
   blocksRun: number;
   blocksFull: number;
+  /** FLOPs this step executed (embed, blocks run, head; every pass). */
+  flops: number;
   stepMs: number;
   /** Wall time of each block that ran in this step's last pass (ms). */
   blockMs: number[];
@@ -161,6 +163,10 @@ export async function generate(
       x = out.x;
       samplerState = out.state;
       const stepBlocks = passes.reduce((s, p) => s + p.exitBlock + 1, 0);
+      const stepFlops = passes.reduce(
+        (s, p) => s + passFlops(manifest, p.exitBlock + 1) * (p.label === 'batch' ? 2 : 1),
+        0,
+      );
       totals.wallMs = now() - started;
       totals.savedFraction = 1 - totals.blocksRun / totals.blocksFull;
       totals.flopsSavedFraction = 1 - totals.flops / totals.flopsFull;
@@ -171,6 +177,7 @@ export async function generate(
         passes,
         blocksRun: stepBlocks,
         blocksFull: n * (useGuidance ? 2 : 1),
+        flops: stepFlops,
         stepMs: now() - stepStart,
         blockMs: options.blockMs ? options.blockMs().slice(0, passes[passes.length - 1]!.exitBlock + 1) : [],
       };

@@ -76,6 +76,9 @@ describe('sampling against the PyTorch reference run', () => {
       );
       expect(maxAbsDiff(result.image, fx.f32(`sampling.${name}.image`))).toBeLessThanOrEqual(1e-3);
       if (name === 'full') expect(result.totals.savedFraction).toBe(0);
+      // per-step accounting adds up to the totals
+      expect(result.steps.reduce((a, r) => a + r.blocksRun, 0)).toBe(result.totals.blocksRun);
+      expect(result.steps.reduce((a, r) => a + r.flops, 0)).toBe(result.totals.flops);
       expect(runner.liveTensorCount()).toBe(0);
     });
   }

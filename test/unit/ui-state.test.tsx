@@ -60,6 +60,7 @@ function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
           passes: [{ label: 'cond', exitBlock: e, uncertainties: [0.3, 0.05].slice(0, e + 1) }],
           blocksRun: e + 1,
           blocksFull: 13,
+          flops: 1,
           stepMs: 1,
           blockMs: [],
           totals: totals(run, 13 * (k + 1)),
