@@ -1,0 +1,135 @@
+"""Sample N images per class at full depth and at several thresholds; report class agreement,
+classifier-FID against the test set, and the fraction of blocks skipped; pick the default θ.
+
+    /usr/bin/python3 -m tools.export.evaluate --checkpoint runs/fmnist-uvit13/weights.pt \
+        --per-class 20 --thresholds 0.05,0.1,0.15 --out runs/fmnist-uvit13/eval.json
+
+The default θ is the largest saving whose agreement stays within --max-drop (3 points) of
+full depth. Same seeds at every θ, so differences come from the exits alone.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from .classifier import features_of, load_classifier
+from .diffusion import Schedule, sample
+from .errors import UserError, run_cli
+from .export import load_model
+
+
+def frechet_distance(mu1, cov1, mu2, cov2):
+    """‖μ1−μ2‖² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½), with the root through symmetric eigendecompositions."""
+    w, v = np.linalg.eigh(cov1)
+    sqrt1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = np.linalg.eigvalsh(sqrt1 @ cov2 @ sqrt1)
+    tr_sqrt = np.sqrt(np.clip(inner, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
+
+
+def evaluate_threshold(model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed):
+    num_classes = model.num_classes
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(len(labels), model.in_chans, model.img_size, model.img_size, generator=gen)
+    images, blocks_run, passes = [], 0, 0
+    for i in range(0, len(labels), batch):
+        img, trace = sample(model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold)
+        images.append(img)
+        for rec in trace:
+            for key in ("exit_cond", "exit_uncond"):
+                if key in rec:
+                    blocks_run += sum(e + 1 for e in rec[key])
+                    passes += len(rec[key])
+    images = torch.cat(images)
+    logits, feats = features_of(classifier, images)
+    agreement = (logits.argmax(1) == labels).float().mean().item()
+    fid = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), *reference)
+    return {
+        "threshold": threshold,
+        "savedFraction": round(1 - blocks_run / (passes * model.num_blocks), 4),
+        "agreement": round(agreement, 4),
+        "fid": round(fid, 3),
+        "samples": len(labels),
+    }, images
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tools.export.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    p.add_argument("--per-class", type=int, default=20)
+    p.add_argument("--thresholds", default="0.05,0.08,0.1,0.12,0.15,0.2")
+    p.add_argument("--steps", type=int, default=None, help="default: the config's sampling steps")
+    p.add_argument("--guidance", type=float, default=None, help="default: the config's guidance")
+    p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="write the JSON report here (export.py --calibration reads it)")
+    p.add_argument("--grid", default=None, help="save a PNG grid of the full-depth samples")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        thresholds = [float(v) for v in args.thresholds.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}") from None
+    if any(not 0 < t <= 1 for t in thresholds):
+        raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
+
+    model, cfg, ckpt = load_model(args.checkpoint)
+    schedule = Schedule(**cfg["schedule"])
+    steps = args.steps or cfg["sampling"]["steps"]
+    guidance = args.guidance if args.guidance is not None else cfg["sampling"]["guidance"]
+    classifier = load_classifier(args.classifier)
+    with open(args.classifier.replace(".pt", ".json")) as f:
+        info = json.load(f)
+    reference = (np.array(info["testFeatureMean"]), np.array(info["testFeatureCov"]))
+
+    started = time.time()
+    rows = []
+    for threshold in [0.0] + thresholds:
+        row, images = evaluate_threshold(
+            model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed
+        )
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if threshold == 0.0 and args.grid:
+            save_grid(images, args.per_class, model.num_classes, args.grid)
+    full = rows[0]
+    ok = [r for r in rows[1:] if r["agreement"] >= full["agreement"] - args.max_drop]
+    default = max(ok, key=lambda r: r["savedFraction"]) if ok else full
+    report = {
+        "checkpointStep": int(ckpt.get("step", 0)),
+        "steps": steps,
+        "guidance": guidance,
+        "sampler": "ddim",
+        "perClass": args.per_class,
+        "classifierTestAccuracy": info["testAccuracy"],
+        "full": full,
+        "calibration": rows,
+        "default": default,
+        "seconds": round(time.time() - started, 1),
+    }
+    print(json.dumps({"default": default, "full": full}))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+
+
+def save_grid(images, per_class, num_classes, path):
+    from PIL import Image  # only for this optional picture
+
+    a = ((images[:, 0].numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    n = min(per_class, 10)
+    a = a.reshape(num_classes, per_class, 28, 28)[:, :n]
+    grid = a.transpose(1, 2, 0, 3).reshape(n * 28, num_classes * 28)
+    Image.fromarray(grid).resize((num_classes * 84, n * 84), Image.NEAREST).save(path)
+
+
+if __name__ == "__main__":
+    run_cli(main)
