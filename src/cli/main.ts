@@ -2,7 +2,7 @@
  * `adadiff` — the command-line generator over the same runtime the page uses (wasm in Node).
  * Exit codes: 0 ok, 1 the run failed (model, backend), 2 bad usage (flag or value).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -19,12 +19,14 @@ import {
   type Totals,
 } from '../runtime';
 import { benchMarkdown, runBench, svgPlot } from './bench';
+import { runEval } from './eval';
 import { directorySource, loadOrt } from './node-source';
 
 const DEFAULT_MODEL = 'public/models/fmnist-uvit13';
 
 export const USAGE = `usage: adadiff generate --model DIR [options]
        adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
+       adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
   --class NAME|INDEX   class to draw (default 0)
@@ -45,7 +47,10 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   -h, --help           this text
 
 bench: wall time per image (Node, wasm) for the monolithic graph, segmented full depth, adaptive
-θ sweep, static depth and a per-timestep schedule; --markdown writes FILE plus SVG plots in docs/.`;
+θ sweep, static depth and a per-timestep schedule; --markdown writes FILE plus SVG plots in docs/.
+eval: N samples per class at full depth and each θ: class agreement and FID by the classifier in
+tools/export/eval, PSNR against full depth, blocks saved; --write-manifest stores the calibration
+and the default θ (largest saving within 2 points of agreement and 1.10× FID) in manifest.json.`;
 
 class UsageError extends Error {}
 
@@ -67,6 +72,9 @@ const OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   reps: { type: 'string' },
+  'per-class': { type: 'string' },
+  classifier: { type: 'string' },
+  'write-manifest': { type: 'boolean' },
   thresholds: { type: 'string' },
   markdown: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -114,26 +122,15 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     io.stdout(`${USAGE}\n`);
     return 0;
   }
-  if (positionals[0] === 'bench' && positionals.length === 1) {
-    try {
-      return await runBenchCommand(values, io);
-    } catch (e) {
-      if (e instanceof UsageError || e instanceof ParameterError) {
-        io.stderr(`adadiff: ${e.message}\n${USAGE}\n`);
-        return 2;
-      }
-      io.stderr(`adadiff: ${isAdaDiffError(e) ? e.message : `unexpected error: ${messageOf(e)}`}\n`);
-      return 1;
-    }
-  }
-  if (positionals[0] !== 'generate' || positionals.length !== 1) {
+  const command = COMMANDS[positionals[0] ?? ''];
+  if (!command || positionals.length !== 1) {
     io.stderr(
       `adadiff: ${positionals.length ? `unknown command "${positionals.join(' ')}"` : 'no command'}\n${USAGE}\n`,
     );
     return 2;
   }
   try {
-    return await runGenerate(values, io);
+    return await command(values, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ParameterError) {
       io.stderr(`adadiff: ${e.message}\n${USAGE}\n`);
@@ -146,7 +143,20 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
+const COMMANDS: Record<string, (values: Values, io: CliIo) => Promise<number>> = {
+  generate: (v, io) => runGenerate(v, io),
+  bench: (v, io) => runBenchCommand(v, io),
+  eval: (v, io) => runEvalCommand(v, io),
+};
+
+/** Each command accepts only its own flags. */
+function onlyFlags(values: Values, allowed: string[]): void {
+  const extra = Object.keys(values).filter((k) => !allowed.includes(k));
+  if (extra.length) throw new UsageError(`--${extra[0]} is not an option of this command`);
+}
+
 async function runGenerate(values: Values, io: CliIo): Promise<number> {
+  onlyFlags(values, GENERATE_FLAGS);
   if (!values.model) throw new UsageError('--model DIR is required');
   const count = num('count', values.count) ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > 10000) {
@@ -254,11 +264,36 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
   }
 }
 
-const BENCH_FLAGS = new Set(['model', 'reps', 'steps', 'thresholds', 'json', 'markdown', 'quiet']);
+const GENERATE_FLAGS = [
+  'model',
+  'class',
+  'count',
+  'seed',
+  'steps',
+  'sampler',
+  'eta',
+  'guidance',
+  'threshold',
+  'min-depth',
+  'patience',
+  'batching',
+  'depth',
+  'out',
+  'json',
+  'quiet',
+];
+
+function thresholdList(values: Values): number[] {
+  const list = (values.thresholds ?? '')
+    .split(',')
+    .filter((v) => v.trim() !== '')
+    .map((v) => num('thresholds', v)!);
+  if (list.some((t) => t <= 0 || t > 1)) throw new UsageError('--thresholds must lie in (0, 1]');
+  return list;
+}
 
 async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
-  const extra = Object.keys(values).filter((k) => !BENCH_FLAGS.has(k));
-  if (extra.length) throw new UsageError(`--${extra[0]} is not a bench option`);
+  onlyFlags(values, ['model', 'reps', 'steps', 'thresholds', 'json', 'markdown', 'quiet']);
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError(`--reps must be an integer 1…100`);
@@ -323,6 +358,59 @@ async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
           )
           .join('\n') + '\n',
       );
+    return 0;
+  } finally {
+    await runner.release();
+  }
+}
+
+async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
+  onlyFlags(values, [
+    'model',
+    'per-class',
+    'steps',
+    'thresholds',
+    'classifier',
+    'write-manifest',
+    'json',
+    'quiet',
+  ]);
+  const perClass = num('per-class', values['per-class']) ?? 20;
+  if (!Number.isInteger(perClass) || perClass < 2 || perClass > 10000) {
+    throw new UsageError('--per-class must be an integer 2…10000 (FID needs at least two samples)');
+  }
+  const dir = values.model ?? DEFAULT_MODEL;
+  const model = await loadModel(directorySource(dir));
+  const { manifest } = model;
+  const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
+  const given = thresholdList(values);
+  const ort = await loadOrt();
+  const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
+  try {
+    const report = await runEval(ort, runner, manifest, {
+      classifierDir: values.classifier ?? 'tools/export/eval',
+      perClass,
+      steps,
+      thresholds: given.length ? given : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2],
+      maxAgreementDrop: 0.02,
+      maxFidRatio: 1.1,
+      onProgress: values.quiet ? undefined : io.stderr,
+    });
+    if (values['write-manifest']) {
+      const file = path.join(dir, 'manifest.json');
+      const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      json.calibration = report.rows.map(({ threshold, savedFraction, agreement, fid, psnr }) => ({
+        threshold,
+        savedFraction: Number(savedFraction.toFixed(4)),
+        agreement: Number(agreement.toFixed(4)),
+        fid: Number(fid.toFixed(3)),
+        ...(psnr !== null && Number.isFinite(psnr) ? { psnr: Number(psnr.toFixed(2)) } : {}),
+      }));
+      json.defaults.threshold = report.default.threshold;
+      json.calibrationSource = `adadiff eval: ${perClass} per class, ${steps} steps, guidance ${manifest.defaults.guidance}`;
+      await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
+    }
+    if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
   } finally {
     await runner.release();

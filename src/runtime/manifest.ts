@@ -76,6 +76,8 @@ export const manifestSchema = z.object({
     sampler: z.enum(['ddim', 'dpmpp2m', 'ddpm']),
   }),
   calibration: z.array(calibrationRow),
+  /** How the calibration was measured (tool, samples, steps). */
+  calibrationSource: z.string().optional(),
   provenance: z.record(z.string(), z.unknown()),
 });
 

@@ -131,6 +131,12 @@ export async function generateIntent(): Promise<void> {
   } catch (e) {
     const cancelled = errorName(e) === 'CancelledError';
     useRun.setState({ status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : messageOf(e) });
+    if (errorName(e) === 'DeviceLostError') {
+      // the GPU is gone for this page: carry on with wasm so the next Generate works
+      useParams.getState().set({ backend: 'wasm' });
+      await loadModelIntent();
+      useRun.setState({ error: `${messageOf(e)} Switched to the wasm backend.` });
+    }
   }
 }
 

@@ -192,3 +192,66 @@ describe('adadiff generate with a broken model: exit 1, one line naming the file
     });
   }
 });
+
+describe('adadiff eval and bench', () => {
+  it('frechetDistance: 0 for identical Gaussians, and the closed form in one dimension', async () => {
+    const { frechetDistance } = await import('../../src/cli/eval');
+    const { Matrix } = await import('ml-matrix');
+    const cov = new Matrix([
+      [2, 0.5],
+      [0.5, 1],
+    ]);
+    expect(frechetDistance([1, 2], cov, [1, 2], cov)).toBeCloseTo(0, 8);
+    // N(0, 1) vs N(1, 4): (0−1)² + 1 + 4 − 2·√4 = 2
+    expect(frechetDistance([0], new Matrix([[1]]), [1], new Matrix([[4]]))).toBeCloseTo(2, 10);
+  });
+
+  it('eval --json reports the default θ against full depth and --write-manifest stores the calibration', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-model-'));
+    cpSync(MODEL_DIR, dir, { recursive: true });
+    const r = await cli(
+      'eval',
+      '--model',
+      dir,
+      '--per-class',
+      '2',
+      '--steps',
+      '2',
+      '--thresholds',
+      '0.3,0.6',
+      '--json',
+      '--write-manifest',
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows.map((x: { threshold: number }) => x.threshold)).toEqual([0, 0.3, 0.6]);
+    expect(Object.keys(report.default).sort()).toEqual([
+      'agreement',
+      'agreementFull',
+      'fid',
+      'fidFull',
+      'savedFraction',
+      'threshold',
+    ]);
+    expect(report.rows[0].savedFraction).toBe(0);
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    expect(manifest.calibration).toHaveLength(3);
+    expect(manifest.defaults.threshold).toBe(report.default.threshold);
+  });
+
+  it('bench --json holds the default figures; an option of another command is a usage error', async () => {
+    const r = await cli('bench', '--reps', '1', '--steps', '2', '--thresholds', '0.5', '--json', '--quiet');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    for (const k of ['threshold', 'savedFraction', 'adaptiveMs', 'segmentedFullMs', 'monolithicMs']) {
+      expect(typeof report.default[k]).toBe('number');
+    }
+    expect(report.rows.map((x: { kind: string }) => x.kind)).toEqual(
+      expect.arrayContaining(['monolithic', 'segmented-full', 'adaptive', 'static', 'schedule']),
+    );
+    const bad = await cli('bench', '--class', '3');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--class is not an option of this command/);
+  });
+});

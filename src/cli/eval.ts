@@ -1,0 +1,181 @@
+/**
+ * `adadiff eval`: quality through the TypeScript runtime users run. N samples per class at full
+ * depth and at each θ (same seeds), judged by the exporter's independent classifier: class
+ * agreement, FID in its feature space against the test set, PSNR against full depth, blocks
+ * saved. Optionally writes the calibration and the default θ into the model's manifest.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type * as OrtModule from 'onnxruntime-web';
+import { generate, resolveParams, type CalibrationRow, type Denoiser, type Manifest } from '../runtime';
+
+export interface EvalRow extends Required<Omit<CalibrationRow, 'psnr'>> {
+  psnr: number | null;
+  samples: number;
+}
+
+export interface EvalReport {
+  model: string;
+  perClass: number;
+  steps: number;
+  guidance: number;
+  rows: EvalRow[];
+  default: {
+    threshold: number;
+    savedFraction: number;
+    agreement: number;
+    agreementFull: number;
+    fid: number;
+    fidFull: number;
+  };
+}
+
+interface Reference {
+  testAccuracy: number;
+  testFeatureMean: number[];
+  testFeatureCov: number[][];
+}
+
+function covariance(rows: Float64Array[]): { mean: number[]; cov: Matrix } {
+  const n = rows.length;
+  const d = rows[0]!.length;
+  const mean = new Array<number>(d).fill(0);
+  for (const r of rows) for (let j = 0; j < d; j++) mean[j]! += r[j]! / n;
+  const centred = new Matrix(rows.map((r) => Array.from(r, (v, j) => v - mean[j]!)));
+  return {
+    mean,
+    cov: centred
+      .transpose()
+      .mmul(centred)
+      .div(n - 1),
+  };
+}
+
+function symmetricSqrt(m: Matrix): Matrix {
+  const e = new EigenvalueDecomposition(m, { assumeSymmetric: true });
+  const v = e.eigenvectorMatrix;
+  const roots = e.realEigenvalues.map((x) => Math.sqrt(Math.max(x, 0)));
+  return v.mmul(Matrix.diag(roots)).mmul(v.transpose());
+}
+
+/** Fréchet distance between two Gaussians: ‖μ1−μ2‖² + Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½). */
+export function frechetDistance(mu1: number[], cov1: Matrix, mu2: number[], cov2: Matrix): number {
+  const s1 = symmetricSqrt(cov1);
+  const inner = new EigenvalueDecomposition(s1.mmul(cov2).mmul(s1), { assumeSymmetric: true });
+  const trSqrt = inner.realEigenvalues.reduce((a, x) => a + Math.sqrt(Math.max(x, 0)), 0);
+  const diff = mu1.reduce((a, v, i) => a + (v - mu2[i]!) ** 2, 0);
+  return diff + cov1.trace() + cov2.trace() - 2 * trSqrt;
+}
+
+function psnr(a: Float32Array, b: Float32Array): number {
+  let sq = 0;
+  for (let i = 0; i < a.length; i++) sq += (a[i]! - b[i]!) ** 2;
+  const mse = sq / a.length;
+  return mse === 0 ? Infinity : 10 * Math.log10(4 / mse);
+}
+
+export async function runEval(
+  ort: typeof OrtModule,
+  denoiser: Denoiser,
+  manifest: Manifest,
+  opts: {
+    classifierDir: string;
+    perClass: number;
+    steps: number;
+    thresholds: number[];
+    maxAgreementDrop: number;
+    maxFidRatio: number;
+    onProgress?: (s: string) => void;
+  },
+): Promise<EvalReport> {
+  const classifier = await ort.InferenceSession.create(
+    new Uint8Array(await readFile(path.join(opts.classifierDir, 'classifier.onnx'))),
+  );
+  const ref = JSON.parse(
+    await readFile(path.join(opts.classifierDir, 'classifier.json'), 'utf8'),
+  ) as Reference;
+  const refCov = new Matrix(ref.testFeatureCov);
+  const { channels, height, width } = manifest.image;
+  const size = channels * height * width;
+  const numClasses = manifest.classes.length;
+  const fullImages: Float32Array[] = [];
+  const rows: EvalRow[] = [];
+  try {
+    for (const threshold of [0, ...opts.thresholds.filter((t) => t > 0)]) {
+      const images: Float32Array[] = [];
+      let run = 0;
+      let full = 0;
+      for (let c = 0; c < numClasses; c++) {
+        for (let i = 0; i < opts.perClass; i++) {
+          const params = resolveParams(manifest, {
+            classIndex: c,
+            seed: 1000 + c * opts.perClass + i,
+            steps: opts.steps,
+            threshold,
+            mode: threshold === 0 ? 'full' : 'adaptive',
+          });
+          const r = await generate(denoiser, manifest, params);
+          images.push(r.image);
+          run += r.totals.blocksRun;
+          full += r.totals.blocksFull;
+        }
+      }
+      if (threshold === 0) fullImages.push(...images);
+      const batch = new Float32Array(images.length * size);
+      images.forEach((img, i) => batch.set(img, i * size));
+      const out = await classifier.run({
+        image: new ort.Tensor('float32', batch, [images.length, channels, height, width]),
+      });
+      const logits = out.logits!.data as Float32Array;
+      const feats = out.features!.data as Float32Array;
+      const d = feats.length / images.length;
+      let agree = 0;
+      const featRows: Float64Array[] = [];
+      images.forEach((_, i) => {
+        const l = logits.subarray(i * numClasses, (i + 1) * numClasses);
+        if (l.indexOf(Math.max(...l)) === Math.floor(i / opts.perClass)) agree++;
+        featRows.push(Float64Array.from(feats.subarray(i * d, (i + 1) * d)));
+      });
+      const { mean, cov } = covariance(featRows);
+      const row: EvalRow = {
+        threshold,
+        savedFraction: 1 - run / full,
+        agreement: agree / images.length,
+        fid: frechetDistance(mean, cov, ref.testFeatureMean, refCov),
+        psnr:
+          threshold === 0
+            ? null
+            : images.reduce((a, img, i) => a + psnr(img, fullImages[i]!), 0) / images.length,
+        samples: images.length,
+      };
+      rows.push(row);
+      opts.onProgress?.(`${JSON.stringify(row)}\n`);
+    }
+  } finally {
+    await classifier.release();
+  }
+  const fullRow = rows[0]!;
+  const ok = rows
+    .slice(1)
+    .filter(
+      (r) =>
+        r.agreement >= fullRow.agreement - opts.maxAgreementDrop && r.fid <= fullRow.fid * opts.maxFidRatio,
+    );
+  const best = ok.reduce<EvalRow>((a, r) => (r.savedFraction > a.savedFraction ? r : a), fullRow);
+  return {
+    model: manifest.id,
+    perClass: opts.perClass,
+    steps: opts.steps,
+    guidance: manifest.defaults.guidance,
+    rows,
+    default: {
+      threshold: best.threshold,
+      savedFraction: best.savedFraction,
+      agreement: best.agreement,
+      agreementFull: fullRow.agreement,
+      fid: best.fid,
+      fidFull: fullRow.fid,
+    },
+  };
+}
