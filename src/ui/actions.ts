@@ -3,7 +3,7 @@
  * Components call these and render store state; they never talk to the worker themselves.
  */
 import type { GenerateParams } from '../runtime';
-import { createEngineClient, errorName, type EngineClient } from '../worker/client';
+import { createEngineClient, errorName, type BackendChoice, type EngineClient } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
 import { compareImages, initialRun, useRun } from './state/run';
@@ -145,11 +145,10 @@ export async function cancelIntent(): Promise<void> {
 }
 
 /** Switching the backend reloads the model on it (sessions are per backend). */
-export async function setBackendIntent(backend: DEFAULTS_BACKEND): Promise<void> {
+export async function setBackendIntent(backend: BackendChoice): Promise<void> {
   useParams.getState().set({ backend });
   await loadModelIntent();
 }
-type DEFAULTS_BACKEND = (typeof DEFAULTS)['backend'];
 
 /** Keep the address bar in step with the parameters, so the URL can be shared. */
 export function syncUrl(): () => void {

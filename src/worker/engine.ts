@@ -4,7 +4,6 @@
  */
 import {
   BackendError,
-  CancelledError,
   generate,
   httpSource,
   loadModel,
@@ -97,4 +96,3 @@ export class Engine implements EngineApi {
   }
 }
 
-export { CancelledError };
