@@ -25,6 +25,26 @@ export function defaultModelUrl(): string {
   return fromUrl ?? `${import.meta.env.BASE_URL}models/fmnist-uvit13/`;
 }
 
+/**
+ * A model named in a shared link runs code paths on the visitor's machine: http(s) only, and
+ * another origin only when the link says so explicitly (allowCrossOriginModel=1).
+ */
+export function checkModelUrl(url: string, page: URL): string | null {
+  let resolved: URL;
+  try {
+    resolved = new URL(url, page);
+  } catch {
+    return `"${url}" is not a valid model URL.`;
+  }
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') {
+    return `The model URL must be http(s), not ${resolved.protocol}`;
+  }
+  if (resolved.origin !== page.origin && page.searchParams.get('allowCrossOriginModel') !== '1') {
+    return `The model is on another site (${resolved.origin}). Add allowCrossOriginModel=1 to the page URL if you trust it.`;
+  }
+  return null;
+}
+
 let loading: Promise<void> | null = null;
 
 /** Loads (or reloads) the model; a second call while one load runs waits for that one. */
@@ -35,6 +55,11 @@ export function loadModelIntent(url = useModel.getState().url || defaultModelUrl
 
 async function load(url: string): Promise<void> {
   const backend = useParams.getState().backend;
+  const refused = typeof location === 'undefined' ? null : checkModelUrl(url, new URL(location.href));
+  if (refused) {
+    useModel.setState({ status: 'error', url, error: refused, errorName: 'ParameterError' });
+    return;
+  }
   useModel.setState({
     status: 'loading',
     url,

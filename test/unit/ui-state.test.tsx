@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseManifest, type GenerateParams, type StepEvent, type Totals } from '../../src/runtime';
-import { cancelIntent, generateIntent, loadModelIntent, setEngine } from '../../src/ui/actions';
+import {
+  cancelIntent,
+  checkModelUrl,
+  generateIntent,
+  loadModelIntent,
+  setEngine,
+} from '../../src/ui/actions';
 import { BlockChart } from '../../src/ui/components/BlockChart';
 import { calibrationFor, Controls } from '../../src/ui/components/Controls';
 import { Counters } from '../../src/ui/components/Counters';
@@ -113,10 +119,31 @@ describe('shareable URL parameters', () => {
   });
 });
 
+describe('model URLs from a shared link', () => {
+  const page = new URL('https://adadiff.example/app/?seed=1');
+  it('same-origin http(s) is accepted, other schemes and origins are refused', () => {
+    expect(checkModelUrl('models/m/', page)).toBeNull();
+    expect(checkModelUrl('javascript:alert(1)', page)).toMatch(/must be http\(s\)/);
+    expect(checkModelUrl('https://evil.example/m/', page)).toMatch(/another site .* allowCrossOriginModel=1/);
+    expect(
+      checkModelUrl('https://cdn.example/m/', new URL('https://adadiff.example/?allowCrossOriginModel=1')),
+    ).toBeNull();
+  });
+
+  it('a refused model URL shows as a load error without touching the engine', async () => {
+    const fake = fakeEngine([]);
+    let loads = 0;
+    setEngine({ ...fake.engine, load: (...a) => (loads++, fake.engine.load(...a)) });
+    await loadModelIntent('https://elsewhere.example/m/');
+    expect(useModel.getState()).toMatchObject({ status: 'error', errorName: 'ParameterError' });
+    expect(loads).toBe(0);
+  });
+});
+
 describe('intents update the stores', () => {
   it('load reports progress, the backend, and applies the manifest defaults', async () => {
     setEngine(fakeEngine([]).engine);
-    await loadModelIntent('http://x/models/m/');
+    await loadModelIntent(`${location.origin}/models/m/`);
     const m = useModel.getState();
     expect(m.status).toBe('ready');
     expect(m.backend).toBe('wasm');
@@ -126,21 +153,21 @@ describe('intents update the stores', () => {
 
   it('a failed load shows the error, and retry works', async () => {
     setEngine(fakeEngine([], { failLoad: 'could not load x: HTTP 404' }).engine);
-    await loadModelIntent('http://x/bad/');
+    await loadModelIntent(`${location.origin}/bad/`);
     expect(useModel.getState()).toMatchObject({
       status: 'error',
       error: 'could not load x: HTTP 404',
       errorName: 'FetchError',
     });
     setEngine(fakeEngine([]).engine);
-    await loadModelIntent('http://x/good/');
+    await loadModelIntent(`${location.origin}/good/`);
     expect(useModel.getState().status).toBe('ready');
   });
 
   it('generate streams one row per step and ends with the image and totals', async () => {
     const fake = fakeEngine([1, 4, 12]);
     setEngine(fake.engine);
-    await loadModelIntent('http://x/m/');
+    await loadModelIntent(`${location.origin}/m/`);
     useParams.getState().set({ threshold: 0.2, seed: 9 });
     await generateIntent();
     const r = useRun.getState();
@@ -154,7 +181,7 @@ describe('intents update the stores', () => {
   it('θ = 0 asks for full depth; compare runs a second, full-depth generation', async () => {
     const fake = fakeEngine([12]);
     setEngine(fake.engine);
-    await loadModelIntent('http://x/m/');
+    await loadModelIntent(`${location.origin}/m/`);
     useParams.getState().set({ threshold: 0, compare: true });
     await generateIntent();
     expect(fake.calls.map((c) => c.mode)).toEqual(['full', 'full']);
@@ -163,7 +190,7 @@ describe('intents update the stores', () => {
 
   it('cancel ends the run as cancelled, not as an error', async () => {
     setEngine(fakeEngine(new Array(50).fill(3)).engine);
-    await loadModelIntent('http://x/m/');
+    await loadModelIntent(`${location.origin}/m/`);
     const run = generateIntent();
     await new Promise((r) => setTimeout(r, 5));
     await cancelIntent();
