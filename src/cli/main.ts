@@ -20,12 +20,14 @@ import {
 } from '../runtime';
 import { benchMarkdown, runBench, svgPlot } from './bench';
 import { runEval } from './eval';
+import { runSoak } from './soak';
 import { directorySource, loadOrt } from './node-source';
 
 const DEFAULT_MODEL = 'public/models/fmnist-uvit13';
 
 export const USAGE = `usage: adadiff generate --model DIR [options]
        adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
+       adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
@@ -147,6 +149,7 @@ const COMMANDS: Record<string, (values: Values, io: CliIo) => Promise<number>> =
   generate: (v, io) => runGenerate(v, io),
   bench: (v, io) => runBenchCommand(v, io),
   eval: (v, io) => runEvalCommand(v, io),
+  soak: (v, io) => runSoakCommand(v, io),
 };
 
 /** Each command accepts only its own flags. */
@@ -412,6 +415,32 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
     }
     if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
+  } finally {
+    await runner.release();
+  }
+}
+
+async function runSoakCommand(values: Values, io: CliIo): Promise<number> {
+  onlyFlags(values, ['model', 'count', 'steps', 'json', 'quiet']);
+  const count = num('count', values.count) ?? 1000;
+  if (!Number.isInteger(count) || count < 1 || count > 1e6)
+    throw new UsageError('--count must be an integer 1…1000000');
+  const model = await loadModel(directorySource(values.model ?? DEFAULT_MODEL));
+  const steps = resolveParams(model.manifest, { steps: num('steps', values.steps) ?? 2 }).steps;
+  const runner = await SegmentRunner.create(await loadOrt(), model, { backend: 'wasm' });
+  try {
+    const report = await runSoak(runner, model.manifest, {
+      count,
+      steps,
+      every: Math.max(1, Math.round(count / 20)),
+      onProgress: values.quiet ? undefined : io.stderr,
+    });
+    if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+    else
+      io.stderr(
+        `heap ${report.warmupHeapMB} MB after warm-up → ${report.finalHeapMB} MB after ${count} (${(100 * report.growth).toFixed(1)} %)\n`,
+      );
+    return report.liveTensors === 0 ? 0 : 1;
   } finally {
     await runner.release();
   }

@@ -254,4 +254,14 @@ describe('adadiff eval and bench', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--class is not an option of this command/);
   });
+
+  it('soak runs consecutive generations and reports the heap and no live tensors', async () => {
+    const r = await cli('soak', '--count', '4', '--steps', '1', '--json', '--quiet');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.count).toBe(4);
+    expect(report.liveTensors).toBe(0);
+    expect(report.heapMB.at(-1).generation).toBe(4);
+    expect(report.finalHeapMB).toBeGreaterThan(0);
+  });
 });
