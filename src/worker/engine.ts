@@ -10,6 +10,7 @@ import {
   resolveParams,
   SegmentRunner,
   type GenerateParams,
+  type Backend,
   type LoadProgress,
   type Ort,
 } from '../runtime';
@@ -21,7 +22,8 @@ export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
   private running: { abort: AbortController; done: Promise<unknown> } | null = null;
 
-  constructor(private readonly loadOrt: () => Promise<Ort>) {}
+  /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
+  constructor(private readonly loadOrt: (backend: Backend) => Promise<Ort>) {}
 
   async load(
     modelUrl: string,
@@ -36,7 +38,7 @@ export class Engine implements EngineApi {
     const { backend, reason } = await chooseBackend(choice);
     const { cache, notice } = await openModelCache();
     const model = await loadModel(httpSource(modelUrl), { cache, onProgress });
-    const ort = await this.loadOrt();
+    const ort = await this.loadOrt(backend);
     this.runner = await SegmentRunner.create(ort, model, { backend });
     return {
       manifest: model.manifest,

@@ -3,8 +3,11 @@
 import * as Comlink from 'comlink';
 import { Engine } from './engine';
 
-const engine = new Engine(async () => {
-  const ort = await import('onnxruntime-web/webgpu');
+// WebGPU needs the asyncify build (27 MB of wasm); plain wasm runs on the 14 MB build, which also
+// compiles and runs faster, so each backend loads only its own build
+const engine = new Engine(async (backend) => {
+  const ort =
+    backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
   ort.env.logLevel = 'error';
   return ort;
 });
