@@ -6,6 +6,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  addTotals,
+  emptyTotals,
   encodePng,
   generate,
   isAdaDiffError,
@@ -16,7 +18,6 @@ import {
   SegmentRunner,
   type GenerateParams,
   type Manifest,
-  type Totals,
 } from '../runtime';
 import { benchMarkdown, runBench, svgPlot } from './bench';
 import { runEval } from './eval';
@@ -201,15 +202,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
   try {
     if (values.out) await mkdir(values.out, { recursive: true });
     const images = [];
-    const sum: Totals = {
-      blocksRun: 0,
-      blocksFull: 0,
-      savedFraction: 0,
-      flops: 0,
-      flopsFull: 0,
-      flopsSavedFraction: 0,
-      wallMs: 0,
-    };
+    const sum = emptyTotals();
     const started = performance.now();
     for (let i = 0; i < count; i++) {
       const params = { ...first, seed: first.seed + i };
@@ -228,7 +221,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
         file = path.join(values.out, `${manifest.id}-c${params.classIndex}-s${params.seed}.png`);
         await writeFile(file, encodePng(result.image, manifest));
       }
-      for (const k of ['blocksRun', 'blocksFull', 'flops', 'flopsFull'] as const) sum[k] += result.totals[k];
+      addTotals(sum, result.totals);
       images.push({
         file,
         class: params.classIndex,
@@ -240,8 +233,6 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
         wallMs: result.totals.wallMs,
       });
     }
-    sum.savedFraction = 1 - sum.blocksRun / sum.blocksFull;
-    sum.flopsSavedFraction = 1 - sum.flops / sum.flopsFull;
     sum.wallMs = performance.now() - started;
     const summary = {
       model: manifest.id,

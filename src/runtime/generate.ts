@@ -80,6 +80,32 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
   }
 }
 
+export function emptyTotals(): Totals {
+  return {
+    blocksRun: 0,
+    blocksFull: 0,
+    savedFraction: 0,
+    flops: 0,
+    flopsFull: 0,
+    flopsSavedFraction: 0,
+    wallMs: 0,
+  };
+}
+
+/** Adds b's counts to a and recomputes a's fractions (wall time is the caller's to set). */
+export function addTotals(
+  a: Totals,
+  b: Pick<Totals, 'blocksRun' | 'blocksFull' | 'flops' | 'flopsFull'>,
+): Totals {
+  a.blocksRun += b.blocksRun;
+  a.blocksFull += b.blocksFull;
+  a.flops += b.flops;
+  a.flopsFull += b.flopsFull;
+  a.savedFraction = a.blocksFull ? 1 - a.blocksRun / a.blocksFull : 0;
+  a.flopsSavedFraction = a.flopsFull ? 1 - a.flops / a.flopsFull : 0;
+  return a;
+}
+
 export function passFlops(m: Manifest, blocksRun: number): number {
   const s = m.segments;
   let f = s.embed.flops + s.head.flops;
@@ -106,15 +132,7 @@ export async function generate(
   const policy = depthPolicy(params);
   const n = denoiser.numBlocks;
   const useGuidance = params.guidance !== 1;
-  const totals: Totals = {
-    blocksRun: 0,
-    blocksFull: 0,
-    savedFraction: 0,
-    flops: 0,
-    flopsFull: 0,
-    flopsSavedFraction: 0,
-    wallMs: 0,
-  };
+  const totals = emptyTotals();
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
 
@@ -126,10 +144,12 @@ export async function generate(
       const passes: PassSummary[] = [];
       const account = (r: PassResult, label: PassSummary['label'], batch: number) => {
         passes.push({ label, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map((u) => u[0]!) });
-        totals.blocksRun += r.blocksRun * batch;
-        totals.blocksFull += n * batch;
-        totals.flops += passFlops(manifest, r.blocksRun) * batch;
-        totals.flopsFull += fullFlops * batch;
+        addTotals(totals, {
+          blocksRun: r.blocksRun * batch,
+          blocksFull: n * batch,
+          flops: passFlops(manifest, r.blocksRun) * batch,
+          flopsFull: fullFlops * batch,
+        });
       };
       let eps: Float32Array;
       if (!useGuidance) {
@@ -168,8 +188,6 @@ export async function generate(
         0,
       );
       totals.wallMs = now() - started;
-      totals.savedFraction = 1 - totals.blocksRun / totals.blocksFull;
-      totals.flopsSavedFraction = 1 - totals.flops / totals.flopsFull;
       const record = {
         step: k,
         steps: timesteps.length,
