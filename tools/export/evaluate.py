@@ -36,14 +36,16 @@ def evaluate_threshold(model, schedule, classifier, reference, threshold, per_cl
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(len(labels), model.in_chans, model.img_size, model.img_size, generator=gen)
     images, blocks_run, passes = [], 0, 0
+    depth_by_step = np.zeros(steps)  # mean blocks run at each sampling step: the exit pattern
     for i in range(0, len(labels), batch):
         img, trace = sample(model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold)
         images.append(img)
-        for rec in trace:
+        for k, rec in enumerate(trace):
             for key in ("exit_cond", "exit_uncond"):
                 if key in rec:
                     blocks_run += sum(e + 1 for e in rec[key])
                     passes += len(rec[key])
+                    depth_by_step[k] += sum(e + 1 for e in rec[key])
     images = torch.cat(images)
     logits, feats = features_of(classifier, images)
     agreement = (logits.argmax(1) == labels).float().mean().item()
@@ -54,6 +56,7 @@ def evaluate_threshold(model, schedule, classifier, reference, threshold, per_cl
         "agreement": round(agreement, 4),
         "fid": round(fid, 3),
         "samples": len(labels),
+        "depthByStep": [round(d / (passes / steps), 2) for d in depth_by_step],
     }, images
 
 
