@@ -60,6 +60,7 @@ export function App() {
   const status = useModel((s) => s.status);
   const cacheNotice = useModel((s) => s.cacheNotice);
   const ignored = useParams((s) => s.ignored);
+  const threshold = useParams((s) => s.threshold);
   const run = useRun();
   useEffect(() => {
     const unsubscribe = syncUrl();
@@ -168,7 +169,7 @@ export function App() {
             <UncertaintyChart
               uncertainties={last?.passes[0]?.uncertainties ?? []}
               numBlocks={manifest.architecture.numBlocks}
-              threshold={run.status === 'idle' ? useParams.getState().threshold : run.threshold}
+              threshold={run.status === 'idle' ? threshold : run.threshold}
             />
           </section>
         </main>

@@ -58,7 +58,8 @@ export class Engine implements EngineApi {
     const runner = this.runner;
     if (!runner) throw new BackendError('no model is loaded: load one first');
     const params = resolveParams(runner.manifest, given);
-    if (this.running) {
+    // a new generate replaces the running one; with several callers racing, the last one wins
+    while (this.running) {
       this.running.abort.abort();
       await this.running.done.catch(() => undefined);
     }

@@ -130,7 +130,9 @@ def main(argv=None):
             raise UserError(f"{args.init_from} does not fit this config: missing {foreign[:5]}, unexpected {unexpected[:5]}")
         ema.load_state_dict(model.state_dict())
 
-    params = [p for n, p in model.named_parameters() if n.startswith("uems.") or not tcfg["train_uem_only"]]
+    for n, p in model.named_parameters():  # frozen weights get no gradients (and DDP expects none)
+        p.requires_grad_(n.startswith("uems.") or not tcfg["train_uem_only"])
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"], betas=tuple(tcfg["betas"]))
     warmup_from = 0
     if opt_state is not None:

@@ -104,3 +104,14 @@ def test_unknown_config_key(tmp_path):
     cfg.write_text(json.dumps({"model": {"embed_dim": 32, "dpeth": 4}}))
     p = run("tools.export.train", "--config", str(cfg), "--out", str(tmp_path), check=False)
     assert_clear_error(p, "unknown config key 'model.dpeth'")
+
+
+@needs_data
+def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
+    out = str(tmp_path / "stage2")
+    run("tools.export.train", "--config", TINY, "--out", out, "--init-from", os.path.join(trained, "weights.pt"),
+        "--uem-only", "--steps", "3", "--threads", "1")
+    before = torch.load(os.path.join(trained, "weights.pt"))["ema"]  # --init-from starts from the EMA weights
+    after = torch.load(os.path.join(out, "weights.pt"))["model"]
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("uems.") for k in changed), sorted(changed)[:5]
