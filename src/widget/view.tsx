@@ -4,6 +4,7 @@ import type { StoreApi } from 'zustand/vanilla';
 import type { Manifest, Totals } from '../runtime';
 import { BlockChart } from '../ui/components/BlockChart';
 import { ImageCanvas } from '../ui/components/ImageCanvas';
+import { ThresholdRange } from '../ui/components/ThresholdRange';
 import type { StepRow } from '../ui/state/run';
 
 export interface WidgetState {
@@ -52,14 +53,7 @@ export function WidgetView({ store, actions }: { store: StoreApi<WidgetState>; a
         <span>
           Uncertainty threshold θ = <output>{s.threshold.toFixed(3)}</output>
         </span>
-        <input
-          type="range"
-          min={0}
-          max={0.5}
-          step={0.005}
-          value={s.threshold}
-          onChange={(e) => actions.setThreshold(Number(e.target.value))}
-        />
+        <ThresholdRange value={s.threshold} onChange={(threshold) => actions.setThreshold(threshold)} />
       </label>
       <div className="row">
         <button

@@ -31,6 +31,11 @@ function maxAbs(a, b) {
   return a.length === b.length ? m : Infinity;
 }
 
+/** A block's inputs: the previous tokens, the timestep embedding, and its long skip if it has one. */
+function feeds(block, hidden, temb, skipOf) {
+  return block.skipFrom === null ? { hidden, temb } : { hidden, temb, skip: skipOf(block.skipFrom) };
+}
+
 /** Returns [{ name, error }] for every comparison made. */
 export async function checkParity(modelDir, fixtureDir) {
   ort.env.logLevel = 'error';
@@ -57,12 +62,9 @@ export async function checkParity(modelDir, fixtureDir) {
   for (let i = 0; i < blocks.length; i++) {
     const s = await open(blocks[i]);
     sessions.push(s);
-    const feeds = {
-      hidden: fx.tensor(i === 0 ? 'segments.hidden' : `segments.block${i - 1}.hidden_out`),
-      temb: fx.tensor('segments.temb'),
-    };
-    if (blocks[i].skipFrom !== null) feeds.skip = fx.tensor(`segments.block${blocks[i].skipFrom}.hidden_out`);
-    const out = await s.run(feeds);
+    const hidden = fx.tensor(i === 0 ? 'segments.hidden' : `segments.block${i - 1}.hidden_out`);
+    const skip = (j) => fx.tensor(`segments.block${j}.hidden_out`);
+    const out = await s.run(feeds(blocks[i], hidden, fx.tensor('segments.temb'), skip));
     compare(`block${i}.hidden_out`, out.hidden_out, `segments.block${i}.hidden_out`);
     compare(`block${i}.uncertainty`, out.uncertainty, `segments.block${i}.uncertainty`);
     compare(`block${i}.exit`, (await head.run({ hidden: out.hidden_out })).eps, `segments.block${i}.eps`);
@@ -71,9 +73,7 @@ export async function checkParity(modelDir, fixtureDir) {
   let hidden = e.hidden;
   const outputs = [];
   for (let i = 0; i < blocks.length; i++) {
-    const feeds = { hidden, temb: e.temb };
-    if (blocks[i].skipFrom !== null) feeds.skip = outputs[blocks[i].skipFrom];
-    hidden = (await sessions[i].run(feeds)).hidden_out;
+    hidden = (await sessions[i].run(feeds(blocks[i], hidden, e.temb, (j) => outputs[j]))).hidden_out;
     outputs.push(hidden);
   }
   compare('chained.eps', (await head.run({ hidden })).eps, 'segments.eps');

@@ -3,6 +3,7 @@ import { MAX_SEED } from '../../runtime/params';
 import { cancelIntent, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
+import { ThresholdRange } from './ThresholdRange';
 
 /** The manifest's measured row nearest to θ, if the model was calibrated. */
 export function calibrationFor(rows: CalibrationRow[], threshold: number): CalibrationRow | null {
@@ -93,15 +94,11 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         <output htmlFor="threshold" data-testid="threshold-value">
           {p.threshold.toFixed(3)}
         </output>
-        <input
+        <ThresholdRange
           id="threshold"
-          type="range"
-          min={0}
-          max={0.5}
-          step={0.005}
           value={p.threshold}
-          onChange={(e) => p.set({ threshold: Number(e.target.value) })}
-          aria-describedby="threshold-help"
+          onChange={(threshold) => p.set({ threshold })}
+          describedBy="threshold-help"
         />
         <p id="threshold-help" className="muted">
           {p.threshold === 0
