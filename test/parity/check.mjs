@@ -44,14 +44,16 @@ export async function checkParity(modelDir, fixtureDir) {
   const open = (spec) =>
     ort.InferenceSession.create(new Uint8Array(readFileSync(path.join(modelDir, spec.path))));
   const results = [];
-  const compare = (name, got, want) => results.push({ name, error: maxAbs(got.data, fx.tensor(want).data) });
-
-  const embed = await open(manifest.segments.embed);
-  const e = await embed.run({
+  // the noisy images, timesteps and classes that both the embed and the monolithic graph take
+  const imageInputs = () => ({
     x: fx.tensor('segments.x'),
     t: fx.tensor('segments.t'),
     y: fx.tensor('segments.y'),
   });
+  const compare = (name, got, want) => results.push({ name, error: maxAbs(got.data, fx.tensor(want).data) });
+
+  const embed = await open(manifest.segments.embed);
+  const e = await embed.run(imageInputs());
   compare('embed.hidden', e.hidden, 'segments.hidden');
   compare('embed.temb', e.temb, 'segments.temb');
 
@@ -79,11 +81,7 @@ export async function checkParity(modelDir, fixtureDir) {
   compare('chained.eps', (await head.run({ hidden })).eps, 'segments.eps');
   if (manifest.baselines?.monolithic) {
     const mono = await open(manifest.baselines.monolithic);
-    const out = await mono.run({
-      x: fx.tensor('segments.x'),
-      t: fx.tensor('segments.t'),
-      y: fx.tensor('segments.y'),
-    });
+    const out = await mono.run(imageInputs());
     compare('monolithic.eps', out.eps, 'segments.eps');
     await mono.release();
   }
