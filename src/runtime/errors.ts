@@ -11,12 +11,15 @@ export class AdaDiffError extends Error {
     message: string,
   ) {
     super(message);
-    this.name = new.target.name;
+    // every subclass spells its name out: a minifier renames classes (new.target.name would be
+    // "e"), and the UI tells errors apart by name once they have crossed the worker boundary
+    this.name = 'AdaDiffError';
   }
 }
 
 /** The manifest (or a file it lists) does not say what this runtime needs. */
 export class ManifestError extends AdaDiffError {
+  override name = 'ManifestError';
   constructor(
     readonly file: string,
     readonly field: string,
@@ -31,6 +34,7 @@ export class ManifestError extends AdaDiffError {
 
 /** A downloaded file's size or sha256 differs from the manifest's. */
 export class IntegrityError extends AdaDiffError {
+  override name = 'IntegrityError';
   constructor(
     readonly file: string,
     readonly field: 'bytes' | 'sha256',
@@ -45,6 +49,7 @@ export class IntegrityError extends AdaDiffError {
 }
 
 export class FetchError extends AdaDiffError {
+  override name = 'FetchError';
   constructor(
     readonly file: string,
     detail: string,
@@ -58,6 +63,7 @@ export class FetchError extends AdaDiffError {
 
 /** A generate parameter or CLI flag is out of range; nothing is clamped silently. */
 export class ParameterError extends AdaDiffError {
+  override name = 'ParameterError';
   constructor(
     readonly parameter: string,
     problem: string,
@@ -67,12 +73,14 @@ export class ParameterError extends AdaDiffError {
 }
 
 export class CancelledError extends AdaDiffError {
+  override name = 'CancelledError';
   constructor() {
     super('cancelled', 'generation cancelled');
   }
 }
 
 export class DeviceLostError extends AdaDiffError {
+  override name = 'DeviceLostError';
   constructor(detail: string) {
     super(
       'device-lost',
@@ -82,6 +90,7 @@ export class DeviceLostError extends AdaDiffError {
 }
 
 export class BackendError extends AdaDiffError {
+  override name = 'BackendError';
   constructor(message: string) {
     super('backend', message);
   }
