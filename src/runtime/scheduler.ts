@@ -4,6 +4,7 @@
  * depth, a fixed depth, a per-timestep depth schedule) so all run through the same loop.
  */
 import type { Denoiser } from './denoiser';
+import { yieldIfBusy } from './yield';
 
 export type BatchPolicy = 'all' | 'any';
 
@@ -78,6 +79,7 @@ export async function runPass(
     const uncertainties: number[][] = [];
     let streak = 0;
     for (let i = 0; i < denoiser.numBlocks; i++) {
+      await yieldIfBusy();
       signal?.throwIfAborted();
       const u = await pass.runBlock(i);
       uncertainties.push(Array.from(u));

@@ -78,6 +78,24 @@ test('moving the slider changes the savings; θ = 0 saves nothing', async () => 
   await page.screenshot({ path: path.join(ARTIFACTS, 'page-full-depth.png'), fullPage: true });
 });
 
+test('Cancel stops a long generation part-way (the worker reads messages while it computes)', async () => {
+  const long = await browser.context.newPage();
+  await long.goto(`${served.url}?steps=200&threshold=0`);
+  await waitLoaded(long);
+  await long.getByRole('button', { name: 'Generate' }).click();
+  await long.waitForSelector('[data-testid=run-status][data-status=running]');
+  await long.waitForTimeout(500);
+  const clicked = Date.now();
+  await long.getByRole('button', { name: 'Cancel' }).click();
+  await long.waitForSelector(
+    '[data-testid=run-status][data-status=cancelled], [data-testid=run-status][data-status=done]',
+    { timeout: 120_000 },
+  );
+  timings.cancelMs = Date.now() - clicked;
+  assert.equal(await long.getAttribute('[data-testid=run-status]', 'data-status'), 'cancelled');
+  await long.close();
+});
+
 test('compare with full depth shows both images and their difference', async () => {
   await page.locator('#threshold').fill('0.3');
   await page.getByLabel('Compare with full depth').check();
