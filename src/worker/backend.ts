@@ -47,3 +47,24 @@ export async function chooseBackend(choice: BackendChoice): Promise<{ backend: B
       : probe.description,
   };
 }
+
+/**
+ * Calls onLost when the newest GPUDevice created in this worker is lost. ONNX Runtime creates
+ * the device itself and does not reliably expose it (ort.env.webgpu.device), so the one place
+ * every device passes through, GPUAdapter.requestDevice, is observed. Older devices are ours,
+ * released on unload, and their loss means nothing.
+ */
+export function watchDeviceLoss(onLost: (reason: string) => void): void {
+  const proto = (globalThis as { GPUAdapter?: { prototype: GPUAdapter } }).GPUAdapter?.prototype;
+  if (!proto) return;
+  const requestDevice = proto.requestDevice;
+  let newest: GPUDevice | null = null;
+  proto.requestDevice = async function (this: GPUAdapter, ...args: Parameters<GPUAdapter['requestDevice']>) {
+    const device = await requestDevice.apply(this, args);
+    newest = device;
+    void device.lost.then((info) => {
+      if (device === newest) onLost(info.message || info.reason || 'unknown reason');
+    });
+    return device;
+  };
+}

@@ -4,6 +4,7 @@
  */
 import {
   BackendError,
+  DeviceLostError,
   generate,
   httpSource,
   loadModel,
@@ -18,9 +19,15 @@ import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
 import { chooseBackend } from './backend';
 import { openModelCache } from './cache';
 
+/** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
+const LOST_RELEASE_MS = 2000;
+
 export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
   private running: { abort: AbortController; done: Promise<unknown> } | null = null;
+  /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
+  private lost: DeviceLostError | null = null;
+  private onLost: ((e: DeviceLostError) => void) | null = null;
 
   /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
   constructor(private readonly loadOrt: (backend: Backend) => Promise<Ort>) {}
@@ -57,6 +64,7 @@ export class Engine implements EngineApi {
   async generate(given: Partial<GenerateParams>, onStep?: Parameters<EngineApi['generate']>[1]) {
     const runner = this.runner;
     if (!runner) throw new BackendError('no model is loaded: load one first');
+    if (this.lost) throw this.lost;
     const params = resolveParams(runner.manifest, given);
     // a new generate replaces the running one; with several callers racing, the last one wins
     while (this.running) {
@@ -71,11 +79,30 @@ export class Engine implements EngineApi {
     });
     const entry = { abort, done: job };
     this.running = entry;
+    // a run on a lost device may never settle (ORT can wait forever on a buffer map), so the
+    // loss itself rejects the call
+    const lost = new Promise<never>((_, reject) => {
+      this.onLost = reject;
+    });
     try {
-      return await job;
+      return await Promise.race([job, lost]);
     } finally {
+      this.onLost = null;
       if (this.running === entry) this.running = null;
     }
+  }
+
+  /**
+   * The GPU device under the loaded sessions was lost (driver reset, out of memory, destroyed).
+   * The running and every later generate reject with DeviceLostError until a new load, which
+   * is how the UI knows to reload on wasm. Losses with no model loaded (our own unload
+   * releasing the device) mean nothing.
+   */
+  deviceLost(reason: string): void {
+    if (!this.runner || this.lost) return;
+    this.lost = new DeviceLostError(reason);
+    this.running?.abort.abort();
+    this.onLost?.(this.lost);
   }
 
   cancel(): void {
@@ -84,10 +111,16 @@ export class Engine implements EngineApi {
 
   async unload(): Promise<void> {
     this.cancel();
-    await this.running?.done.catch(() => undefined);
+    const lost = this.lost !== null;
+    this.lost = null;
     const runner = this.runner;
     this.runner = null;
-    await runner?.release();
+    // on a lost device neither the run nor the release may ever settle: wait a little, then move on
+    const settle = <T>(p: Promise<T> | undefined) =>
+      lost ? Promise.race([p, new Promise((r) => setTimeout(r, LOST_RELEASE_MS))]) : p;
+    await settle(this.running?.done.catch(() => undefined));
+    this.running = null; // a run hung on a lost device must not block the next generate
+    await settle(runner?.release().catch(() => undefined));
   }
 
   stats(): EngineStats {

@@ -1,6 +1,7 @@
 /// <reference lib="webworker" />
 /** The Web Worker: exposes one Engine over comlink. ONNX Runtime's WebGPU build also runs wasm. */
 import * as Comlink from 'comlink';
+import { watchDeviceLoss } from './backend';
 import { Engine } from './engine';
 
 // WebGPU needs the asyncify build (27 MB of wasm); plain wasm runs on the 14 MB build, which also
@@ -12,4 +13,5 @@ const engine = new Engine(async (backend) => {
   return ort;
 });
 
+watchDeviceLoss((reason) => engine.deviceLost(reason));
 Comlink.expose(engine);

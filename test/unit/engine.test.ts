@@ -61,3 +61,50 @@ describe('Engine', () => {
     await expect(engine.generate({ threshold: NaN })).rejects.toMatchObject({ name: 'ParameterError' });
   });
 });
+
+describe('Engine on a lost GPU device', () => {
+  // ORT on a lost WebGPU device can wait forever on a buffer map; this ORT hangs every run on demand
+  let hang = false;
+  const hangingOrt = {
+    ...ort,
+    InferenceSession: {
+      create: async (...args: Parameters<typeof ort.InferenceSession.create>) => {
+        const session = await ort.InferenceSession.create(...args);
+        return new Proxy(session, {
+          get(target, prop) {
+            if (prop === 'run' && hang) return () => new Promise(() => undefined);
+            const value = Reflect.get(target, prop) as unknown;
+            return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+          },
+        });
+      },
+    },
+  } as unknown as typeof ort;
+  const gpuEngine = new Engine(async () => hangingOrt);
+  afterAll(() => gpuEngine.unload());
+
+  it('a loss with no model loaded means nothing', async () => {
+    gpuEngine.deviceLost('Device was destroyed.');
+    await gpuEngine.load(`${server.url}/model/`, 'wasm');
+    expect((await gpuEngine.generate({ steps: 2 })).steps).toHaveLength(2);
+  });
+
+  it('a run hung on the lost device rejects with DeviceLostError, later runs too, until a new load', async () => {
+    hang = true;
+    const run = gpuEngine.generate({ steps: 3 }).catch((e: Error) => e);
+    while (!gpuEngine.stats().running) await new Promise((r) => setTimeout(r, 5));
+    gpuEngine.deviceLost('Device was destroyed.');
+    const error = await run;
+    expect(error).toMatchObject({ name: 'DeviceLostError', code: 'device-lost' });
+    expect((error as Error).message).toMatch(
+      /WebGPU device was lost \(Device was destroyed\.\).*wasm backend/,
+    );
+    await expect(gpuEngine.generate({ steps: 2 })).rejects.toMatchObject({ name: 'DeviceLostError' });
+
+    hang = false;
+    await gpuEngine.load(`${server.url}/model/`, 'wasm'); // what the UI does: reload on wasm
+    expect(gpuEngine.stats()).toMatchObject({ loaded: true, running: false });
+    expect((await gpuEngine.generate({ steps: 2 })).steps).toHaveLength(2);
+    expect(gpuEngine.stats().liveTensors).toBe(0);
+  });
+});
