@@ -9,15 +9,29 @@ import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
 import { compareImages, initialRun, useRun } from './state/run';
 
 let engine: EngineClient | null = null;
+let makeEngine: () => EngineClient = () => createEngineClient();
 
 /** Tests hand in a fake; the page starts the real worker on first use. */
 export function setEngine(e: EngineClient | null): void {
   engine = e;
 }
 
+/** Where a new engine comes from after a crash (tests: a scripted one). */
+export function setEngineFactory(factory: (() => EngineClient) | null): void {
+  makeEngine = factory ?? (() => createEngineClient());
+}
+
 function getEngine(): EngineClient {
-  engine ??= createEngineClient();
+  engine ??= makeEngine();
   return engine;
+}
+
+/** A crashed worker never answers again: drop it, so the next call starts a fresh one. */
+function dropCrashedEngine(e: unknown): boolean {
+  if (errorName(e) !== 'WorkerCrashedError') return false;
+  engine?.terminate();
+  engine = null;
+  return true;
 }
 
 export function defaultModelUrl(): string {
@@ -46,6 +60,7 @@ export function checkModelUrl(url: string, page: URL): string | null {
 }
 
 let loading: Promise<void> | null = null;
+let defaultsAppliedFor: string | null = null;
 
 /** Loads (or reloads) the model; a second call while one load runs waits for that one. */
 export function loadModelIntent(url = useModel.getState().url || defaultModelUrl()): Promise<void> {
@@ -87,7 +102,10 @@ async function load(url: string): Promise<void> {
       loadMs: info.loadMs,
       loaded: useModel.getState().total,
     });
-    // the manifest's defaults apply to whatever the shared URL did not fix
+    // the manifest's defaults apply to whatever the shared URL did not fix, once per model: a
+    // reload of the same model (new backend, after a crash) keeps what the user has set
+    if (defaultsAppliedFor === url) return;
+    defaultsAppliedFor = url;
     const d = info.manifest.defaults;
     const patch: Partial<typeof DEFAULTS> = {};
     if (!urlGiven.has('threshold')) patch.threshold = d.threshold;
@@ -97,7 +115,12 @@ async function load(url: string): Promise<void> {
     if ((useParams.getState().classIndex ?? 0) >= info.manifest.classes.length) patch.classIndex = 0;
     useParams.getState().set(patch);
   } catch (e) {
-    useModel.setState({ status: 'error', error: messageOf(e), errorName: errorName(e) });
+    const crashed = dropCrashedEngine(e);
+    useModel.setState({
+      status: 'error',
+      error: crashed ? `${messageOf(e)}. Retry starts a fresh engine.` : messageOf(e),
+      errorName: errorName(e),
+    });
   }
 }
 
@@ -156,17 +179,24 @@ export async function generateIntent(): Promise<void> {
   } catch (e) {
     const cancelled = errorName(e) === 'CancelledError';
     useRun.setState({ status: cancelled ? 'cancelled' : 'error', error: cancelled ? null : messageOf(e) });
-    if (errorName(e) === 'DeviceLostError') {
+    if (dropCrashedEngine(e)) {
+      // nothing of the user's is lost: parameters live in the store and the URL
+      await loadModelIntent();
+      useRun.setState({
+        error: `${messageOf(e)}. A fresh engine has loaded the model: press Generate again.`,
+      });
+    } else if (errorName(e) === 'DeviceLostError') {
       // the GPU is gone for this page: carry on with wasm so the next Generate works
       useParams.getState().set({ backend: 'wasm' });
       await loadModelIntent();
-      useRun.setState({ error: `${messageOf(e)} Switched to the wasm backend.` });
+      useRun.setState({ error: `${messageOf(e)} The page has switched to wasm: press Generate again.` });
     }
   }
 }
 
 export async function cancelIntent(): Promise<void> {
-  await engine?.cancel();
+  // a crash shows up on the running generate; cancelling a dead engine has nothing to add
+  await engine?.cancel().catch(() => undefined);
 }
 
 /** Switching the backend reloads the model on it (sessions are per backend). */

@@ -8,7 +8,7 @@ import { createElement } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { GenerateParams } from '../runtime';
-import type { BackendChoice } from '../worker/client';
+import { needsReload, type BackendChoice } from '../worker/client';
 import { sharedModel, type SharedModel } from './shared-engine';
 import { WidgetView, type WidgetState } from './view';
 import css from './widget.css?inline';
@@ -216,7 +216,13 @@ export class AdaDiffGenerator extends HTMLElement {
       this.dispatchEvent(new CustomEvent('done', { detail: { image: result.image, totals: result.totals } }));
     } catch (e) {
       if (e instanceof Error && e.name === 'CancelledError') this.store.setState({ status: 'ready' });
-      else this.fail(e);
+      else if (needsReload(e)) {
+        // the shared engine is gone (crash, lost GPU): report it, then load afresh
+        this.model = null;
+        this.loadedKey = '';
+        this.fail(e);
+        void this.load();
+      } else this.fail(e);
     } finally {
       if (this.abort === abort) this.abort = null;
     }

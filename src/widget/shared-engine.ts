@@ -3,7 +3,13 @@
  * downloads once. Generations from different widgets queue instead of cancelling each other.
  */
 import type { GenerateParams, GenerateResult, StepEvent } from '../runtime';
-import { createEngineClient, type BackendChoice, type EngineClient, type LoadInfo } from '../worker/client';
+import {
+  createEngineClient,
+  needsReload,
+  type BackendChoice,
+  type EngineClient,
+  type LoadInfo,
+} from '../worker/client';
 import engineWorkerUrl from '../worker/engine.worker.ts?worker&url';
 
 export interface SharedModel {
@@ -59,6 +65,9 @@ export function sharedModel(
           signal.addEventListener('abort', stop, { once: true });
           try {
             return await client.generate(params, onStep);
+          } catch (e) {
+            if (needsReload(e)) evict(); // the next sharedModel() call starts a fresh worker
+            throw e;
           } finally {
             signal.removeEventListener('abort', stop);
           }
@@ -67,11 +76,13 @@ export function sharedModel(
         return job;
       },
     }));
-  // a failed load is not cached: the next widget (or a retry) starts afresh
-  ready.catch(() => {
+  const evict = () => {
+    if (models.get(key)?.client !== client) return;
     models.delete(key);
     client.terminate();
-  });
+  };
+  // a failed load is not cached: the next widget (or a retry) starts afresh
+  ready.catch(evict);
   models.set(key, { client, ready });
   return ready;
 }

@@ -24,28 +24,65 @@ export interface EngineClient {
   terminate(): void;
 }
 
+/** The worker died (an uncaught error, e.g. a wasm abort): its calls will never answer. */
+export class WorkerCrashedError extends Error {
+  override name = 'WorkerCrashedError';
+}
+
 export function createEngineClient(
   workerFactory: () => Worker = () =>
     new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }),
 ): EngineClient {
   const worker = workerFactory();
   const remote = Comlink.wrap<EngineApi>(worker);
+  // comlink waits forever for an answer from a dead worker, so a crash rejects every pending call
+  let crashed: WorkerCrashedError | null = null;
+  const pending = new Set<(e: Error) => void>();
+  const crash = (detail: string) => {
+    if (crashed) return;
+    crashed = new WorkerCrashedError(`the engine stopped unexpectedly (${detail})`);
+    for (const reject of pending) reject(crashed);
+    pending.clear();
+  };
+  worker.addEventListener('error', (e) => {
+    e.preventDefault();
+    crash(e.message || 'an uncaught error in the worker');
+  });
+  worker.addEventListener('messageerror', () => crash('a message from the worker could not be read'));
+  const guard = <T>(call: () => Promise<T>): Promise<T> => {
+    if (crashed) return Promise.reject(crashed);
+    return new Promise<T>((resolve, reject) => {
+      pending.add(reject);
+      call()
+        .then(resolve, reject)
+        .finally(() => pending.delete(reject));
+    });
+  };
   return {
     load: (url, backend, onProgress) =>
-      remote.load(
-        new URL(url, globalThis.location?.href).href,
-        backend,
-        onProgress ? Comlink.proxy(onProgress) : undefined,
+      guard(() =>
+        remote.load(
+          new URL(url, globalThis.location?.href).href,
+          backend,
+          onProgress ? Comlink.proxy(onProgress) : undefined,
+        ),
       ),
-    generate: (params, onStep) => remote.generate(params, onStep ? Comlink.proxy(onStep) : undefined),
-    cancel: () => remote.cancel(),
-    unload: () => remote.unload(),
-    stats: () => remote.stats(),
+    generate: (params, onStep) =>
+      guard(() => remote.generate(params, onStep ? Comlink.proxy(onStep) : undefined)),
+    cancel: () => guard(() => remote.cancel()),
+    unload: () => guard(() => remote.unload()),
+    stats: () => guard(() => remote.stats()),
     terminate: () => {
       remote[Comlink.releaseProxy]();
       worker.terminate();
     },
   };
+}
+
+/** The loaded model cannot run any more (worker crashed, GPU lost): load it again. */
+export function needsReload(e: unknown): boolean {
+  const name = errorName(e);
+  return name === 'WorkerCrashedError' || name === 'DeviceLostError';
 }
 
 /** The error name (CancelledError, IntegrityError, …) survives comlink; the class does not. */

@@ -11,6 +11,7 @@ import {
   generateIntent,
   loadModelIntent,
   setEngine,
+  setEngineFactory,
 } from '../../src/ui/actions';
 import { BlockChart } from '../../src/ui/components/BlockChart';
 import { calibrationFor, Controls } from '../../src/ui/components/Controls';
@@ -96,6 +97,7 @@ beforeEach(() => {
 afterEach(() => {
   cleanup();
   setEngine(null);
+  setEngineFactory(null);
 });
 
 describe('shareable URL parameters', () => {
@@ -196,6 +198,63 @@ describe('intents update the stores', () => {
     await cancelIntent();
     await run;
     expect(useRun.getState()).toMatchObject({ status: 'cancelled', error: null });
+  });
+
+  it('a lost GPU device reloads the model on wasm and says so; the next generate works', async () => {
+    const fake = fakeEngine([2]);
+    const backends: string[] = [];
+    let lose = true;
+    setEngine({
+      ...fake.engine,
+      load: (url, backend, p) => (backends.push(backend), fake.engine.load(url, backend, p)),
+      generate: (params, onStep) =>
+        lose
+          ? Promise.reject(
+              Object.assign(new Error('the WebGPU device was lost (destroyed).'), {
+                name: 'DeviceLostError',
+              }),
+            )
+          : fake.engine.generate(params, onStep),
+    });
+    useParams.getState().set({ backend: 'webgpu' });
+    await loadModelIntent(`${location.origin}/m/`);
+    await generateIntent();
+    expect(backends).toEqual(['webgpu', 'wasm']);
+    expect(useParams.getState().backend).toBe('wasm');
+    expect(useRun.getState()).toMatchObject({ status: 'error' });
+    expect(useRun.getState().error).toMatch(
+      /device was lost .*The page has switched to wasm: press Generate again/,
+    );
+    lose = false;
+    await generateIntent();
+    expect(useRun.getState().status).toBe('done');
+  });
+
+  it('a crashed worker is replaced: a fresh engine reloads the model, settings are kept', async () => {
+    const crashing = fakeEngine([2]);
+    let terminated = 0;
+    setEngine({
+      ...crashing.engine,
+      generate: () =>
+        Promise.reject(
+          Object.assign(new Error('the engine stopped unexpectedly (boom)'), { name: 'WorkerCrashedError' }),
+        ),
+      terminate: () => void terminated++,
+    });
+    const fresh = fakeEngine([1, 12]);
+    let created = 0;
+    setEngineFactory(() => (created++, fresh.engine));
+    await loadModelIntent(`${location.origin}/m/`);
+    useParams.getState().set({ seed: 77, threshold: 0.25 });
+    await generateIntent();
+    expect([terminated, created]).toEqual([1, 1]);
+    expect(useModel.getState().status).toBe('ready');
+    expect(useRun.getState().error).toMatch(
+      /stopped unexpectedly \(boom\)\. A fresh engine has loaded the model/,
+    );
+    await generateIntent();
+    expect(useRun.getState().status).toBe('done');
+    expect(fresh.calls[0]).toMatchObject({ seed: 77, threshold: 0.25 });
   });
 });
 
