@@ -1,0 +1,103 @@
+/**
+ * Faults injected into the real page: the WebGPU device destroyed under a loaded model
+ * (SwiftShader here), and the worker dying mid-generation. The worker script is served with a
+ * small prefix that listens on a BroadcastChannel, so the product carries no test hooks.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ARTIFACTS, generateAndWait, launch, servePreview, waitLoaded } from './browser.mjs';
+
+const FAULTS = `
+{
+  const devices = [];
+  const proto = globalThis.GPUAdapter?.prototype;
+  if (proto) {
+    const requestDevice = proto.requestDevice;
+    proto.requestDevice = async function (...args) {
+      const device = await requestDevice.apply(this, args);
+      devices.push(device);
+      return device;
+    };
+  }
+  new BroadcastChannel('adadiff-faults').onmessage = (e) => {
+    if (e.data === 'lose-device') for (const d of devices) d.destroy();
+    if (e.data === 'crash') setTimeout(() => { throw new Error('injected crash'); });
+  };
+}
+`;
+
+let served;
+before(async () => {
+  served = await servePreview(4185);
+});
+after(async () => {
+  await served?.server.close();
+});
+
+/** Every worker the page starts gets the fault listener in front of its own code. */
+async function withFaults(context) {
+  await context.route(/\/assets\/engine\.worker-[^/]+\.js$/, async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, body: FAULTS + (await response.text()) });
+  });
+}
+
+const inject = (page, fault) =>
+  page.evaluate((f) => new globalThis.BroadcastChannel('adadiff-faults').postMessage(f), fault);
+
+const runError = (page) => page.textContent('[data-testid=run-status] .error-text');
+
+test('a lost WebGPU device: the page says so, reloads the model on wasm, and the next image works', async () => {
+  const browser = await launch({ webgpu: true });
+  try {
+    await withFaults(browser.context);
+    const page = await browser.context.newPage();
+    await page.goto(`${served.url}?steps=2&guidance=1&threshold=0.2&seed=4&backend=webgpu`);
+    await waitLoaded(page, 300_000);
+    assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'webgpu');
+    assert.equal(await generateAndWait(page), 'done');
+
+    await inject(page, 'lose-device');
+    assert.equal(await generateAndWait(page), 'error');
+    await page.waitForSelector('[data-testid=backend-badge][data-backend=wasm]', { timeout: 120_000 });
+    assert.match(
+      await runError(page),
+      /WebGPU device was lost \(Device was destroyed\.\).*The page has switched to wasm: press Generate again/,
+    );
+    assert.equal(await page.locator('#threshold').inputValue(), '0.2', 'θ survives the reload');
+    assert.equal(await generateAndWait(page), 'done');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-device-lost.png'), fullPage: true });
+  } finally {
+    await browser.context.close();
+  }
+});
+
+test('a worker that dies mid-generation is replaced; the settings stay and the next image works', async () => {
+  const browser = await launch();
+  try {
+    await withFaults(browser.context);
+    const page = await browser.context.newPage();
+    await page.goto(`${served.url}?steps=60&threshold=0&seed=8&class=3`);
+    await waitLoaded(page);
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForSelector('[data-testid=run-status][data-status=running]');
+    await inject(page, 'crash');
+    await page.waitForSelector('[data-testid=run-status][data-status=error]', { timeout: 60_000 });
+    await page.waitForSelector('[data-testid=backend-badge]', { timeout: 120_000 });
+    assert.match(
+      await runError(page),
+      /stopped unexpectedly \(.*injected crash.*\)\. A fresh engine has loaded/,
+    );
+    const url = new URL(page.url());
+    assert.deepEqual(
+      ['steps', 'seed', 'class'].map((k) => url.searchParams.get(k)),
+      ['60', '8', '3'],
+      'parameters kept',
+    );
+    assert.equal(await generateAndWait(page), 'done');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'page-worker-crash.png'), fullPage: true });
+  } finally {
+    await browser.context.close();
+  }
+});
