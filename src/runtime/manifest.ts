@@ -74,6 +74,8 @@ export const manifestSchema = z.object({
     steps: z.number().int().positive(),
     guidance: z.number().positive(),
     sampler: z.enum(['ddim', 'dpmpp2m', 'ddpm']),
+    /** No exit before this many blocks; θ was calibrated with it. Absent: 1. */
+    minDepth: z.number().int().positive().optional(),
   }),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */
@@ -138,6 +140,9 @@ function checkWiring(m: Manifest, source: string): void {
   }
   if (m.defaults.threshold < 0 || m.defaults.threshold > 1) {
     throw new ManifestError(source, 'defaults.threshold', 'must be in [0, 1]');
+  }
+  if (m.defaults.minDepth !== undefined && m.defaults.minDepth > arch.numBlocks) {
+    throw new ManifestError(source, 'defaults.minDepth', `must be at most numBlocks (${arch.numBlocks})`);
   }
   const tokenDims = ['batch', arch.tokens, arch.embedDim];
   const sameDims = (dims: (string | number)[]) =>

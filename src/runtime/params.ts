@@ -46,7 +46,7 @@ export function defaultParams(m: Manifest): GenerateParams {
     eta: 0,
     guidance: m.defaults.guidance,
     threshold: m.defaults.threshold,
-    minDepth: 1,
+    minDepth: m.defaults.minDepth ?? 1,
     patience: 1,
     batching: 'separate',
     mode: 'adaptive',

@@ -30,6 +30,8 @@ export interface Fixtures {
     guidance: number;
     sampler: 'ddim';
     eta: number;
+    /** Absent in fixtures written before the exporter recorded it: 1. */
+    minDepth?: number;
     runs: Record<'full' | 'adaptive', { threshold: number; trace: TraceRecord[] }>;
   };
   tensors: Record<string, TensorEntry>;

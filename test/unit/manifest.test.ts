@@ -57,6 +57,12 @@ describe('manifest validation names the file and the field', () => {
     expect(manifestError(m).field).toBe('segments.blocks[3].sha256');
   });
 
+  it('a default min depth deeper than the model', () => {
+    const m = clone();
+    m.defaults.minDepth = m.architecture.numBlocks + 1;
+    expect(manifestError(m).field).toBe('defaults.minDepth');
+  });
+
   it('shapes that do not chain', () => {
     const m = clone();
     m.segments.blocks[5].inputs[0].dims = ['batch', 7, 7];
@@ -188,5 +194,10 @@ describe('generate parameters are validated, never clamped', () => {
     const p = resolveParams(m, {});
     expect(p.threshold).toBe(m.defaults.threshold);
     expect(p.steps).toBe(m.defaults.steps);
+    expect(p.guidance).toBe(m.defaults.guidance);
+    expect(p.minDepth).toBe(m.defaults.minDepth ?? 1);
+    const deeper = parseManifest({ ...clone(), defaults: { ...m.defaults, minDepth: 3 } });
+    expect(resolveParams(deeper, {}).minDepth).toBe(3);
+    expect(resolveParams(deeper, { minDepth: 1 }).minDepth).toBe(1);
   });
 });

@@ -67,6 +67,7 @@ describe('sampling against the PyTorch reference run', () => {
         sampler: 'ddim',
         eta: s.eta,
         threshold: run.threshold,
+        minDepth: s.minDepth ?? 1,
         mode: run.threshold === 0 ? 'full' : 'adaptive',
       });
       const result = await generate(runner, model.manifest, params);

@@ -109,10 +109,11 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
 
 
 @torch.no_grad()
-def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None):
+def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1):
     """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
 
     threshold 0 = full depth. The conditional and unconditional passes exit independently.
+    min_depth: no exit before this many blocks (the runtime's minDepth policy).
     """
     x = noise
     ts = ddim_timesteps(schedule.num_timesteps, steps)
@@ -122,10 +123,10 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         tt = torch.full((x.shape[0],), float(t))
-        eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold)
+        eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
         if guidance != 1.0:
-            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold)
+            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold, min_depth)
             eps = eps_u + guidance * (eps_c - eps_u)
             record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
         else:

@@ -6,6 +6,11 @@ classifier-FID against the test set, and the fraction of blocks skipped; pick th
 
 The default θ is the largest saving whose agreement stays within --max-drop (3 points) of
 full depth. Same seeds at every θ, so differences come from the exits alone.
+
+--guidance takes a list (e.g. 1,1.5,2,3): each is sampled at full depth, the one with the best
+agreement (then the lower FID) becomes the model's default, and θ is calibrated at it. The
+best scale depends on how far training has come: an under-trained model loses agreement at
+high guidance, so it is measured, not assumed.
 """
 
 import argparse
@@ -30,7 +35,9 @@ def frechet_distance(mu1, cov1, mu2, cov2):
     return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
 
 
-def evaluate_threshold(model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed):
+def evaluate_threshold(
+    model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1
+):
     num_classes = model.num_classes
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     gen = torch.Generator().manual_seed(seed)
@@ -38,7 +45,9 @@ def evaluate_threshold(model, schedule, classifier, reference, threshold, per_cl
     images, blocks_run, passes = [], 0, 0
     depth_by_step = np.zeros(steps)  # mean blocks run at each sampling step: the exit pattern
     for i in range(0, len(labels), batch):
-        img, trace = sample(model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold)
+        img, trace = sample(
+            model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold, min_depth=min_depth
+        )
         images.append(img)
         for k, rec in enumerate(trace):
             for key in ("exit_cond", "exit_uncond"):
@@ -67,7 +76,9 @@ def main(argv=None):
     p.add_argument("--per-class", type=int, default=20)
     p.add_argument("--thresholds", default="0.05,0.08,0.1,0.12,0.15,0.2")
     p.add_argument("--steps", type=int, default=None, help="default: the config's sampling steps")
-    p.add_argument("--guidance", type=float, default=None, help="default: the config's guidance")
+    p.add_argument("--guidance", default=None,
+                   help="guidance scale, or a comma-separated list to sweep at full depth (default: the config's)")
+    p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)
@@ -83,33 +94,59 @@ def main(argv=None):
         raise UserError(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}") from None
     if any(not 0 < t <= 1 for t in thresholds):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
+    guidances = None
+    if args.guidance is not None:
+        try:
+            guidances = [float(v) for v in args.guidance.split(",") if v.strip()]
+        except ValueError:
+            raise UserError(f"--guidance must be a number or comma-separated numbers, got {args.guidance!r}") from None
+        if not guidances or any(not 0 < g <= 30 for g in guidances):
+            raise UserError("--guidance must lie in (0, 30]")
 
     model, cfg, ckpt = load_model(args.checkpoint)
+    if not 1 <= args.min_depth <= model.num_blocks:
+        raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
     schedule = Schedule(**cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
-    guidance = args.guidance if args.guidance is not None else cfg["sampling"]["guidance"]
+    guidances = guidances or [cfg["sampling"]["guidance"]]
     classifier = load_classifier(args.classifier)
     with open(args.classifier.replace(".pt", ".json")) as f:
         info = json.load(f)
     reference = (np.array(info["testFeatureMean"]), np.array(info["testFeatureCov"]))
 
     started = time.time()
-    rows = []
-    for threshold in [0.0] + thresholds:
-        row, images = evaluate_threshold(
-            model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed
+
+    def run(threshold, guidance):
+        return evaluate_threshold(
+            model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
+            args.min_depth,
         )
+
+    sweep = []
+    for guidance in guidances:
+        row, images = run(0.0, guidance)
+        sweep.append((dict(row, guidance=guidance), images))
+        if len(guidances) > 1:
+            print(json.dumps(sweep[-1][0]), flush=True)
+    full, full_images = max(sweep, key=lambda s: (s[0]["agreement"], -s[0]["fid"]))
+    guidance = full["guidance"]
+    full = {k: v for k, v in full.items() if k != "guidance"}
+    print(json.dumps(full), flush=True)
+    if args.grid:
+        save_grid(full_images, args.per_class, model.num_classes, args.grid)
+    rows = [full]
+    for threshold in thresholds:
+        row, _ = run(threshold, guidance)
         rows.append(row)
         print(json.dumps(row), flush=True)
-        if threshold == 0.0 and args.grid:
-            save_grid(images, args.per_class, model.num_classes, args.grid)
-    full = rows[0]
     ok = [r for r in rows[1:] if r["agreement"] >= full["agreement"] - args.max_drop]
     default = max(ok, key=lambda r: r["savedFraction"]) if ok else full
     report = {
         "checkpointStep": int(ckpt.get("step", 0)),
         "steps": steps,
         "guidance": guidance,
+        "guidanceSweep": [s[0] for s in sweep],
+        "minDepth": args.min_depth,
         "sampler": "ddim",
         "perClass": args.per_class,
         "classifierTestAccuracy": info["testAccuracy"],

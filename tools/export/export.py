@@ -113,7 +113,7 @@ def _io(name, dtype, dims):
     return {"name": name, "type": dtype, "dims": dims}
 
 
-def export_model(model, cfg, out_dir, provenance, threshold, calibration=None):
+def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None):
     """Write every graph and manifest.json into out_dir; return the manifest."""
     os.makedirs(out_dir, exist_ok=True)
     model.eval()
@@ -156,7 +156,10 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None):
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
         )
-    sampling = cfg["sampling"]
+    sampling = sampling or cfg["sampling"]
+    defaults = {"threshold": threshold, "steps": sampling["steps"], "guidance": sampling["guidance"], "sampler": "ddim"}
+    if sampling.get("min_depth", 1) > 1:
+        defaults["minDepth"] = sampling["min_depth"]
     manifest = {
         "formatVersion": FORMAT_VERSION,
         "id": cfg["id"],
@@ -176,12 +179,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None):
         },
         "segments": {"embed": embed, "blocks": blocks, "head": head},
         "baselines": {"monolithic": full},
-        "defaults": {
-            "threshold": threshold,
-            "steps": sampling["steps"],
-            "guidance": sampling["guidance"],
-            "sampler": "ddim",
-        },
+        "defaults": defaults,
         "calibration": calibration or [],
         "provenance": provenance,
     }
@@ -220,20 +218,20 @@ class FixtureWriter:
             f.write("\n")
 
 
-def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50):
+def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50, min_depth=1):
     """A seed whose adaptive run has no uncertainty within `margin` of θ, so float differences between
     PyTorch and ONNX Runtime cannot flip an exit decision."""
     S = model.img_size
     for seed in range(1, tries + 1):
         noise = torch.from_numpy(normal(seed, model.in_chans * S * S)).reshape(1, model.in_chans, S, S)
-        _, trace = sample(model, schedule, label, noise, steps, guidance, threshold)
+        _, trace = sample(model, schedule, label, noise, steps, guidance, threshold, min_depth=min_depth)
         values = [u for rec in trace for key in ("unc_cond", "unc_uncond") for row in rec.get(key, []) for u in row]
         if all(abs(u - threshold) > margin for u in values):
             return seed
     raise UserError(f"no seed in 1..{tries} keeps every uncertainty {margin} away from θ={threshold}")
 
 
-def write_fixtures(model, cfg, out_dir, threshold, manifest):
+def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     """Segment parity inputs/outputs and two full DDIM runs (full depth and at θ) with exit decisions."""
     torch.manual_seed(0)
     schedule = Schedule(**cfg["schedule"])
@@ -260,23 +258,24 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest):
             h = h_next
         fx.add("segments.eps", model(x, t, y))
 
-    sampling = cfg["sampling"]
+    sampling = sampling or cfg["sampling"]
     steps = min(sampling["steps"], 10)
     guidance = sampling["guidance"]
+    min_depth = sampling.get("min_depth", 1)
     label = torch.tensor([0])
-    seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold)
+    seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold, min_depth=min_depth)
     noise = torch.from_numpy(normal(seed, C * S * S)).reshape(1, C, S, S)
     fx.add("sampling.noise", noise)
     runs = {}
     for name, theta in (("full", 0.0), ("adaptive", threshold)):
-        img, trace = sample(model, schedule, label, noise, steps, guidance, theta)
+        img, trace = sample(model, schedule, label, noise, steps, guidance, theta, min_depth=min_depth)
         fx.add(f"sampling.{name}.image", img)
         runs[name] = {"threshold": theta, "trace": trace}
     meta = {
         "model": manifest["id"],
         "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
-        "sampling": {"seed": seed, "class": 0, "steps": steps, "guidance": guidance, "sampler": "ddim", "eta": 0.0,
-                     "runs": runs},
+        "sampling": {"seed": seed, "class": 0, "steps": steps, "guidance": guidance, "minDepth": min_depth,
+                     "sampler": "ddim", "eta": 0.0, "runs": runs},
     }
     fx.write(out_dir, meta)
 
@@ -308,29 +307,46 @@ def load_model(checkpoint_path):
     return model, cfg, ckpt
 
 
+def read_calibration(path):
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except OSError as e:
+        raise UserError(f"cannot read the calibration report {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not JSON ({e.msg} at line {e.lineno}); write it with tools.export.evaluate --out") from None
+    missing = [k for k in ("calibration", "default", "steps", "guidance") if k not in report]
+    if missing:
+        raise UserError(f"{path} is not an evaluate report: missing {', '.join(missing)}")
+    return report
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export.export", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="model directory, e.g. public/models/<id>")
     p.add_argument("--fixtures", default=None, help="directory for parity and sampling fixtures")
     p.add_argument("--threshold", type=float, default=None, help="default θ (default: the config's)")
-    p.add_argument("--calibration", default=None, help="evaluate.py JSON report to record in the manifest")
+    p.add_argument("--calibration", default=None,
+                   help="evaluate.py JSON report to record in the manifest; its guidance, steps and min depth, "
+                        "under which θ was measured, become the manifest's defaults")
     args = p.parse_args(argv)
     model, cfg, ckpt = load_model(args.checkpoint)
     calibration, threshold = None, args.threshold
+    sampling = dict(cfg["sampling"])
     if args.calibration:
-        with open(args.calibration) as f:
-            report = json.load(f)
+        report = read_calibration(args.calibration)
         calibration = report["calibration"]
+        sampling.update(steps=report["steps"], guidance=report["guidance"], min_depth=report.get("minDepth", 1))
         if threshold is None:
             threshold = report["default"]["threshold"]
     if threshold is None:
         threshold = cfg["sampling"]["threshold"]
     if not 0 <= threshold <= 1:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
-    manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration)
+    manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling)
     if args.fixtures:
-        write_fixtures(model, cfg, args.fixtures, threshold, manifest)
+        write_fixtures(model, cfg, args.fixtures, threshold, manifest, sampling)
     n = len(manifest["segments"]["blocks"])
     print(f"exported {n} block segments, embed, head and full.onnx to {args.out}")
 

@@ -115,3 +115,39 @@ def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
     after = torch.load(os.path.join(out, "weights.pt"))["model"]
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("uems.") for k in changed), sorted(changed)[:5]
+
+
+@needs_data
+def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_path):
+    weights, report_path = os.path.join(trained, "weights.pt"), str(tmp_path / "eval.json")
+    run("tools.export.evaluate", "--checkpoint", weights, "--per-class", "1", "--guidance", "1,2",
+        "--thresholds", "0.3,0.6", "--min-depth", "2", "--threads", "1", "--out", report_path)
+    report = json.load(open(report_path))
+    sweep = report["guidanceSweep"]
+    assert [r["guidance"] for r in sweep] == [1.0, 2.0]
+    best = max(sweep, key=lambda r: (r["agreement"], -r["fid"]))
+    assert report["guidance"] == best["guidance"] and report["full"]["agreement"] == best["agreement"]
+    assert report["minDepth"] == 2
+    assert [r["threshold"] for r in report["calibration"]] == [0.0, 0.3, 0.6]
+    for row in report["calibration"]:  # no pass exits before block 2
+        assert min(row["depthByStep"]) >= 2, row
+    assert report["default"] in report["calibration"]
+
+    model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
+    run("tools.export.export", "--checkpoint", weights, "--out", model_dir, "--fixtures", fixture_dir,
+        "--calibration", report_path)
+    defaults = json.load(open(os.path.join(model_dir, "manifest.json")))["defaults"]
+    assert defaults == {"threshold": report["default"]["threshold"], "steps": 4, "guidance": report["guidance"],
+                        "sampler": "ddim", "minDepth": 2}
+    meta = json.load(open(os.path.join(fixture_dir, "fixtures.json")))["sampling"]
+    assert (meta["guidance"], meta["minDepth"]) == (report["guidance"], 2)
+    for rec in meta["runs"]["adaptive"]["trace"]:
+        assert min(rec["exit_cond"]) >= 1
+
+
+def test_bad_calibration_report(tmp_path):
+    bad = tmp_path / "eval.json"
+    bad.write_text("{ not json")
+    p = run("tools.export.export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/weights.pt",
+            "--out", str(tmp_path / "m"), "--calibration", str(bad), check=False)
+    assert_clear_error(p, "is not JSON")
