@@ -21,6 +21,8 @@ import { openModelCache } from './cache';
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
 const LOST_RELEASE_MS = 2000;
+/** How long a failed WebGPU run waits for the device-lost signal that may explain it. */
+const LOSS_GRACE_MS = 250;
 
 export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
@@ -86,10 +88,25 @@ export class Engine implements EngineApi {
     });
     try {
       return await Promise.race([job, lost]);
+    } catch (e) {
+      throw (await this.lossBehind(runner, e)) ?? e;
     } finally {
       this.onLost = null;
       if (this.running === entry) this.running = null;
     }
+  }
+
+  /**
+   * A run on a device being destroyed can fail with ORT's own error a moment before the device's
+   * lost promise settles: give the loss that moment, so the caller sees DeviceLostError (and the
+   * page falls back to wasm) instead of a generic failure.
+   */
+  private async lossBehind(runner: SegmentRunner, e: unknown): Promise<DeviceLostError | null> {
+    if (runner.backend !== 'webgpu' || (e instanceof Error && e.name === 'CancelledError')) return this.lost;
+    for (let waited = 0; !this.lost && waited < LOSS_GRACE_MS; waited += 25) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return this.lost;
   }
 
   /**
