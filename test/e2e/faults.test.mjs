@@ -48,18 +48,20 @@ const inject = (page, fault) =>
 
 const runError = (page) => page.textContent('[data-testid=run-status] .error-text');
 
-test('a lost WebGPU device: the page says so, reloads the model on wasm, and the next image works', async () => {
+test('WebGPU device lost mid-generation: a clear error, the page reloads on wasm, the next image works', async () => {
   const browser = await launch({ webgpu: true });
   try {
     await withFaults(browser.context);
     const page = await browser.context.newPage();
-    await page.goto(`${served.url}?steps=2&guidance=1&threshold=0.2&seed=4&backend=webgpu`);
+    await page.goto(`${served.url}?steps=40&guidance=1&threshold=0.2&seed=4&backend=webgpu`);
     await waitLoaded(page, 300_000);
     assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), 'webgpu');
-    assert.equal(await generateAndWait(page), 'done');
 
+    await page.getByRole('button', { name: 'Generate' }).click();
+    await page.waitForSelector('[data-testid=run-status][data-status=running]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=block-chart] rect').length > 0);
     await inject(page, 'lose-device');
-    assert.equal(await generateAndWait(page), 'error');
+    await page.waitForSelector('[data-testid=run-status][data-status=error]', { timeout: 120_000 });
     await page.waitForSelector('[data-testid=backend-badge][data-backend=wasm]', { timeout: 120_000 });
     assert.match(
       await runError(page),
@@ -68,6 +70,29 @@ test('a lost WebGPU device: the page says so, reloads the model on wasm, and the
     assert.equal(await page.locator('#threshold').inputValue(), '0.2', 'θ survives the reload');
     assert.equal(await generateAndWait(page), 'done');
     await page.screenshot({ path: path.join(ARTIFACTS, 'page-device-lost.png'), fullPage: true });
+  } finally {
+    await browser.context.close();
+  }
+});
+
+test('Cache Storage over quota: the model loads from memory and the page says it was not stored', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    const cdp = await browser.context.newCDPSession(page);
+    // a real quota, far below the 11 MB model: every cache.put fails with QuotaExceededError
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: new URL(served.url).origin,
+      quotaSize: 100_000,
+    });
+    await page.goto(`${served.url}?steps=2`);
+    await waitLoaded(page);
+    assert.equal(await page.locator('[data-testid=load-error]').count(), 0);
+    assert.match(
+      await page.textContent('[data-testid=cache-notice]'),
+      /could not be stored in the browser cache/,
+    );
+    assert.equal(await generateAndWait(page), 'done');
   } finally {
     await browser.context.close();
   }
