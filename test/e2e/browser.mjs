@@ -24,9 +24,9 @@ export async function servePreview(port) {
 }
 
 /** A fresh profile each launch (so Cache Storage starts empty); webgpu adds SwiftShader's adapter. */
-export async function launch({ webgpu = false } = {}) {
+export async function launch({ webgpu = false, extraArgs = [] } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-chromium-'));
-  const args = [...BASE_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-gpu'])];
+  const args = [...BASE_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-gpu']), ...extraArgs];
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
