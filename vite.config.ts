@@ -16,7 +16,7 @@ export default defineConfig({
   build: {
     target: 'es2022',
     chunkSizeWarningLimit: 1024,
-    rollupOptions: { input: { main: 'index.html', embed: 'embed.html' } },
+    rollupOptions: { input: { main: 'index.html', embed: 'embed.html', bench: 'bench.html' } },
   },
   server: { headers: isolation },
   preview: { headers: isolation },

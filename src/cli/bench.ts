@@ -1,170 +1,5 @@
-/**
- * `adadiff bench`: wall time per image through the runtime users run (Node, wasm), for the
- * monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
- * depth with the adaptive default's average depth, and a per-timestep depth schedule learned
- * from the adaptive default's own exits (DuoDiff/ASE-style). Runs interleave (A B C … A B C …)
- * so ratios hold on a noisy machine; medians after one warm-up round.
- */
-import {
-  generate,
-  monolithicDenoiser,
-  resolveParams,
-  type Denoiser,
-  type GenerateParams,
-  type Manifest,
-  type SegmentRunner,
-} from '../runtime';
-
-export interface BenchConfig {
-  name: string;
-  kind: 'monolithic' | 'segmented-full' | 'adaptive' | 'static' | 'schedule';
-  threshold: number | null;
-  params: Partial<GenerateParams>;
-  denoiser: Denoiser;
-}
-
-export interface BenchRow {
-  name: string;
-  kind: BenchConfig['kind'];
-  threshold: number | null;
-  medianMs: number;
-  runsMs: number[];
-  blocksRun: number;
-  blocksFull: number;
-  savedFraction: number;
-  flopsSavedFraction: number;
-  /** Median time relative to the monolithic graph. */
-  vsMonolithic: number;
-}
-
-export interface BenchReport {
-  model: string;
-  backend: 'wasm';
-  steps: number;
-  guidance: number;
-  reps: number;
-  node: string;
-  rows: BenchRow[];
-  default: {
-    threshold: number;
-    savedFraction: number;
-    adaptiveMs: number;
-    segmentedFullMs: number;
-    monolithicMs: number;
-  };
-}
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-export async function runBench(
-  runner: SegmentRunner,
-  manifest: Manifest,
-  opts: { reps: number; steps: number; thresholds: number[]; onProgress?: (s: string) => void },
-): Promise<BenchReport> {
-  const base: Partial<GenerateParams> = { steps: opts.steps, classIndex: 0 };
-  const theta = manifest.defaults.threshold;
-  const guidance = manifest.defaults.guidance;
-  // the adaptive default's exits decide the static and per-timestep baselines
-  const probe = await generate(
-    runner,
-    manifest,
-    resolveParams(manifest, { ...base, seed: 1, threshold: theta }),
-  );
-  const passes = probe.steps.flatMap((s) => s.passes);
-  const avgDepth = passes.reduce((a, p) => a + p.exitBlock + 1, 0) / passes.length;
-  const schedule = probe.steps.map((s) =>
-    Math.max(1, Math.round(s.passes.reduce((a, p) => a + p.exitBlock + 1, 0) / s.passes.length)),
-  );
-  const configs: BenchConfig[] = [
-    {
-      name: 'monolithic full depth',
-      kind: 'monolithic',
-      threshold: null,
-      params: { mode: 'full', batching: 'all' },
-      denoiser: monolithicDenoiser(runner),
-    },
-    {
-      name: 'segmented full depth',
-      kind: 'segmented-full',
-      threshold: 0,
-      params: { mode: 'full' },
-      denoiser: runner,
-    },
-    ...[...new Set([theta, ...opts.thresholds])]
-      .sort((a, b) => a - b)
-      .map<BenchConfig>((t) => ({
-        name: `adaptive θ=${t}`,
-        kind: 'adaptive',
-        threshold: t,
-        params: { mode: 'adaptive', threshold: t },
-        denoiser: runner,
-      })),
-    {
-      name: `static depth ${Math.round(avgDepth)}`,
-      kind: 'static',
-      threshold: null,
-      params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)) },
-      denoiser: runner,
-    },
-    {
-      name: 'per-timestep schedule',
-      kind: 'schedule',
-      threshold: null,
-      params: { mode: 'schedule', depthSchedule: schedule },
-      denoiser: runner,
-    },
-  ];
-  const times = configs.map(() => [] as number[]);
-  const last = configs.map(() => null as Awaited<ReturnType<typeof generate>> | null);
-  for (let rep = 0; rep <= opts.reps; rep++) {
-    for (const [i, c] of configs.entries()) {
-      const params = resolveParams(manifest, { ...base, ...c.params, seed: 100 + rep });
-      const started = performance.now();
-      const r = await generate(c.denoiser, manifest, params);
-      const ms = performance.now() - started;
-      if (rep > 0) times[i]!.push(ms); // round 0 warms caches and the JIT
-      last[i] = r;
-    }
-    opts.onProgress?.(`round ${rep}/${opts.reps}\n`);
-  }
-  const mono = median(times[0]!);
-  const rows: BenchRow[] = configs.map((c, i) => {
-    const t = last[i]!.totals;
-    return {
-      name: c.name,
-      kind: c.kind,
-      threshold: c.threshold,
-      medianMs: median(times[i]!),
-      runsMs: times[i]!,
-      blocksRun: t.blocksRun,
-      blocksFull: t.blocksFull,
-      savedFraction: t.savedFraction,
-      flopsSavedFraction: t.flopsSavedFraction,
-      vsMonolithic: median(times[i]!) / mono,
-    };
-  });
-  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!;
-  return {
-    model: manifest.id,
-    backend: 'wasm',
-    steps: opts.steps,
-    guidance,
-    reps: opts.reps,
-    node: process.version,
-    rows,
-    default: {
-      threshold: theta,
-      savedFraction: adaptive.savedFraction,
-      adaptiveMs: adaptive.medianMs,
-      segmentedFullMs: rows[1]!.medianMs,
-      monolithicMs: mono,
-    },
-  };
-}
+/** `adadiff bench`'s output: BENCHMARKS.md (one section per environment) and its plots. */
+import type { BenchReport, Manifest } from '../runtime';
 
 /** A small line plot as SVG (no plotting dependency for two charts). */
 export function svgPlot(
@@ -198,30 +33,54 @@ ${points.map((p) => `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)
 `;
 }
 
-export function benchMarkdown(r: BenchReport, m: Manifest): string {
+/** One saved result per place a benchmark can run: docs/bench-<key>.json. */
+export function benchKey(r: BenchReport): string {
+  return `${r.environment.startsWith('Node') ? 'node' : 'chromium'}-${r.backend}`;
+}
+
+const PLACE: Record<string, string> = {
+  'node-wasm': 'Node, onnxruntime-web wasm',
+  'chromium-wasm': 'Chromium, onnxruntime-web wasm in the page’s worker',
+  'chromium-webgpu': 'Chromium, onnxruntime-web WebGPU in the page’s worker',
+};
+
+export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+  const order = Object.keys(PLACE);
+  const sorted = [...reports].sort((a, b) => order.indexOf(benchKey(a)) - order.indexOf(benchKey(b)));
   const lines = [
     '# Benchmarks',
     '',
-    `Written by \`npx adadiff bench --markdown BENCHMARKS.md\` (Node ${r.node}, onnxruntime-web wasm, model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}, median of ${r.reps} interleaved runs per row after one warm-up round, one image per run).`,
-    '',
-    '| configuration | θ | median ms / image | vs monolithic | blocks run / full | blocks saved | FLOPs saved |',
-    '|---|---|---|---|---|---|---|',
-    ...r.rows.map(
-      (row) =>
-        `| ${row.name} | ${row.threshold ?? '–'} | ${row.medianMs.toFixed(1)} | ${row.vsMonolithic.toFixed(2)}× | ${row.blocksRun} / ${row.blocksFull} | ${pct(row.savedFraction)} | ${pct(row.flopsSavedFraction)} |`,
-    ),
-    '',
-    `Default θ = ${r.default.threshold}: ${pct(r.default.savedFraction)} of blocks skipped, ${r.default.adaptiveMs.toFixed(1)} ms per image against ${r.default.monolithicMs.toFixed(1)} ms for the monolithic graph (${(r.default.adaptiveMs / r.default.monolithicMs).toFixed(2)}×) and ${r.default.segmentedFullMs.toFixed(1)} ms for segmented full depth.`,
-    '',
-    '![time vs θ](docs/bench-time-vs-threshold.svg)',
+    'Written by `npx adadiff bench --markdown BENCHMARKS.md` (Node) and `npx adadiff bench --browser [--backend webgpu] --markdown BENCHMARKS.md` (Chromium); each run saves its JSON as `docs/bench-<where>.json` and this file is rendered from all of them. Median of the interleaved runs per row after one warm-up round, one image per run.',
   ];
+  for (const r of sorted) {
+    const key = benchKey(r);
+    lines.push(
+      '',
+      `## ${PLACE[key] ?? key}`,
+      '',
+      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}, ${r.reps} runs per row.`,
+      '',
+      '| configuration | θ | median ms / image | vs monolithic | blocks run / full | blocks saved | FLOPs saved |',
+      '|---|---|---|---|---|---|---|',
+      ...r.rows.map(
+        (row) =>
+          `| ${row.name} | ${row.threshold ?? '–'} | ${row.medianMs.toFixed(1)} | ${row.vsMonolithic.toFixed(2)}× | ${row.blocksRun} / ${row.blocksFull} | ${pct(row.savedFraction)} | ${pct(row.flopsSavedFraction)} |`,
+      ),
+      '',
+      `Default θ = ${r.default.threshold}: ${pct(r.default.savedFraction)} of blocks skipped, ${r.default.adaptiveMs.toFixed(1)} ms per image against ${r.default.monolithicMs.toFixed(1)} ms for the monolithic graph (${(r.default.adaptiveMs / r.default.monolithicMs).toFixed(2)}×) and ${r.default.segmentedFullMs.toFixed(1)} ms for segmented full depth.`,
+      '',
+      `![time vs θ, ${key}](docs/bench-time-${key}.svg)`,
+    );
+  }
   if (m.calibration.some((c) => c.agreement !== undefined)) {
     lines.push(
       '',
+      '## Quality',
+      '',
       '![quality vs blocks saved](docs/bench-quality-vs-saved.svg)',
       '',
-      "Quality per θ is the manifest's calibration (class agreement of an independent classifier, from `tools/export/evaluate.py`).",
+      "Quality per θ is the manifest's calibration (class agreement of an independent classifier; `adadiff eval --write-manifest` or `tools/export/evaluate.py`).",
       '',
       '| θ | blocks saved | class agreement | classifier-FID |',
       '|---|---|---|---|',

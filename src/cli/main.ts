@@ -2,7 +2,7 @@
  * `adadiff` — the command-line generator over the same runtime the page uses (wasm in Node).
  * Exit codes: 0 ok, 1 the run failed (model, backend), 2 bad usage (flag or value).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -16,10 +16,13 @@ import {
   ParameterError,
   resolveParams,
   SegmentRunner,
+  runBench,
+  type BenchReport,
   type GenerateParams,
   type Manifest,
 } from '../runtime';
-import { benchMarkdown, runBench, svgPlot } from './bench';
+import { benchKey, benchMarkdown, svgPlot } from './bench';
+import { BrowserBenchError, runBrowserBench } from './browser-bench';
 import { runEval } from './eval';
 import { runSoak } from './soak';
 import { directorySource, loadOrt } from './node-source';
@@ -28,6 +31,7 @@ const DEFAULT_MODEL = 'public/models/fmnist-uvit13';
 
 export const USAGE = `usage: adadiff generate --model DIR [options]
        adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
+                     [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
 
@@ -49,8 +53,10 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --quiet              no progress on stderr
   -h, --help           this text
 
-bench: wall time per image (Node, wasm) for the monolithic graph, segmented full depth, adaptive
-θ sweep, static depth and a per-timestep schedule; --markdown writes FILE plus SVG plots in docs/.
+bench: wall time per image (Node wasm, or the page's worker in Chromium with --browser) for the
+monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
+schedule; --markdown saves docs/bench-<where>.json and renders FILE from every saved run, with
+SVG plots in docs/.
 eval: N samples per class at full depth and each θ: class agreement and FID by the classifier in
 tools/export/eval, PSNR against full depth, blocks saved; --write-manifest stores the calibration
 and the default θ (largest saving within 2 points of agreement and 1.10× FID) in manifest.json.`;
@@ -75,6 +81,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
   reps: { type: 'string' },
+  browser: { type: 'boolean' },
+  backend: { type: 'string' },
   'per-class': { type: 'string' },
   classifier: { type: 'string' },
   'write-manifest': { type: 'boolean' },
@@ -139,7 +147,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       io.stderr(`adadiff: ${e.message}\n${USAGE}\n`);
       return 2;
     }
-    io.stderr(`adadiff: ${isAdaDiffError(e) ? e.message : `unexpected error: ${messageOf(e)}`}\n`);
+    const known = isAdaDiffError(e) || e instanceof BrowserBenchError;
+    io.stderr(`adadiff: ${known ? e.message : `unexpected error: ${messageOf(e)}`}\n`);
     return 1;
   }
 }
@@ -287,75 +296,110 @@ function thresholdList(values: Values): number[] {
 }
 
 async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
-  onlyFlags(values, ['model', 'reps', 'steps', 'thresholds', 'json', 'markdown', 'quiet']);
+  onlyFlags(values, [
+    'model',
+    'reps',
+    'steps',
+    'thresholds',
+    'json',
+    'markdown',
+    'quiet',
+    'browser',
+    'backend',
+  ]);
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError(`--reps must be an integer 1…100`);
-  const thresholds = (values.thresholds ?? '')
-    .split(',')
-    .filter((v) => v.trim() !== '')
-    .map((v) => num('thresholds', v)!);
-  if (thresholds.some((t) => t <= 0 || t > 1)) throw new UsageError('--thresholds must lie in (0, 1]');
-  const model = await loadModel(directorySource(values.model ?? DEFAULT_MODEL), { includeMonolithic: true });
+  const thresholds = thresholdList(values);
+  const backend = values.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
+  if (backend === 'webgpu' && !values.browser)
+    throw new UsageError('--backend webgpu needs --browser (Node has no WebGPU)');
+  const modelDir = values.model ?? DEFAULT_MODEL;
+  const model = await loadModel(directorySource(modelDir), { includeMonolithic: !values.browser });
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
-  const sweep = thresholds.length
-    ? thresholds
-    : manifest.calibration.map((c) => c.threshold).filter((t) => t > 0);
-  const runner = await SegmentRunner.create(await loadOrt(), model, { backend: 'wasm', monolithic: true });
-  try {
-    const report = await runBench(runner, manifest, {
+  const calibrated = manifest.calibration.map((c) => c.threshold).filter((t) => t > 0);
+  const sweep = thresholds.length ? thresholds : calibrated.length ? calibrated : [0.05, 0.1, 0.15, 0.2];
+  const progress = values.quiet ? undefined : io.stderr;
+  let report: BenchReport;
+  if (values.browser) {
+    report = await runBrowserBench({
+      modelDir,
+      backend,
       reps,
       steps,
-      thresholds: sweep.length ? sweep : [0.05, 0.1, 0.15, 0.2],
-      onProgress: values.quiet ? undefined : io.stderr,
+      thresholds: sweep,
+      onProgress: progress,
     });
-    if (values.markdown) {
-      const docs = path.join(path.dirname(values.markdown), 'docs');
-      await mkdir(docs, { recursive: true });
-      const adaptive = report.rows.filter((r) => r.kind === 'adaptive');
-      await writeFile(
-        path.join(docs, 'bench-time-vs-threshold.svg'),
-        svgPlot(
-          adaptive.map((r) => ({ x: r.threshold!, y: r.medianMs })),
-          {
-            title: 'Wall time per image vs θ (Node, wasm)',
-            xLabel: 'uncertainty threshold θ',
-            yLabel: 'ms per image',
-            refY: { y: report.default.monolithicMs, label: 'monolithic full depth' },
-          },
-        ),
-      );
-      const cal = manifest.calibration.filter((c) => c.agreement !== undefined);
-      if (cal.length) {
-        await writeFile(
-          path.join(docs, 'bench-quality-vs-saved.svg'),
-          svgPlot(
-            cal.map((c) => ({ x: c.savedFraction, y: c.agreement!, label: `θ=${c.threshold}` })),
-            {
-              title: 'Class agreement vs blocks saved',
-              xLabel: 'fraction of blocks skipped',
-              yLabel: 'class agreement',
-            },
-          ),
-        );
-      }
-      await writeFile(values.markdown, benchMarkdown(report, manifest));
+  } else {
+    const runner = await SegmentRunner.create(await loadOrt(), model, { backend: 'wasm', monolithic: true });
+    try {
+      report = await runBench(runner, manifest, {
+        reps,
+        steps,
+        thresholds: sweep,
+        environment: `Node ${process.version}`,
+        onProgress: progress,
+      });
+    } finally {
+      await runner.release();
     }
-    if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
-    else
-      io.stderr(
-        report.rows
-          .map(
-            (r) =>
-              `${r.name.padEnd(26)} ${r.medianMs.toFixed(1).padStart(8)} ms  saved ${(100 * r.savedFraction).toFixed(1)} %`,
-          )
-          .join('\n') + '\n',
-      );
-    return 0;
-  } finally {
-    await runner.release();
   }
+  if (values.markdown) await writeBenchMarkdown(values.markdown, report, manifest);
+  if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else
+    io.stderr(
+      report.rows
+        .map(
+          (r) =>
+            `${r.name.padEnd(26)} ${r.medianMs.toFixed(1).padStart(8)} ms  saved ${(100 * r.savedFraction).toFixed(1)} %`,
+        )
+        .join('\n') + '\n',
+    );
+  return 0;
+}
+
+/** Saves this run as docs/bench-<where>.json and renders the markdown from every saved run. */
+async function writeBenchMarkdown(file: string, report: BenchReport, manifest: Manifest): Promise<void> {
+  const docs = path.join(path.dirname(file), 'docs');
+  await mkdir(docs, { recursive: true });
+  const key = benchKey(report);
+  await writeFile(path.join(docs, `bench-${key}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  const adaptive = report.rows.filter((r) => r.kind === 'adaptive');
+  await writeFile(
+    path.join(docs, `bench-time-${key}.svg`),
+    svgPlot(
+      adaptive.map((r) => ({ x: r.threshold!, y: r.medianMs })),
+      {
+        title: `Wall time per image vs θ (${key})`,
+        xLabel: 'uncertainty threshold θ',
+        yLabel: 'ms per image',
+        refY: { y: report.default.monolithicMs, label: 'monolithic full depth' },
+      },
+    ),
+  );
+  const cal = manifest.calibration.filter((c) => c.agreement !== undefined);
+  if (cal.length) {
+    await writeFile(
+      path.join(docs, 'bench-quality-vs-saved.svg'),
+      svgPlot(
+        cal.map((c) => ({ x: c.savedFraction, y: c.agreement!, label: `θ=${c.threshold}` })),
+        {
+          title: 'Class agreement vs blocks saved',
+          xLabel: 'fraction of blocks skipped',
+          yLabel: 'class agreement',
+        },
+      ),
+    );
+  }
+  const saved: BenchReport[] = [];
+  for (const f of (await readdir(docs)).filter((f) => /^bench-[\w-]+\.json$/.test(f)).sort()) {
+    const r = JSON.parse(await readFile(path.join(docs, f), 'utf8')) as BenchReport;
+    // results of another model would mislead next to these
+    if (r.model === manifest.id && r.environment) saved.push(r);
+  }
+  await writeFile(file, benchMarkdown(saved, manifest));
 }
 
 async function runEvalCommand(values: Values, io: CliIo): Promise<number> {

@@ -14,3 +14,4 @@ export * from './segments';
 export * from './image';
 export type { Denoiser, ForwardPass } from './denoiser';
 export * from './monolithic';
+export * from './bench';

@@ -104,6 +104,11 @@ export class SegmentRunner implements Denoiser {
   }
 
   /** Tensors created or received and not yet disposed (0 between runs, or something leaks). */
+  /** Whether the monolithic baseline graph has a session (benchmarks need it). */
+  get hasMonolithic(): boolean {
+    return this.monolithic !== null;
+  }
+
   liveTensorCount(): number {
     return this.live.size;
   }

@@ -9,13 +9,14 @@ import {
   httpSource,
   loadModel,
   resolveParams,
+  runBench,
   SegmentRunner,
   type GenerateParams,
   type Backend,
   type LoadProgress,
   type Ort,
 } from '../runtime';
-import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
+import type { BackendChoice, BenchOptions, EngineApi, EngineStats, LoadInfo, LoadOptions } from './api';
 import { chooseBackend } from './backend';
 import { openModelCache } from './cache';
 
@@ -38,6 +39,7 @@ export class Engine implements EngineApi {
     modelUrl: string,
     choice: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
+    options: LoadOptions = {},
   ): Promise<LoadInfo> {
     const started = performance.now();
     await this.unload(); // nothing half-loaded survives a new load
@@ -46,9 +48,10 @@ export class Engine implements EngineApi {
     }
     const { backend, reason } = await chooseBackend(choice);
     const { cache, notice } = await openModelCache();
-    const model = await loadModel(httpSource(modelUrl), { cache, onProgress });
+    const monolithic = options.monolithic ?? false;
+    const model = await loadModel(httpSource(modelUrl), { cache, onProgress, includeMonolithic: monolithic });
     const ort = await this.loadOrt(backend);
-    this.runner = await SegmentRunner.create(ort, model, { backend });
+    this.runner = await SegmentRunner.create(ort, model, { backend, monolithic });
     return {
       manifest: model.manifest,
       backend,
@@ -120,6 +123,19 @@ export class Engine implements EngineApi {
     this.lost = new DeviceLostError(reason);
     this.running?.abort.abort();
     this.onLost?.(this.lost);
+  }
+
+  async bench(options: BenchOptions, onProgress?: (line: string) => void) {
+    const runner = this.runner;
+    if (!runner) throw new BackendError('no model is loaded: load one first');
+    if (!runner.hasMonolithic)
+      throw new BackendError('the benchmark needs the model loaded with monolithic: true');
+    if (this.running) throw new BackendError('a generation is running: cancel it before benchmarking');
+    return runBench(runner, runner.manifest, {
+      ...options,
+      environment: globalThis.navigator?.userAgent ?? 'unknown browser',
+      onProgress,
+    });
   }
 
   cancel(): void {

@@ -255,6 +255,44 @@ describe('adadiff eval and bench', () => {
     expect(bad.stderr).toMatch(/--class is not an option of this command/);
   });
 
+  it('bench --markdown saves this run beside earlier ones and renders one section per place', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-bench-'));
+    const file = path.join(dir, 'BENCHMARKS.md');
+    const r = await cli(
+      'bench',
+      '--reps',
+      '1',
+      '--steps',
+      '2',
+      '--thresholds',
+      '0.5',
+      '--markdown',
+      file,
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    const node = JSON.parse(readFileSync(path.join(dir, 'docs', 'bench-node-wasm.json'), 'utf8'));
+    // a Chromium run saved earlier is kept in the rendered file
+    const chromium = { ...node, environment: 'Mozilla/5.0 Chrome/140', rows: node.rows.slice(0, 2) };
+    writeFileSync(path.join(dir, 'docs', 'bench-chromium-wasm.json'), JSON.stringify(chromium));
+    expect((await cli('bench', '--reps', '1', '--steps', '2', '--markdown', file, '--quiet')).code).toBe(0);
+    const md = readFileSync(file, 'utf8');
+    expect(md).toMatch(/## Node, onnxruntime-web wasm[\s\S]*## Chromium, onnxruntime-web wasm/);
+    expect(md).toContain('Mozilla/5.0 Chrome/140');
+    expect(readFileSync(path.join(dir, 'docs', 'bench-time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
+  });
+
+  it('bench: WebGPU needs --browser; the browser bench serves only models under public/', async () => {
+    const gpu = await cli('bench', '--backend', 'webgpu');
+    expect(gpu.code).toBe(2);
+    expect(gpu.stderr).toMatch(/--backend webgpu needs --browser/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-model-'));
+    cpSync(MODEL_DIR, dir, { recursive: true });
+    const outside = await cli('bench', '--browser', '--model', dir);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toMatch(/is not under public\/, so the built site does not serve it/);
+  });
+
   it('soak runs consecutive generations and reports the heap and no live tensors', async () => {
     const r = await cli('soak', '--count', '4', '--steps', '1', '--json', '--quiet');
     expect(r.code).toBe(0);

@@ -1,0 +1,84 @@
+/**
+ * `adadiff bench --browser`: the same benchmark in Debian's Chromium, in the worker the page
+ * uses. Serves the built site (dist/) with vite preview, opens bench.html with playwright-core
+ * and reads the report back. WebGPU runs on whatever adapter Chromium offers (SwiftShader
+ * on a machine without a GPU, correct but no measure of GPU speed).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Backend, BenchReport } from '../runtime';
+
+export interface BrowserBenchOptions {
+  /** The model directory; it must lie under public/ so the built site serves it. */
+  modelDir: string;
+  backend: Backend;
+  reps: number;
+  steps: number;
+  thresholds: number[];
+  chromium?: string;
+  onProgress?: (line: string) => void;
+}
+
+export class BrowserBenchError extends Error {
+  override name = 'BrowserBenchError';
+}
+
+export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchReport> {
+  const relative = path.relative(path.resolve('public'), path.resolve(o.modelDir));
+  if (relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new BrowserBenchError(
+      `--model ${o.modelDir} is not under public/, so the built site does not serve it`,
+    );
+  }
+  if (!existsSync('dist/bench.html')) {
+    throw new BrowserBenchError(
+      'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
+    );
+  }
+  const executablePath = o.chromium ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new BrowserBenchError(
+      `no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM_PATH`,
+    );
+  }
+  const { preview } = await import('vite');
+  const { chromium } = await import('playwright-core');
+  const server = await preview({ preview: { port: 4300, open: false }, logLevel: 'silent' });
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      o.backend === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-gpu',
+    ],
+  });
+  try {
+    const base = server.resolvedUrls?.local[0] ?? 'http://localhost:4300/';
+    const query = new URLSearchParams({
+      model: `${relative.split(path.sep).join('/')}/`,
+      backend: o.backend,
+      reps: String(o.reps),
+      steps: String(o.steps),
+      thresholds: o.thresholds.join(','),
+    });
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'info') o.onProgress?.(`${m.text()}\n`);
+    });
+    await page.goto(`${base}bench.html?${query}`);
+    const out = page.locator('#out:is([data-status=done], [data-status=error])');
+    await out.waitFor({ timeout: 60 * 60_000 });
+    const text = (await out.textContent()) ?? '';
+    if ((await out.getAttribute('data-status')) === 'error')
+      throw new BrowserBenchError(`in Chromium: ${text}`);
+    return JSON.parse(text) as BenchReport;
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}

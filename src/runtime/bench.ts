@@ -1,0 +1,172 @@
+/**
+ * The benchmark behind `adadiff bench`, in Node and in the browser's worker: wall time per image
+ * through the runtime users run, for the
+ * monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
+ * depth with the adaptive default's average depth, and a per-timestep depth schedule learned
+ * from the adaptive default's own exits (DuoDiff/ASE-style). Runs interleave (A B C … A B C …)
+ * so ratios hold on a noisy machine; medians after one warm-up round.
+ */
+import type { Denoiser } from './denoiser';
+import { generate } from './generate';
+import type { Manifest } from './manifest';
+import { monolithicDenoiser } from './monolithic';
+import { resolveParams, type GenerateParams } from './params';
+import type { Backend, SegmentRunner } from './segments';
+
+export interface BenchConfig {
+  name: string;
+  kind: 'monolithic' | 'segmented-full' | 'adaptive' | 'static' | 'schedule';
+  threshold: number | null;
+  params: Partial<GenerateParams>;
+  denoiser: Denoiser;
+}
+
+export interface BenchRow {
+  name: string;
+  kind: BenchConfig['kind'];
+  threshold: number | null;
+  medianMs: number;
+  runsMs: number[];
+  blocksRun: number;
+  blocksFull: number;
+  savedFraction: number;
+  flopsSavedFraction: number;
+  /** Median time relative to the monolithic graph. */
+  vsMonolithic: number;
+}
+
+export interface BenchReport {
+  model: string;
+  backend: Backend;
+  /** Where it ran, e.g. "Node v20.20.2" or the browser's user agent. */
+  environment: string;
+  steps: number;
+  guidance: number;
+  reps: number;
+  rows: BenchRow[];
+  default: {
+    threshold: number;
+    savedFraction: number;
+    adaptiveMs: number;
+    segmentedFullMs: number;
+    monolithicMs: number;
+  };
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+export async function runBench(
+  runner: SegmentRunner,
+  manifest: Manifest,
+  opts: {
+    reps: number;
+    steps: number;
+    thresholds: number[];
+    environment: string;
+    onProgress?: (s: string) => void;
+  },
+): Promise<BenchReport> {
+  const base: Partial<GenerateParams> = { steps: opts.steps, classIndex: 0 };
+  const theta = manifest.defaults.threshold;
+  const guidance = manifest.defaults.guidance;
+  // the adaptive default's exits decide the static and per-timestep baselines
+  const probe = await generate(
+    runner,
+    manifest,
+    resolveParams(manifest, { ...base, seed: 1, threshold: theta }),
+  );
+  const passes = probe.steps.flatMap((s) => s.passes);
+  const avgDepth = passes.reduce((a, p) => a + p.exitBlock + 1, 0) / passes.length;
+  const schedule = probe.steps.map((s) =>
+    Math.max(1, Math.round(s.passes.reduce((a, p) => a + p.exitBlock + 1, 0) / s.passes.length)),
+  );
+  const configs: BenchConfig[] = [
+    {
+      name: 'monolithic full depth',
+      kind: 'monolithic',
+      threshold: null,
+      params: { mode: 'full', batching: 'all' },
+      denoiser: monolithicDenoiser(runner),
+    },
+    {
+      name: 'segmented full depth',
+      kind: 'segmented-full',
+      threshold: 0,
+      params: { mode: 'full' },
+      denoiser: runner,
+    },
+    ...[...new Set([theta, ...opts.thresholds])]
+      .sort((a, b) => a - b)
+      .map<BenchConfig>((t) => ({
+        name: `adaptive θ=${t}`,
+        kind: 'adaptive',
+        threshold: t,
+        params: { mode: 'adaptive', threshold: t },
+        denoiser: runner,
+      })),
+    {
+      name: `static depth ${Math.round(avgDepth)}`,
+      kind: 'static',
+      threshold: null,
+      params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)) },
+      denoiser: runner,
+    },
+    {
+      name: 'per-timestep schedule',
+      kind: 'schedule',
+      threshold: null,
+      params: { mode: 'schedule', depthSchedule: schedule },
+      denoiser: runner,
+    },
+  ];
+  const times = configs.map(() => [] as number[]);
+  const last = configs.map(() => null as Awaited<ReturnType<typeof generate>> | null);
+  for (let rep = 0; rep <= opts.reps; rep++) {
+    for (const [i, c] of configs.entries()) {
+      const params = resolveParams(manifest, { ...base, ...c.params, seed: 100 + rep });
+      const started = performance.now();
+      const r = await generate(c.denoiser, manifest, params);
+      const ms = performance.now() - started;
+      if (rep > 0) times[i]!.push(ms); // round 0 warms caches and the JIT
+      last[i] = r;
+    }
+    opts.onProgress?.(`round ${rep}/${opts.reps}\n`);
+  }
+  const mono = median(times[0]!);
+  const rows: BenchRow[] = configs.map((c, i) => {
+    const t = last[i]!.totals;
+    return {
+      name: c.name,
+      kind: c.kind,
+      threshold: c.threshold,
+      medianMs: median(times[i]!),
+      runsMs: times[i]!,
+      blocksRun: t.blocksRun,
+      blocksFull: t.blocksFull,
+      savedFraction: t.savedFraction,
+      flopsSavedFraction: t.flopsSavedFraction,
+      vsMonolithic: median(times[i]!) / mono,
+    };
+  });
+  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!;
+  return {
+    model: manifest.id,
+    backend: runner.backend,
+    environment: opts.environment,
+    steps: opts.steps,
+    guidance,
+    reps: opts.reps,
+    rows,
+    default: {
+      threshold: theta,
+      savedFraction: adaptive.savedFraction,
+      adaptiveMs: adaptive.medianMs,
+      segmentedFullMs: rows[1]!.medianMs,
+      monolithicMs: mono,
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * `adadiff bench --browser`: the benchmark in the page's worker in Debian's Chromium, end to end
+ * through the CLI (built site, vite preview, playwright-core).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { test } from 'node:test';
+
+const run = promisify(execFile);
+
+test('bench --browser measures every configuration in Chromium and reports the default figures', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      'bin/adadiff.js',
+      'bench',
+      '--browser',
+      '--reps',
+      '1',
+      '--steps',
+      '2',
+      '--thresholds',
+      '0.5',
+      '--json',
+      '--quiet',
+    ],
+    { timeout: 300_000, maxBuffer: 2 ** 24 },
+  );
+  const report = JSON.parse(stdout);
+  assert.equal(report.backend, 'wasm');
+  assert.match(report.environment, /Chrome\//);
+  assert.deepEqual([...new Set(report.rows.map((r) => r.kind))].sort(), [
+    'adaptive',
+    'monolithic',
+    'schedule',
+    'segmented-full',
+    'static',
+  ]);
+  for (const k of ['threshold', 'savedFraction', 'adaptiveMs', 'segmentedFullMs', 'monolithicMs']) {
+    assert.equal(typeof report.default[k], 'number', k);
+  }
+  const full = report.rows.find((r) => r.kind === 'segmented-full');
+  assert.equal(full.savedFraction, 0);
+  assert.ok(report.rows.find((r) => r.threshold === 0.5).savedFraction > 0, 'θ = 0.5 skips blocks');
+});
