@@ -66,7 +66,10 @@ function longUse() {
   for (const f of ['docs/soak-page.json', 'docs/soak-page-webgpu.json']) {
     const page = read(f);
     if (!page) continue;
-    const gpu = page.backend === 'webgpu' ? `; live GPU buffers ${page.samples.map((s) => s.gpuBuffers).join(', ')}` : '';
+    const gpu =
+      page.backend === 'webgpu'
+        ? `; live GPU buffers ${page.samples.map((s) => s.gpuBuffers).join(', ')}`
+        : '';
     lines.push(
       `- Page (\`npm run soak:page${page.backend === 'webgpu' ? ' -- --webgpu' : ''}\`, Chromium, ${page.backend}): ${page.count} generations of ${page.steps} steps; JS heap of page + worker after a GC, from generation ${page.warmupGeneration} to the end: ${pct(page.growth.totalMB)} (worker ${pct(page.growth.workerMB)}, page ${pct(page.growth.pageMB)})${gpu}. Curve: ${page.samples.map((s) => `${s.generation}: ${s.totalMB}`).join(', ')} (MB).`,
     );
