@@ -1,6 +1,6 @@
 /**
- * Faults injected into the real page: the WebGPU device destroyed under a loaded model
- * (SwiftShader here), and the worker dying mid-generation. The worker script is served with a
+ * Faults injected into the real page: the WebGPU device destroyed mid-generation (SwiftShader
+ * here), Cache Storage over quota or holding a corrupted file, and the worker dying mid-generation. The worker script is served with a
  * small prefix that listens on a BroadcastChannel, so the product carries no test hooks.
  */
 import assert from 'node:assert/strict';
@@ -91,6 +91,38 @@ test('Cache Storage over quota: the model loads from memory and the page says it
     assert.match(
       await page.textContent('[data-testid=cache-notice]'),
       /could not be stored in the browser cache/,
+    );
+    assert.equal(await generateAndWait(page), 'done');
+  } finally {
+    await browser.context.close();
+  }
+});
+
+test('a corrupted file in Cache Storage fails its sha256 check and is fetched again', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${served.url}?steps=2`);
+    await waitLoaded(page);
+    // overwrite one cached segment with bytes of the same length but another hash
+    const key = await page.evaluate(async () => {
+      const store = await globalThis.caches.open('adadiff-models-v1');
+      const request = (await store.keys()).find((r) => r.url.includes('block_03.onnx'));
+      const bytes = new Uint8Array(await (await store.match(request)).arrayBuffer());
+      bytes.fill(7, 0, 64);
+      await store.put(request, new globalThis.Response(bytes));
+      return request.url;
+    });
+    assert.match(key, /block_03\.onnx\?sha256=[0-9a-f]{64}$/);
+    const before = browser.requests.length;
+    await page.reload();
+    await waitLoaded(page);
+    assert.equal(await page.locator('[data-testid=load-error]').count(), 0);
+    const onnx = browser.requests.slice(before).filter((u) => u.endsWith('.onnx'));
+    assert.deepEqual(
+      onnx.map((u) => u.split('/').pop()),
+      ['block_03.onnx'],
+      'only the corrupted file is fetched',
     );
     assert.equal(await generateAndWait(page), 'done');
   } finally {
