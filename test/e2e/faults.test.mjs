@@ -1,7 +1,8 @@
 /**
  * Faults injected into the real page: the WebGPU device destroyed mid-generation (SwiftShader
- * here), Cache Storage over quota or holding a corrupted file, and the worker dying mid-generation. The worker script is served with a
- * small prefix that listens on a BroadcastChannel, so the product carries no test hooks.
+ * here), Cache Storage over quota or holding a corrupted file, and the worker dying
+ * mid-generation. The worker script is served with a small prefix that listens on a
+ * BroadcastChannel, so the product carries no test hooks.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
