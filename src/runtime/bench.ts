@@ -1,7 +1,6 @@
 /**
  * The benchmark behind `adadiff bench`, in Node and in the browser's worker: wall time per image
- * through the runtime users run, for the
- * monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
+ * through the runtime users run, for the monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
  * depth with the adaptive default's average depth, and a per-timestep depth schedule learned
  * from the adaptive default's own exits (DuoDiff/ASE-style). Runs interleave (A B C … A B C …)
  * so ratios hold on a noisy machine; medians after one warm-up round.
@@ -139,17 +138,18 @@ export async function runBench(
   const mono = median(times[0]!);
   const rows: BenchRow[] = configs.map((c, i) => {
     const t = last[i]!.totals;
+    const medianMs = median(times[i]!);
     return {
       name: c.name,
       kind: c.kind,
       threshold: c.threshold,
-      medianMs: median(times[i]!),
+      medianMs,
       runsMs: times[i]!,
       blocksRun: t.blocksRun,
       blocksFull: t.blocksFull,
       savedFraction: t.savedFraction,
       flopsSavedFraction: t.flopsSavedFraction,
-      vsMonolithic: median(times[i]!) / mono,
+      vsMonolithic: medianMs / mono,
     };
   });
   const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!;
