@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Backend, BenchReport } from '../runtime';
+import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
 
 export interface BrowserBenchOptions {
   /** The model directory; it must lie under public/ so the built site serves it. */
@@ -35,7 +36,7 @@ export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchRepo
       'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
     );
   }
-  const executablePath = o.chromium ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  const executablePath = o.chromium ?? CHROMIUM_PATH;
   if (!existsSync(executablePath)) {
     throw new BrowserBenchError(
       `no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM_PATH`,
@@ -47,15 +48,7 @@ export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchRepo
   const browser = await chromium.launch({
     executablePath,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      o.backend === 'webgpu' ? '--enable-unsafe-webgpu' : '--disable-gpu',
-    ],
+    args: chromiumArgs(o.backend === 'webgpu'),
   });
   try {
     const base = server.resolvedUrls?.local[0] ?? 'http://localhost:4300/';

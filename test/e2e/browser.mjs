@@ -4,19 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { CHROMIUM_PATH, chromiumArgs } from '../../src/cli/chromium.mjs';
 
 export const ARTIFACTS = path.resolve('test-results');
 mkdirSync(ARTIFACTS, { recursive: true });
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const BASE_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 export async function servePreview(port) {
   const server = await preview({ preview: { port, strictPort: true, open: false }, logLevel: 'silent' });
@@ -26,15 +17,26 @@ export async function servePreview(port) {
 /** A fresh profile each launch (so Cache Storage starts empty); webgpu adds SwiftShader's adapter. */
 export async function launch({ webgpu = false, extraArgs = [] } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-chromium-'));
-  const args = [...BASE_ARGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : ['--disable-gpu']), ...extraArgs];
+  const args = [...chromiumArgs(webgpu), ...extraArgs];
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
     args,
   });
   const requests = [];
   context.on('request', (r) => requests.push(r.url()));
   return { context, requests };
+}
+
+/**
+ * Serves every engine worker script with `code` in front of it: how tests inject faults and
+ * counters into the worker without hooks in the product.
+ */
+export async function prefixWorkerScript(context, code) {
+  await context.route(/\/assets\/engine\.worker-[^/]+\.js$/, async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, body: code + (await response.text()) });
+  });
 }
 
 /** Collects console errors and page errors, so a test can assert there were none. */

@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, generateAndWait, launch, servePreview, waitLoaded } from './browser.mjs';
+import {
+  ARTIFACTS,
+  generateAndWait,
+  launch,
+  prefixWorkerScript,
+  servePreview,
+  waitLoaded,
+} from './browser.mjs';
 
 const FAULTS = `
 {
@@ -37,12 +44,7 @@ after(async () => {
 });
 
 /** Every worker the page starts gets the fault listener in front of its own code. */
-async function withFaults(context) {
-  await context.route(/\/assets\/engine\.worker-[^/]+\.js$/, async (route) => {
-    const response = await route.fetch();
-    await route.fulfill({ response, body: FAULTS + (await response.text()) });
-  });
-}
+const withFaults = (context) => prefixWorkerScript(context, FAULTS);
 
 const inject = (page, fault) =>
   page.evaluate((f) => new globalThis.BroadcastChannel('adadiff-faults').postMessage(f), fault);

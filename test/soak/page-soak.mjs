@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { generateAndWait, launch, servePreview, waitLoaded } from '../e2e/browser.mjs';
+import { generateAndWait, launch, prefixWorkerScript, servePreview, waitLoaded } from '../e2e/browser.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -49,10 +49,7 @@ const browser = await launch({
 });
 try {
   if (values.webgpu) {
-    await browser.context.route(/\/assets\/engine\.worker-[^/]+\.js$/, async (route) => {
-      const response = await route.fetch();
-      await route.fulfill({ response, body: GPU_BUFFERS + (await response.text()) });
-    });
+    await prefixWorkerScript(browser.context, GPU_BUFFERS);
   }
   const page = await browser.context.newPage();
   const backend = values.webgpu ? 'webgpu' : 'wasm';
