@@ -45,6 +45,20 @@ class TrainStep(torch.nn.Module):
         return adadiff_losses(eps_hats, uncertainties, noise, weight, self.cfg["lambda_u"], self.cfg["beta_ual"])
 
 
+def learning_rate(step, tcfg, warmup_from=0):
+    """Warm up linearly from `warmup_from`, hold, then optionally cool down linearly to
+    `min_lr_ratio`·lr over `decay_steps` from `decay_start`: a constant-lr run sits on a noise
+    floor that only a cool-down removes, so a model can be trained long at full lr and finished
+    by resuming with a decay."""
+    warm = min(1.0, (step - warmup_from + 1) / max(1, tcfg["warmup_steps"]))
+    start, length = tcfg["decay_start"], tcfg["decay_steps"]
+    cool = 1.0
+    if start is not None and length > 0 and step >= start:
+        done = min(1.0, (step - start) / length)
+        cool = 1.0 - done * (1.0 - tcfg["min_lr_ratio"])
+    return tcfg["lr"] * warm * cool
+
+
 def hardware_name(device):
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -178,9 +192,8 @@ def main(argv=None):
             if args.max_minutes is not None and time.time() - t_start > args.max_minutes * 60:
                 break
             step = state["step"]
-            warm = min(1.0, (step - warmup_from + 1) / max(1, tcfg["warmup_steps"]))
             for g in opt.param_groups:
-                g["lr"] = tcfg["lr"] * warm
+                g["lr"] = learning_rate(step, tcfg, warmup_from)
             idx = torch.randint(0, n, (bs,), generator=gen).to(device)
             x0, y = x_all[idx], y_all[idx].clone()
             drop = torch.rand(bs, generator=gen).to(device) < tcfg["p_uncond"]

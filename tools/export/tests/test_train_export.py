@@ -151,3 +151,20 @@ def test_bad_calibration_report(tmp_path):
     p = run("tools.export.export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/weights.pt",
             "--out", str(tmp_path / "m"), "--calibration", str(bad), check=False)
     assert_clear_error(p, "is not JSON")
+
+
+def test_learning_rate_warms_up_holds_and_cools_down():
+    from tools.export.config import from_dict
+    from tools.export.train import learning_rate
+
+    tcfg = from_dict({"train": {"lr": 1e-3, "warmup_steps": 10, "decay_start": 100, "decay_steps": 50,
+                                "min_lr_ratio": 0.1}})["train"]
+    assert learning_rate(0, tcfg) == pytest.approx(1e-4)
+    assert learning_rate(50, tcfg) == pytest.approx(1e-3)
+    assert learning_rate(125, tcfg) == pytest.approx(1e-3 * 0.55)
+    assert learning_rate(150, tcfg) == pytest.approx(1e-4)
+    assert learning_rate(10_000, tcfg) == pytest.approx(1e-4)
+    # a resumed run without optimiser state warms up again from where it resumed
+    assert learning_rate(120, tcfg, warmup_from=120) == pytest.approx(1e-3 * 0.1 * (1 - 0.4 * 0.9))
+    # no decay configured: constant after warm-up
+    assert learning_rate(10_000, from_dict({})["train"]) == pytest.approx(1e-3)
