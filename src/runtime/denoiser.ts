@@ -14,6 +14,10 @@ export interface ForwardPass {
 
 export interface Denoiser {
   readonly numBlocks: number;
-  /** Embeds a batch: x [batch·C·H·W], one timestep for all, one class per sample. */
-  begin(x: Float32Array, t: number, classes: readonly number[]): Promise<ForwardPass>;
+  /**
+   * Embeds a batch: x [batch·C·H·W], one timestep for all, one class per sample. `mustRun`: how
+   * many blocks this pass will run whatever the uncertainties say (the policy's minimum), so an
+   * implementation may run them fused; runBlock still answers for each of them.
+   */
+  begin(x: Float32Array, t: number, classes: readonly number[], mustRun?: number): Promise<ForwardPass>;
 }

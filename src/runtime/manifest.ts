@@ -30,6 +30,8 @@ const fileSpec = z.object({
 });
 
 const blockSpec = fileSpec.extend({ skipFrom: z.number().int().nonnegative().nullable() });
+/** Embed and the first `depth` blocks fused into one graph, for passes that cannot exit sooner. */
+const prefixSpec = fileSpec.extend({ depth: z.number().int().min(2) });
 
 const calibrationRow = z.object({
   threshold: z.number().min(0).max(1),
@@ -67,7 +69,12 @@ export const manifestSchema = z.object({
     numBlocks: z.number().int().positive(),
     numInBlocks: z.number().int().nonnegative(),
   }),
-  segments: z.object({ embed: fileSpec, blocks: z.array(blockSpec).min(1), head: fileSpec }),
+  segments: z.object({
+    embed: fileSpec,
+    blocks: z.array(blockSpec).min(1),
+    head: fileSpec,
+    prefix: prefixSpec.optional(),
+  }),
   baselines: z.object({ monolithic: fileSpec.optional() }).optional(),
   defaults: z.object({
     threshold: z.number().min(0).max(1),
@@ -86,6 +93,7 @@ export const manifestSchema = z.object({
 export type Manifest = z.infer<typeof manifestSchema>;
 export type FileSpec = z.infer<typeof fileSpec>;
 export type BlockSpec = z.infer<typeof blockSpec>;
+export type PrefixSpec = z.infer<typeof prefixSpec>;
 export type CalibrationRow = z.infer<typeof calibrationRow>;
 
 function fieldPath(path: PropertyKey[]): string {
@@ -188,11 +196,44 @@ function checkWiring(m: Manifest, source: string): void {
       throw new ManifestError(source, `${field}.skipFrom`, 'is null but the block has a "skip" input');
     }
   });
+  const prefix = m.segments.prefix;
+  if (prefix) checkPrefix(m, prefix, source);
+}
+
+function checkPrefix(m: Manifest, prefix: PrefixSpec, source: string): void {
+  const { blocks } = m.segments;
+  if (prefix.depth > blocks.length) {
+    throw new ManifestError(
+      source,
+      'segments.prefix.depth',
+      `is ${prefix.depth}, more than the ${blocks.length} blocks`,
+    );
+  }
+  const names = new Set(prefix.outputs.map((o) => o.name));
+  const needed = ['hidden', 'temb', 'uncertainty'];
+  // earlier outputs that blocks after the prefix take as their skip must come out of it too
+  for (const b of blocks.slice(prefix.depth)) {
+    if (b.skipFrom !== null && b.skipFrom < prefix.depth - 1) needed.push(prefixSkipOutput(b.skipFrom));
+  }
+  const missing = needed.filter((n) => !names.has(n));
+  if (missing.length) {
+    throw new ManifestError(
+      source,
+      'segments.prefix.outputs',
+      `lacks ${missing.map((n) => `"${n}"`).join(', ')}`,
+    );
+  }
+}
+
+/** The prefix output that carries block j's tokens (a later block's skip). */
+export function prefixSkipOutput(j: number): string {
+  return `hidden_${String(j).padStart(2, '0')}`;
 }
 
 /** Every file the page needs to generate (the monolithic baseline only when asked for). */
 export function segmentFiles(m: Manifest): FileSpec[] {
-  return [m.segments.embed, ...m.segments.blocks, m.segments.head];
+  const { embed, blocks, head, prefix } = m.segments;
+  return [embed, ...blocks, head, ...(prefix ? [prefix] : [])];
 }
 
 export function totalBytes(files: FileSpec[]): number {

@@ -64,6 +64,23 @@ export function decideExit(
   }
 }
 
+/** Blocks a pass runs whatever the uncertainties say: no policy exits before this. */
+export function blocksBeforeFirstExit(policy: DepthPolicy, numBlocks: number, stepIndex: number): number {
+  const depth = (() => {
+    switch (policy.kind) {
+      case 'full':
+        return numBlocks;
+      case 'static':
+        return policy.depth;
+      case 'schedule':
+        return policy.depths[stepIndex] ?? numBlocks;
+      case 'adaptive':
+        return policy.minDepth;
+    }
+  })();
+  return Math.min(numBlocks, Math.max(1, depth));
+}
+
 /** One noise prediction with early exit. The pass is always disposed, even when cancelled. */
 export async function runPass(
   denoiser: Denoiser,
@@ -74,7 +91,8 @@ export async function runPass(
   stepIndex: number,
   signal?: AbortSignal,
 ): Promise<PassResult> {
-  const pass = await denoiser.begin(x, t, classes);
+  const mustRun = blocksBeforeFirstExit(policy, denoiser.numBlocks, stepIndex);
+  const pass = await denoiser.begin(x, t, classes, mustRun);
   try {
     const uncertainties: number[][] = [];
     let streak = 0;

@@ -1,6 +1,7 @@
 /**
  * ONNX Runtime (web) sessions for the segments of one model: embed, one per block (tokens + UEM
- * uncertainty), and the shared head. On WebGPU the hidden tokens and skips stay on the GPU
+ * uncertainty), the shared head, and (when the manifest has one) the fused prefix: embed and the
+ * first blocks in one graph, run instead of them when a pass cannot exit before its end. On WebGPU the hidden tokens and skips stay on the GPU
  * ('gpu-buffer') between segments and only the tiny uncertainty is read back. Every run goes
  * through one queue: WebGPU and wasm must not run concurrently.
  */
@@ -9,7 +10,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import { BackendError, DeviceLostError, messageOf } from './errors';
 import type { Denoiser, ForwardPass } from './denoiser';
 import type { LoadedModel } from './loader';
-import type { FileSpec, Manifest } from './manifest';
+import { prefixSkipOutput, type FileSpec, type Manifest } from './manifest';
 
 export type Ort = typeof OrtModule;
 export type Backend = 'webgpu' | 'wasm';
@@ -23,6 +24,13 @@ export interface SegmentRunnerOptions {
 }
 
 type Feeds = Record<string, Tensor>;
+
+interface Prefix {
+  session: InferenceSession;
+  depth: number;
+  /** Blocks before the last whose outputs the prefix hands out (later blocks' skips). */
+  skips: number[];
+}
 
 export class SegmentRunner implements Denoiser {
   readonly numBlocks: number;
@@ -39,6 +47,7 @@ export class SegmentRunner implements Denoiser {
     private readonly embed: InferenceSession,
     private readonly blocks: InferenceSession[],
     private readonly head: InferenceSession,
+    private readonly prefix: Prefix | null,
     private readonly monolithic: InferenceSession | null,
   ) {
     this.numBlocks = blocks.length;
@@ -49,7 +58,8 @@ export class SegmentRunner implements Denoiser {
     const { manifest, files } = model;
     const gpu = options.backend === 'webgpu';
     const created: InferenceSession[] = [];
-    const total = manifest.segments.blocks.length + 2 + (options.monolithic ? 1 : 0);
+    const fused = manifest.segments.prefix;
+    const total = manifest.segments.blocks.length + 2 + (fused ? 1 : 0) + (options.monolithic ? 1 : 0);
     const open = async (spec: FileSpec, location?: Record<string, 'gpu-buffer' | 'cpu'>) => {
       const bytes = files.get(spec.path);
       if (!bytes) throw new BackendError(`${spec.path} was not loaded; load the model again`);
@@ -77,11 +87,24 @@ export class SegmentRunner implements Denoiser {
         blocks.push(await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'cpu' }));
       }
       const head = await open(manifest.segments.head, { eps: 'cpu' });
+      let prefix: Prefix | null = null;
+      if (fused) {
+        const skips = fused.outputs.flatMap((o) =>
+          /^hidden_\d+$/.test(o.name) ? [Number(o.name.slice(7))] : [],
+        );
+        const location: Record<string, 'gpu-buffer' | 'cpu'> = {
+          hidden: 'gpu-buffer',
+          temb: 'gpu-buffer',
+          uncertainty: 'cpu',
+        };
+        for (const j of skips) location[prefixSkipOutput(j)] = 'gpu-buffer';
+        prefix = { session: await open(fused, location), depth: fused.depth, skips };
+      }
       const mono =
         options.monolithic && manifest.baselines?.monolithic
           ? await open(manifest.baselines.monolithic, { eps: 'cpu' })
           : null;
-      const runner = new SegmentRunner(ort, manifest, options.backend, embed, blocks, head, mono);
+      const runner = new SegmentRunner(ort, manifest, options.backend, embed, blocks, head, prefix, mono);
       await runner.warm();
       return runner;
     } catch (e) {
@@ -93,22 +116,30 @@ export class SegmentRunner implements Denoiser {
   /** One full-depth pass so every graph's kernels (and WebGPU shaders) are compiled before timing. */
   private async warm(): Promise<void> {
     const { channels, height, width } = this.manifest.image;
-    const pass = await this.begin(new Float32Array(channels * height * width), 500, [0]);
-    try {
-      for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
-      await pass.exit();
-    } finally {
-      pass.dispose();
+    const image = new Float32Array(channels * height * width);
+    for (const mustRun of this.prefix ? [1, this.prefix.depth] : [1]) {
+      const pass = await this.begin(image, 500, [0], mustRun);
+      try {
+        for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
+        await pass.exit();
+      } finally {
+        pass.dispose();
+      }
     }
     if (this.monolithic) await this.runMonolithic(new Float32Array(channels * height * width), 500, [0]);
   }
 
-  /** Tensors created or received and not yet disposed (0 between runs, or something leaks). */
   /** Whether the monolithic baseline graph has a session (benchmarks need it). */
   get hasMonolithic(): boolean {
     return this.monolithic !== null;
   }
 
+  /** Blocks the fused prefix runs in one go (0: the model has none). */
+  get prefixDepth(): number {
+    return this.prefix?.depth ?? 0;
+  }
+
+  /** Tensors created or received and not yet disposed (0 between runs, or something leaks). */
   liveTensorCount(): number {
     return this.live.size;
   }
@@ -161,15 +192,33 @@ export class SegmentRunner implements Denoiser {
     return data.slice();
   }
 
-  async begin(x: Float32Array, t: number, classes: readonly number[]): Promise<ForwardPass> {
+  async begin(x: Float32Array, t: number, classes: readonly number[], mustRun = 1): Promise<ForwardPass> {
     const feeds = this.inputs(x, t, classes);
+    const prefix = this.prefix && this.prefix.depth <= mustRun ? this.prefix : null;
     let out: Record<string, Tensor>;
     try {
-      out = await this.run(this.embed, feeds);
+      out = await this.run(prefix ? prefix.session : this.embed, feeds);
     } finally {
       Object.values(feeds).forEach((f) => this.disposeTensor(f));
     }
-    return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head);
+    if (!prefix) return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head);
+    const started = performance.now();
+    let done: PrefixResult;
+    try {
+      // [batch, depth] row-major → one row per block, as runBlock reports it
+      const all = await this.read(out.uncertainty!);
+      const batch = classes.length;
+      const uncertainties = Array.from({ length: prefix.depth }, (_, i) =>
+        Float32Array.from({ length: batch }, (_, b) => all[b * prefix.depth + i]!),
+      );
+      const outputs = new Map<number, Tensor>(prefix.skips.map((j) => [j, out[prefixSkipOutput(j)]!]));
+      done = { depth: prefix.depth, uncertainties, outputs };
+    } finally {
+      this.disposeTensor(out.uncertainty);
+    }
+    this.lastBlockMs.fill(0, 0, prefix.depth);
+    this.lastBlockMs[prefix.depth - 1] = performance.now() - started;
+    return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head, done);
   }
 
   /** The monolithic full-depth graph: what a user would run without AdaDiff. */
@@ -207,27 +256,45 @@ export class SegmentRunner implements Denoiser {
   }
 }
 
+/** What a fused prefix run already computed: blocks 0..depth−1. */
+interface PrefixResult {
+  depth: number;
+  uncertainties: Float32Array[];
+  /** Outputs of earlier blocks that later blocks take as skips. */
+  outputs: Map<number, Tensor>;
+}
+
 class SegmentPass implements ForwardPass {
   /** Block outputs still needed: the latest (input of the next block) and pending skips. */
-  private readonly outputs = new Map<number, Tensor>();
+  private readonly outputs: Map<number, Tensor>;
   private hidden: Tensor;
   private last = -1;
+  /** Blocks answered so far (== last + 1, except inside a fused prefix). */
+  private answered = 0;
   private disposed = false;
 
   constructor(
     private readonly runner: SegmentRunner,
-    embedHidden: Tensor,
+    hidden: Tensor,
     private readonly temb: Tensor,
     private readonly blocks: InferenceSession[],
     private readonly head: InferenceSession,
+    private readonly prefix?: PrefixResult,
   ) {
-    this.hidden = embedHidden;
+    this.hidden = hidden;
+    this.outputs = prefix ? new Map(prefix.outputs) : new Map();
+    if (prefix) {
+      this.last = prefix.depth - 1;
+      this.outputs.set(this.last, hidden);
+    }
   }
 
   async runBlock(i: number): Promise<Float32Array> {
     if (this.disposed) throw new BackendError('forward pass already disposed');
-    if (i !== this.last + 1)
-      throw new BackendError(`blocks run in order: expected ${this.last + 1}, got ${i}`);
+    if (i !== this.answered)
+      throw new BackendError(`blocks run in order: expected ${this.answered}, got ${i}`);
+    this.answered++;
+    if (this.prefix && i < this.prefix.depth) return this.prefix.uncertainties[i]!;
     const feeds: Feeds = { hidden: this.hidden, temb: this.temb };
     const src = this.runner.skipFrom(i);
     if (src !== null) feeds.skip = this.outputs.get(src)!;
@@ -253,7 +320,12 @@ class SegmentPass implements ForwardPass {
   }
 
   async exit(): Promise<Float32Array> {
-    if (this.last < 0) throw new BackendError('exit before any block ran');
+    if (this.answered === 0) throw new BackendError('exit before any block ran');
+    if (this.answered - 1 !== this.last) {
+      throw new BackendError(
+        `exit at block ${this.answered - 1} inside the fused prefix (begin with a lower mustRun)`,
+      );
+    }
     const out = await this.runner.run(this.head, { hidden: this.hidden });
     const eps = await this.runner.read(out.eps!);
     this.runner.disposeTensor(out.eps);

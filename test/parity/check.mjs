@@ -79,6 +79,27 @@ export async function checkParity(modelDir, fixtureDir) {
     outputs.push(hidden);
   }
   compare('chained.eps', (await head.run({ hidden })).eps, 'segments.eps');
+  const prefix = manifest.segments.prefix;
+  if (prefix) {
+    // the fused embed + first blocks: its outputs are the per-segment fixtures of those blocks
+    const fused = await open(prefix);
+    const out = await fused.run(imageInputs());
+    const last = prefix.depth - 1;
+    compare('prefix.hidden', out.hidden, `segments.block${last}.hidden_out`);
+    compare('prefix.temb', out.temb, 'segments.temb');
+    const batch = out.uncertainty.dims[0];
+    for (let i = 0; i < prefix.depth; i++) {
+      const column = Float32Array.from(
+        { length: batch },
+        (_, b) => out.uncertainty.data[b * prefix.depth + i],
+      );
+      compare(`prefix.uncertainty[${i}]`, { data: column }, `segments.block${i}.uncertainty`);
+    }
+    for (const o of prefix.outputs.filter((o) => /^hidden_\d+$/.test(o.name))) {
+      compare(`prefix.${o.name}`, out[o.name], `segments.block${Number(o.name.slice(7))}.hidden_out`);
+    }
+    await fused.release();
+  }
   if (manifest.baselines?.monolithic) {
     const mono = await open(manifest.baselines.monolithic);
     const out = await mono.run(imageInputs());

@@ -85,6 +85,32 @@ describe('manifest validation names the file and the field', () => {
     expect(manifestError(m).field).toBe('segments.head.path');
   });
 
+  it('a fused prefix must hand out the skips later blocks take, and fit the model', () => {
+    const m = clone();
+    const tok = ['batch', m.architecture.tokens, m.architecture.embedDim];
+    const io = (name: string, dims: (string | number)[] = tok) => ({ name, type: 'float32', dims });
+    m.segments.prefix = {
+      ...m.segments.embed,
+      path: 'prefix.onnx',
+      depth: 5,
+      outputs: [io('hidden'), io('temb', ['batch', tok[2]!]), io('uncertainty', ['batch', 5])].concat(
+        [0, 1, 2, 3].map((j) => io(`hidden_0${j}`)),
+      ),
+    };
+    expect(parseManifest(m).segments.prefix?.depth).toBe(5);
+    const lacking = structuredClone(m);
+    lacking.segments.prefix.outputs.splice(4, 1); // hidden_01: block 11's skip
+    const e = manifestError(lacking);
+    expect(e.field).toBe('segments.prefix.outputs');
+    expect(e.message).toContain('"hidden_01"');
+    const deep = structuredClone(m);
+    deep.segments.prefix.depth = m.architecture.numBlocks + 1;
+    expect(manifestError(deep).field).toBe('segments.prefix.depth');
+    const one = structuredClone(m);
+    one.segments.prefix.depth = 1;
+    expect(manifestError(one).field).toBe('segments.prefix.depth');
+  });
+
   it('not an object', () => {
     expect(manifestError([]).field).toBe('(root)');
   });

@@ -5,7 +5,14 @@
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySource } from '../../src/cli/node-source';
-import { generate, loadModel, resolveParams, SegmentRunner, type LoadedModel } from '../../src/runtime';
+import {
+  generate,
+  loadModel,
+  resolveParams,
+  SegmentRunner,
+  type Denoiser,
+  type LoadedModel,
+} from '../../src/runtime';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
 import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
 
@@ -25,12 +32,16 @@ afterAll(async () => {
 describe('export parity (onnxruntime-web wasm vs PyTorch)', () => {
   it('the manifest lists ≥ 13 block segments, each verified by sha256 at load', () => {
     expect(model.manifest.segments.blocks.length).toBeGreaterThanOrEqual(13);
-    expect(model.files.size).toBe(model.manifest.segments.blocks.length + 3);
+    const prefix = model.manifest.segments.prefix ? 1 : 0;
+    expect(model.files.size).toBe(model.manifest.segments.blocks.length + 3 + prefix);
   });
 
   it('every segment, every exit, the chained full depth and the monolithic graph: max abs error ≤ 1e-4', async () => {
     const results = await checkParity(MODEL_DIR, FIXTURE_DIR);
-    expect(results.length).toBe(2 + 3 * model.manifest.segments.blocks.length + 2);
+    const prefix = model.manifest.segments.prefix;
+    // a fused prefix is compared on its tokens, temb, each uncertainty and each skip it hands out
+    const fused = prefix ? 2 + prefix.depth + prefix.outputs.length - 3 : 0;
+    expect(results.length).toBe(2 + 3 * model.manifest.segments.blocks.length + 2 + fused);
     for (const r of results) expect(r.error, r.name).toBeLessThanOrEqual(TOLERANCE);
   });
 
@@ -50,6 +61,35 @@ describe('export parity (onnxruntime-web wasm vs PyTorch)', () => {
       const mono = await runner.runMonolithic(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!]);
       expect(maxAbsDiff(mono, want.subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(1e-4);
     }
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+
+  it('through the fused prefix: the same uncertainty for every block and the same ε', async () => {
+    const depth = model.manifest.segments.prefix?.depth;
+    if (!depth) return; // a model exported without one
+    expect(runner.prefixDepth).toBe(depth);
+    const x = fx.f32('segments.x');
+    const t = fx.f32('segments.t');
+    const y = fx.i64('segments.y');
+    const per = x.length / 2;
+    for (let b = 0; b < 2; b++) {
+      const pass = await runner.begin(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!], depth);
+      for (let i = 0; i < runner.numBlocks; i++) {
+        const u = await pass.runBlock(i);
+        const want = fx.f32(`segments.block${i}.uncertainty`)[b]!;
+        expect(Math.abs(u[0]! - want), `block ${i}`).toBeLessThanOrEqual(1e-4);
+      }
+      const eps = await pass.exit();
+      pass.dispose();
+      expect(maxAbsDiff(eps, fx.f32('segments.eps').subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(
+        1e-4,
+      );
+    }
+    // an exit inside the prefix cannot be served: a clear error, not a wrong ε
+    const early = await runner.begin(x.slice(0, per), t[0]!, [y[0]!], depth);
+    await early.runBlock(0);
+    await expect(early.exit()).rejects.toThrow(/inside the fused prefix/);
+    early.dispose();
     expect(runner.liveTensorCount()).toBe(0);
   });
 });
@@ -83,6 +123,24 @@ describe('sampling against the PyTorch reference run', () => {
       expect(runner.liveTensorCount()).toBe(0);
     });
   }
+
+  it('the default generation runs the same with and without the fused prefix', async () => {
+    if (!model.manifest.segments.prefix) return;
+    const params = resolveParams(model.manifest, { classIndex: 3, seed: 7, steps: 8 });
+    const unfused: Denoiser = {
+      numBlocks: runner.numBlocks,
+      begin: (x, t, classes) => runner.begin(x, t, classes, 1),
+    };
+    const [fused, plain] = [
+      await generate(runner, model.manifest, params),
+      await generate(unfused, model.manifest, params),
+    ];
+    expect(fused.steps.map((s) => s.passes.map((p) => p.exitBlock))).toEqual(
+      plain.steps.map((s) => s.passes.map((p) => p.exitBlock)),
+    );
+    expect(maxAbsDiff(fused.image, plain.image)).toBeLessThanOrEqual(1e-4);
+    expect(runner.liveTensorCount()).toBe(0);
+  });
 
   it('the seeded noise generator reproduces the exporter’s initial noise exactly', async () => {
     const { Mulberry32, normals } = await import('../../src/runtime');

@@ -1,15 +1,23 @@
 /** The adaptive scheduler against a scripted denoiser whose uncertainties we choose. */
 import { describe, expect, it } from 'vitest';
-import { decideExit, runPass, type Denoiser, type DepthPolicy, type ForwardPass } from '../../src/runtime';
+import {
+  blocksBeforeFirstExit,
+  decideExit,
+  runPass,
+  type Denoiser,
+  type DepthPolicy,
+  type ForwardPass,
+} from '../../src/runtime';
 
 /** uncertainties[sample][block]; records which blocks ran and whether the pass was disposed. */
 function scripted(uncertainties: number[][]) {
-  const log = { blocks: [] as number[], exits: 0, disposed: 0, begun: 0 };
+  const log = { blocks: [] as number[], exits: 0, disposed: 0, begun: 0, mustRun: [] as number[] };
   const numBlocks = uncertainties[0]!.length;
   const denoiser: Denoiser = {
     numBlocks,
-    async begin(): Promise<ForwardPass> {
+    async begin(_x, _t, _classes, mustRun = 1): Promise<ForwardPass> {
       log.begun++;
+      log.mustRun.push(mustRun);
       let last = -1;
       return {
         async runBlock(i) {
@@ -123,5 +131,27 @@ describe('baselines through the same loop', () => {
   });
   it('decideExit always exits at the last block', () => {
     expect(decideExit({ kind: 'full' }, 4, 5, 0, Float32Array.from([1]), 0).exit).toBe(true);
+  });
+});
+
+describe('what a pass must run before its first possible exit (where a fused prefix may run)', () => {
+  const u = [[0.01, 0.01, 0.01, 0.01, 0.01]];
+  it('is the policy minimum, clamped to the model', () => {
+    expect(blocksBeforeFirstExit(adaptive(0.1, { minDepth: 3 }), 5, 0)).toBe(3);
+    expect(blocksBeforeFirstExit({ kind: 'full' }, 5, 0)).toBe(5);
+    expect(blocksBeforeFirstExit({ kind: 'static', depth: 9 }, 5, 0)).toBe(5);
+    expect(blocksBeforeFirstExit({ kind: 'schedule', depths: [2, 4] }, 5, 1)).toBe(4);
+  });
+  it('is what runPass tells the denoiser, and no exit comes sooner', async () => {
+    for (const [policy, mustRun] of [
+      [adaptive(0.1, { minDepth: 3 }), 3],
+      [adaptive(0.1), 1],
+      [{ kind: 'full' }, 5],
+      [{ kind: 'static', depth: 2 }, 2],
+    ] as [DepthPolicy, number][]) {
+      const r = await run(u, policy);
+      expect(r.log.mustRun).toEqual([mustRun]);
+      expect(r.exitBlock + 1).toBeGreaterThanOrEqual(mustRun);
+    }
   });
 });

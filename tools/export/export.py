@@ -4,7 +4,8 @@
         --out public/models/fmnist-uvit13 --fixtures test/fixtures/fmnist-uvit13 [--threshold θ]
 
 Writes embed.onnx, block_NN.onnx (hidden tokens + the UEM's mean uncertainty), head.onnx,
-full.onnx (monolithic full depth, the benchmark baseline) and manifest.json; with --fixtures,
+prefix.onnx (embed + the blocks below the minimum exit depth, fused), full.onnx (monolithic
+full depth, the benchmark baseline) and manifest.json; with --fixtures,
 the inputs and PyTorch outputs the Node parity check and the runtime tests compare against.
 """
 
@@ -48,9 +49,42 @@ class BlockGraph(nn.Module):
         self.model, self.i = model, i
 
     def forward(self, hidden, temb, skip=None):
-        h = self.model.run_block(self.i, hidden, skip)
-        u = self.model.uems[self.i](h[:, self.model.extras :, :], temb)
-        return h, u.reshape(u.shape[0], -1).mean(dim=1)  # unpatchify only permutes: same mean
+        return block_with_uncertainty(self.model, self.i, hidden, temb, skip)
+
+
+def block_with_uncertainty(model, i, hidden, temb, skip=None):
+    h = model.run_block(i, hidden, skip)
+    u = model.uems[i](h[:, model.extras :, :], temb)
+    return h, u.reshape(u.shape[0], -1).mean(dim=1)  # unpatchify only permutes: same mean
+
+
+class PrefixGraph(nn.Module):
+    """Embed and blocks 0..depth−1 in one graph. Exits before `depth` blocks are never taken under
+    the calibrated minimum depth, so their separate session runs (one each, with a copy of the
+    tokens in and out) buy nothing; one run replaces depth + 1. Outputs what the later blocks
+    need: the last tokens, temb, every earlier block output a later block takes as its skip
+    (hidden_NN), and all `depth` uncertainties so patience and traces stay as with segments."""
+
+    def __init__(self, model, depth):
+        super().__init__()
+        self.model, self.depth = model, depth
+        self.kept = prefix_skip_outputs(model, depth)
+
+    def forward(self, x, t, y):
+        h, temb = self.model.embed(x, t, y)
+        outputs, unc = [], []
+        for i in range(self.depth):
+            src = self.model.skip_source(i)
+            h, u = block_with_uncertainty(self.model, i, h, temb, None if src is None else outputs[src])
+            outputs.append(h)
+            unc.append(u)
+        return (h, temb, torch.stack(unc, dim=1), *[outputs[j] for j in self.kept])
+
+
+def prefix_skip_outputs(model, depth):
+    """Blocks before the prefix's last whose output a block after the prefix takes as its skip."""
+    later = {model.skip_source(k) for k in range(depth, model.num_blocks)}
+    return [j for j in range(depth - 1) if j in later]
 
 
 class HeadGraph(nn.Module):
@@ -113,8 +147,11 @@ def _io(name, dtype, dims):
     return {"name": name, "type": dtype, "dims": dims}
 
 
-def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None):
-    """Write every graph and manifest.json into out_dir; return the manifest."""
+def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None, prefix_depth=None):
+    """Write every graph and manifest.json into out_dir; return the manifest.
+
+    prefix_depth ≥ 2 also writes prefix.onnx (embed + that many blocks fused); the runtime uses it
+    for passes that cannot exit earlier. Default: the calibrated minimum depth."""
     os.makedirs(out_dir, exist_ok=True)
     model.eval()
     D, L = model.embed_dim, model.extras + model.num_patches
@@ -151,12 +188,26 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         _export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
         head = _file_entry(out_dir, "head.onnx", f["head"], [_io("hidden", "float32", tok)],
                            [_io("eps", "float32", ["batch", C, S, S])])
+        sampling = sampling or cfg["sampling"]
+        if prefix_depth is None:
+            prefix_depth = sampling.get("min_depth", 1)
+        prefix = None
+        if prefix_depth >= 2:
+            graph = PrefixGraph(model, prefix_depth)
+            kept = [f"hidden_{j:02d}" for j in graph.kept]
+            _export(graph, (x, t, y), os.path.join(out_dir, "prefix.onnx"), ["x", "t", "y"],
+                    ["hidden", "temb", "uncertainty"] + kept)
+            prefix = _file_entry(
+                out_dir, "prefix.onnx", f["embed"] + sum(f["blocks"][:prefix_depth]), embed["inputs"],
+                [_io("hidden", "float32", tok), _io("temb", "float32", ["batch", D]),
+                 _io("uncertainty", "float32", ["batch", prefix_depth])] + [_io(n, "float32", tok) for n in kept],
+            )
+            prefix["depth"] = prefix_depth
         _export(model, (x, t, y), os.path.join(out_dir, "full.onnx"), ["x", "t", "y"], ["eps"])
         full = _file_entry(
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
         )
-    sampling = sampling or cfg["sampling"]
     defaults = {"threshold": threshold, "steps": sampling["steps"], "guidance": sampling["guidance"], "sampler": "ddim"}
     if sampling.get("min_depth", 1) > 1:
         defaults["minDepth"] = sampling["min_depth"]
@@ -177,7 +228,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             "numBlocks": model.num_blocks,
             "numInBlocks": model.num_in,
         },
-        "segments": {"embed": embed, "blocks": blocks, "head": head},
+        "segments": {"embed": embed, "blocks": blocks, "head": head, **({"prefix": prefix} if prefix else {})},
         "baselines": {"monolithic": full},
         "defaults": defaults,
         "calibration": calibration or [],
@@ -330,6 +381,8 @@ def main(argv=None):
     p.add_argument("--calibration", default=None,
                    help="evaluate.py JSON report to record in the manifest; its guidance, steps and min depth, "
                         "under which θ was measured, become the manifest's defaults")
+    p.add_argument("--prefix-depth", type=int, default=None,
+                   help="fuse embed and this many blocks into prefix.onnx (default: the min depth; 1 = none)")
     args = p.parse_args(argv)
     model, cfg, ckpt = load_model(args.checkpoint)
     calibration, threshold = None, args.threshold
@@ -344,11 +397,16 @@ def main(argv=None):
         threshold = cfg["sampling"]["threshold"]
     if not 0 <= threshold <= 1:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
-    manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling)
+    if args.prefix_depth is not None and not 1 <= args.prefix_depth <= model.num_blocks:
+        raise UserError(f"--prefix-depth must be in 1..{model.num_blocks}, got {args.prefix_depth}")
+    manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling,
+                            args.prefix_depth)
     if args.fixtures:
         write_fixtures(model, cfg, args.fixtures, threshold, manifest, sampling)
     n = len(manifest["segments"]["blocks"])
-    print(f"exported {n} block segments, embed, head and full.onnx to {args.out}")
+    fused = manifest["segments"].get("prefix")
+    also = f", prefix.onnx (embed + {fused['depth']} blocks)" if fused else ""
+    print(f"exported {n} block segments, embed, head{also} and full.onnx to {args.out}")
 
 
 if __name__ == "__main__":

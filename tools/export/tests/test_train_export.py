@@ -63,10 +63,14 @@ def test_resume_continues_at_the_saved_step(trained, tmp_path):
 def test_export_parity_on_a_tiny_model(trained, tmp_path):
     model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
     run("tools.export.export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir,
-        "--fixtures", fixture_dir, "--threshold", "0.45")
+        "--fixtures", fixture_dir, "--threshold", "0.45", "--prefix-depth", "2")
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
     assert len(manifest["segments"]["blocks"]) == 3
     assert [b["skipFrom"] for b in manifest["segments"]["blocks"]] == [None, None, 0]
+    prefix = manifest["segments"]["prefix"]
+    assert prefix["depth"] == 2
+    # block 2 takes block 0's output as its skip, so the fused prefix must hand it out
+    assert [o["name"] for o in prefix["outputs"]] == ["hidden", "temb", "uncertainty", "hidden_00"]
     assert manifest["provenance"]["optimizerSteps"] == 40
     import onnx
 
@@ -79,6 +83,8 @@ def test_export_parity_on_a_tiny_model(trained, tmp_path):
         pytest.skip("node not installed")
     p = subprocess.run([node, "test/parity/check.mjs", model_dir, fixture_dir], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+    # 13 for embed, 3 blocks (tokens, uncertainty, exit), chained and monolithic; 5 for the prefix
+    assert p.stdout.startswith("18 comparisons"), p.stdout
 
 
 def assert_clear_error(p, pattern):
