@@ -44,6 +44,24 @@ const PLACE: Record<string, string> = {
   'chromium-webgpu': 'Chromium, onnxruntime-web WebGPU in the page’s worker',
 };
 
+/** The fused prefix's measured effect: each row that also ran without it, both medians. */
+function fusionEffect(r: BenchReport): string[] {
+  const pairs = r.rows.flatMap((u) => {
+    const f = !u.fused && r.rows.find((o) => o.fused && o.kind === u.kind && o.threshold === u.threshold);
+    return f
+      ? [
+          `${f.name}: ${u.medianMs.toFixed(1)} → ${f.medianMs.toFixed(1)} ms (${(100 * (f.medianMs / u.medianMs - 1)).toFixed(1)} %)`,
+        ]
+      : [];
+  });
+  return pairs.length
+    ? [
+        '',
+        `Fused prefix (embed and the blocks before the minimum depth in one session run), without → with: ${pairs.join('; ')}.`,
+      ]
+    : [];
+}
+
 export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
   const order = Object.keys(PLACE);
@@ -69,6 +87,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       ),
       '',
       `Default θ = ${r.default.threshold}: ${pct(r.default.savedFraction)} of blocks skipped, ${r.default.adaptiveMs.toFixed(1)} ms per image against ${r.default.monolithicMs.toFixed(1)} ms for the monolithic graph (${(r.default.adaptiveMs / r.default.monolithicMs).toFixed(2)}×) and ${r.default.segmentedFullMs.toFixed(1)} ms for segmented full depth.`,
+      ...fusionEffect(r),
       '',
       `![time vs θ, ${key}](docs/bench-time-${key}.svg)`,
     );

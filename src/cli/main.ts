@@ -366,7 +366,12 @@ async function writeBenchMarkdown(file: string, report: BenchReport, manifest: M
   await mkdir(docs, { recursive: true });
   const key = benchKey(report);
   await writeFile(path.join(docs, `bench-${key}.json`), `${JSON.stringify(report, null, 2)}\n`);
-  const adaptive = report.rows.filter((r) => r.kind === 'adaptive');
+  // one point per θ: the first row (with the fused prefix where the model has one)
+  const adaptive = report.rows.filter(
+    (r, i, all) =>
+      r.kind === 'adaptive' &&
+      all.findIndex((o) => o.kind === 'adaptive' && o.threshold === r.threshold) === i,
+  );
   await writeFile(
     path.join(docs, `bench-time-${key}.svg`),
     svgPlot(

@@ -3,7 +3,8 @@
  * through the runtime users run, for the monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
  * depth with the adaptive default's average depth, and a per-timestep depth schedule learned
  * from the adaptive default's own exits (DuoDiff/ASE-style). Runs interleave (A B C … A B C …)
- * so ratios hold on a noisy machine; medians after one warm-up round.
+ * so ratios hold on a noisy machine; medians after one warm-up round. Where the model has a fused
+ * prefix, segmented full depth and the default θ also run without it, to measure what it saves.
  */
 import type { Denoiser } from './denoiser';
 import { generate } from './generate';
@@ -18,6 +19,8 @@ export interface BenchConfig {
   threshold: number | null;
   params: Partial<GenerateParams>;
   denoiser: Denoiser;
+  /** Whether passes may use the fused prefix (false: every block is its own session run). */
+  fused: boolean;
 }
 
 export interface BenchRow {
@@ -30,6 +33,7 @@ export interface BenchRow {
   blocksFull: number;
   savedFraction: number;
   flopsSavedFraction: number;
+  fused: boolean;
   /** Median time relative to the monolithic graph. */
   vsMonolithic: number;
 }
@@ -50,6 +54,11 @@ export interface BenchReport {
     segmentedFullMs: number;
     monolithicMs: number;
   };
+}
+
+/** The runner with its fused prefix turned off: every pass starts with the embed segment. */
+function unfused(runner: SegmentRunner): Denoiser {
+  return { numBlocks: runner.numBlocks, begin: (x, t, classes) => runner.begin(x, t, classes, 1) };
 }
 
 const median = (v: number[]) => {
@@ -90,6 +99,7 @@ export async function runBench(
       threshold: null,
       params: { mode: 'full', batching: 'all' },
       denoiser: monolithicDenoiser(runner),
+      fused: false,
     },
     {
       name: 'segmented full depth',
@@ -97,6 +107,7 @@ export async function runBench(
       threshold: 0,
       params: { mode: 'full' },
       denoiser: runner,
+      fused: true,
     },
     ...[...new Set([theta, ...opts.thresholds])]
       .sort((a, b) => a - b)
@@ -106,6 +117,7 @@ export async function runBench(
         threshold: t,
         params: { mode: 'adaptive', threshold: t },
         denoiser: runner,
+        fused: true,
       })),
     {
       name: `static depth ${Math.round(avgDepth)}`,
@@ -113,6 +125,7 @@ export async function runBench(
       threshold: null,
       params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)) },
       denoiser: runner,
+      fused: true,
     },
     {
       name: 'per-timestep schedule',
@@ -120,8 +133,23 @@ export async function runBench(
       threshold: null,
       params: { mode: 'schedule', depthSchedule: schedule },
       denoiser: runner,
+      fused: true,
     },
   ];
+  if (runner.prefixDepth > 0) {
+    const without = `, without the fused prefix`;
+    configs.push(
+      { ...configs[1]!, name: configs[1]!.name + without, denoiser: unfused(runner), fused: false },
+      {
+        name: `adaptive θ=${theta}${without}`,
+        kind: 'adaptive',
+        threshold: theta,
+        params: { mode: 'adaptive', threshold: theta },
+        denoiser: unfused(runner),
+        fused: false,
+      },
+    );
+  }
   const times = configs.map(() => [] as number[]);
   const last = configs.map(() => null as Awaited<ReturnType<typeof generate>> | null);
   for (let rep = 0; rep <= opts.reps; rep++) {
@@ -149,10 +177,11 @@ export async function runBench(
       blocksFull: t.blocksFull,
       savedFraction: t.savedFraction,
       flopsSavedFraction: t.flopsSavedFraction,
+      fused: c.fused && runner.prefixDepth > 0,
       vsMonolithic: medianMs / mono,
     };
   });
-  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!;
+  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!; // the first: fused
   return {
     model: manifest.id,
     backend: runner.backend,
