@@ -14,7 +14,10 @@ import { runPass, type DepthPolicy, type PassResult } from './scheduler';
 export interface PassSummary {
   label: 'cond' | 'uncond' | 'batch';
   exitBlock: number;
-  /** Mean uncertainty of each block that ran (first sample of the pass). */
+  /**
+   * Mean uncertainty of each block that ran. For a batched pass, the one its exit was decided on:
+   * the larger of the two under 'all' (both must be ≤ θ), the smaller under 'any'.
+   */
   uncertainties: number[];
 }
 
@@ -143,7 +146,9 @@ export async function generate(
       const t = timesteps[k]!;
       const passes: PassSummary[] = [];
       const account = (r: PassResult, label: PassSummary['label'], batch: number) => {
-        passes.push({ label, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map((u) => u[0]!) });
+        const deciding = (u: number[]) =>
+          label !== 'batch' ? u[0]! : params.batching === 'any' ? Math.min(...u) : Math.max(...u);
+        passes.push({ label, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map(deciding) });
         addTotals(totals, {
           blocksRun: r.blocksRun * batch,
           blocksFull: n * batch,
@@ -182,11 +187,10 @@ export async function generate(
       const out = sampler.step(schedule, { x, eps, t, tPrev, noise: () => normals(rng, size) }, samplerState);
       x = out.x;
       samplerState = out.state;
-      const stepBlocks = passes.reduce((s, p) => s + p.exitBlock + 1, 0);
-      const stepFlops = passes.reduce(
-        (s, p) => s + passFlops(manifest, p.exitBlock + 1) * (p.label === 'batch' ? 2 : 1),
-        0,
-      );
+      // a batched pass runs each block for both samples: count it twice, as blocksFull does
+      const samples = (p: PassSummary) => (p.label === 'batch' ? 2 : 1);
+      const stepBlocks = passes.reduce((s, p) => s + (p.exitBlock + 1) * samples(p), 0);
+      const stepFlops = passes.reduce((s, p) => s + passFlops(manifest, p.exitBlock + 1) * samples(p), 0);
       totals.wallMs = now() - started;
       const record = {
         step: k,
