@@ -83,6 +83,8 @@ export const manifestSchema = z.object({
     sampler: z.enum(['ddim', 'dpmpp2m', 'ddpm']),
     /** No exit before this many blocks; θ was calibrated with it. Absent: 1. */
     minDepth: z.number().int().positive().optional(),
+    /** How the guidance passes were run when θ was calibrated (see params' batching). Absent: separate. */
+    batching: z.enum(['separate', 'all', 'any']).optional(),
   }),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */

@@ -48,7 +48,7 @@ export function defaultParams(m: Manifest): GenerateParams {
     threshold: m.defaults.threshold,
     minDepth: m.defaults.minDepth ?? 1,
     patience: 1,
-    batching: 'separate',
+    batching: m.defaults.batching ?? 'separate',
     mode: 'adaptive',
     staticDepth: m.architecture.numBlocks,
     depthSchedule: [],

@@ -32,6 +32,8 @@ export interface Fixtures {
     eta: number;
     /** Absent in fixtures written before the exporter recorded it: 1. */
     minDepth?: number;
+    /** Absent in fixtures written before the exporter recorded it: separate. */
+    batching?: 'separate' | 'all';
     runs: Record<'full' | 'adaptive', { threshold: number; trace: TraceRecord[] }>;
   };
   tensors: Record<string, TensorEntry>;

@@ -108,14 +108,30 @@ describe('sampling against the PyTorch reference run', () => {
         eta: s.eta,
         threshold: run.threshold,
         minDepth: s.minDepth ?? 1,
+        batching: s.batching ?? 'separate',
         mode: run.threshold === 0 ? 'full' : 'adaptive',
       });
       const result = await generate(runner, model.manifest, params);
       expect(result.steps.map((r) => r.t)).toEqual(run.trace.map((r) => r.t));
       expect(result.steps.map((r) => r.passes.map((p) => p.exitBlock))).toEqual(
-        run.trace.map((r) => [r.exit_cond[0], ...(r.exit_uncond ? [r.exit_uncond[0]] : [])]),
+        // batched guidance passes exit together: one pass per step, as in the trace's equal pair
+        run.trace.map((r) =>
+          r.exit_uncond && s.batching !== 'all' ? [r.exit_cond[0], r.exit_uncond[0]] : [r.exit_cond[0]],
+        ),
       );
       expect(maxAbsDiff(result.image, fx.f32(`sampling.${name}.image`))).toBeLessThanOrEqual(1e-3);
+      // the uncertainties a pass reports are those its exit was decided on
+      result.steps.forEach((step, k) => {
+        const rec = run.trace[k]!;
+        const want = step.passes[0]!.uncertainties.map((_, i) =>
+          s.batching === 'all' && rec.unc_uncond
+            ? Math.max(rec.unc_cond[0]![i]!, rec.unc_uncond[0]![i]!)
+            : rec.unc_cond[0]![i]!,
+        );
+        expect(
+          maxAbsDiff(Float32Array.from(step.passes[0]!.uncertainties), Float32Array.from(want)),
+        ).toBeLessThanOrEqual(1e-4);
+      });
       if (name === 'full') expect(result.totals.savedFraction).toBe(0);
       // per-step accounting adds up to the totals
       expect(result.steps.reduce((a, r) => a + r.blocksRun, 0)).toBe(result.totals.blocksRun);

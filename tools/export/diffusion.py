@@ -90,6 +90,23 @@ def ddim_step(x, eps, ab_t, ab_prev, eta=0.0, noise=None):
     return x_prev, x0
 
 
+def first_confident(unc, threshold, min_depth=1):
+    """Per sample, the first block with mean uncertainty ≤ θ at or after min_depth (the last block
+    if none): unc [B, num_blocks] of per-block means, or a bool mask of confident blocks."""
+    confident = unc.clone() if unc.dtype == torch.bool else unc <= threshold
+    confident[:, : max(min_depth, 1) - 1] = False
+    confident[:, -1] = True
+    return confident.float().argmax(dim=1)
+
+
+@torch.no_grad()
+def exits_of(model, x, t, y):
+    """Every exit's ε [B, num_blocks, …] and each block's mean uncertainty [B, num_blocks]."""
+    eps_all, unc_all = model.forward_exits(x, t, y)
+    unc = torch.stack([u.reshape(u.shape[0], -1).mean(1) for u in unc_all], dim=1)
+    return torch.stack(eps_all, dim=1), unc
+
+
 @torch.no_grad()
 def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     """Noise estimate where each sample exits at the first block with mean uncertainty ≤ threshold.
@@ -98,35 +115,43 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     real early exit (samples are independent), simpler for batched evaluation.
     Returns eps [B,...], exit block per sample [B] (0-based), uncertainties [B, num_blocks].
     """
-    eps_all, unc_all = model.forward_exits(x, t, y)
-    unc = torch.stack([u.reshape(u.shape[0], -1).mean(1) for u in unc_all], dim=1)
-    confident = unc <= threshold
-    confident[:, : max(min_depth, 1) - 1] = False
-    confident[:, -1] = True
-    exit_block = confident.float().argmax(dim=1)
-    eps = torch.stack(eps_all, dim=1)[torch.arange(x.shape[0]), exit_block]
-    return eps, exit_block, unc
+    eps_all, unc = exits_of(model, x, t, y)
+    exit_block = first_confident(unc, threshold, min_depth)
+    return eps_all[torch.arange(x.shape[0]), exit_block], exit_block, unc
 
 
 @torch.no_grad()
-def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1):
+def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
+           batching="separate"):
     """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
 
-    threshold 0 = full depth. The conditional and unconditional passes exit independently.
-    min_depth: no exit before this many blocks (the runtime's minDepth policy).
+    threshold 0 = full depth. min_depth: no exit before this many blocks (the runtime's minDepth).
+    batching (the runtime's): "separate" — the conditional and unconditional passes exit on their
+    own; "all" — they run as one batch and exit together, at the first block where both are
+    confident (one pass per step, and both guidance terms come from the same depth).
     """
+    if batching not in ("separate", "all"):
+        raise ValueError(f"batching must be 'separate' or 'all', got {batching!r}")
     x = noise
     ts = ddim_timesteps(schedule.num_timesteps, steps)
     null = torch.full_like(y, model.num_classes)
+    rows = torch.arange(x.shape[0])
     trace = []
     for k, t in enumerate(ts):
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         tt = torch.full((x.shape[0],), float(t))
-        eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
+        if guidance != 1.0 and batching == "all":
+            eps_c_all, unc_c = exits_of(model, x, tt, y)
+            eps_u_all, unc_u = exits_of(model, x, tt, null)
+            exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
+            eps_c, eps_u = eps_c_all[rows, exit_c], eps_u_all[rows, exit_u]
+        else:
+            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
+            if guidance != 1.0:
+                eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
         if guidance != 1.0:
-            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold, min_depth)
             eps = eps_u + guidance * (eps_c - eps_u)
             record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
         else:

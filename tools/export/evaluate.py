@@ -36,7 +36,8 @@ def frechet_distance(mu1, cov1, mu2, cov2):
 
 
 def evaluate_threshold(
-    model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1
+    model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
+    batching="separate",
 ):
     num_classes = model.num_classes
     labels = torch.arange(num_classes).repeat_interleave(per_class)
@@ -46,7 +47,8 @@ def evaluate_threshold(
     depth_by_step = np.zeros(steps)  # mean blocks run at each sampling step: the exit pattern
     for i in range(0, len(labels), batch):
         img, trace = sample(
-            model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold, min_depth=min_depth
+            model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold,
+            min_depth=min_depth, batching=batching,
         )
         images.append(img)
         for k, rec in enumerate(trace):
@@ -79,6 +81,8 @@ def main(argv=None):
     p.add_argument("--guidance", default=None,
                    help="guidance scale, or a comma-separated list to sweep at full depth (default: the config's)")
     p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
+    p.add_argument("--batching", choices=["separate", "all"], default="all",
+                   help="guidance passes exit on their own, or together as one batched pass (the runtime's)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)
@@ -119,7 +123,7 @@ def main(argv=None):
     def run(threshold, guidance):
         return evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
-            args.min_depth,
+            args.min_depth, args.batching,
         )
 
     sweep = []
@@ -147,6 +151,7 @@ def main(argv=None):
         "guidance": guidance,
         "guidanceSweep": [s[0] for s in sweep],
         "minDepth": args.min_depth,
+        "batching": args.batching,
         "sampler": "ddim",
         "perClass": args.per_class,
         "classifierTestAccuracy": info["testAccuracy"],

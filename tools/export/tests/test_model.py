@@ -90,3 +90,34 @@ def test_uem_is_timestep_aware():
     b = m.uncertainty_map(0, m.run_block(0, h1), temb2)  # same tokens, other timestep
     assert not torch.allclose(a, b)
     torch.testing.assert_close(a, u1[0])
+
+
+def test_first_confident_respects_min_depth_and_falls_back_to_the_last_block():
+    from tools.export.diffusion import first_confident
+
+    unc = torch.tensor([[0.5, 0.1, 0.3, 0.05, 0.9], [0.9, 0.9, 0.9, 0.9, 0.9]])
+    assert first_confident(unc, 0.2).tolist() == [1, 4]
+    assert first_confident(unc, 0.2, min_depth=3).tolist() == [3, 4]
+
+
+def test_batched_guidance_passes_exit_together_where_both_are_confident():
+    from tools.export.diffusion import Schedule, sample
+
+    torch.manual_seed(0)
+    model = tiny().eval()
+    schedule = Schedule(num_timesteps=100)
+    y = torch.tensor([1, 2, 3])
+    noise = torch.randn(3, 1, 28, 28)
+    # a θ at which the separate passes disagree somewhere, so exiting together is a real constraint
+    _, probe = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=1.0)
+    values = sorted({u for rec in probe for key in ("unc_cond", "unc_uncond") for row in rec[key] for u in row})
+    theta = next(
+        v for v in values
+        if any(r["exit_cond"] != r["exit_uncond"] for r in sample(model, schedule, y, noise, 4, 2.0, v)[1])
+    )
+    _, joint = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=theta, batching="all")
+    for rec in joint:
+        assert rec["exit_cond"] == rec["exit_uncond"]
+        for c, u, e in zip(rec["unc_cond"], rec["unc_uncond"], rec["exit_cond"]):
+            both = [a <= theta and b <= theta for a, b in zip(c, u)]
+            assert e == (both.index(True) if True in both[:-1] else len(both) - 1)
