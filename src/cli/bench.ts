@@ -88,6 +88,12 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '',
       `Default θ = ${r.default.threshold}: ${pct(r.default.savedFraction)} of blocks skipped, ${r.default.adaptiveMs.toFixed(1)} ms per image against ${r.default.monolithicMs.toFixed(1)} ms for the monolithic graph (${(r.default.adaptiveMs / r.default.monolithicMs).toFixed(2)}×) and ${r.default.segmentedFullMs.toFixed(1)} ms for segmented full depth.`,
       ...fusionEffect(r),
+      ...(r.readback
+        ? [
+            '',
+            `Uncertainty read-back: block ${r.readback.block} alone, ${r.readback.runs} runs back to back, ${r.readback.withoutMs.toFixed(3)} ms per run fetching only the tokens, ${r.readback.withMs.toFixed(3)} ms reading each run's uncertainty back (${(r.readback.withMs - r.readback.withoutMs).toFixed(3)} ms, ${(100 * (r.readback.withMs / r.readback.withoutMs - 1)).toFixed(1)} %).`,
+          ]
+        : []),
       '',
       `![time vs θ, ${key}](docs/bench-time-${key}.svg)`,
     );

@@ -1,10 +1,11 @@
 /**
  * The benchmark behind `adadiff bench`, in Node and in the browser's worker: wall time per image
- * through the runtime users run, for the monolithic full-depth graph, segmented full depth, adaptive exits at a sweep of θ, a static
- * depth with the adaptive default's average depth, and a per-timestep depth schedule learned
- * from the adaptive default's own exits (DuoDiff/ASE-style). Runs interleave (A B C … A B C …)
- * so ratios hold on a noisy machine; medians after one warm-up round. Where the model has a fused
- * prefix, segmented full depth and the default θ also run without it, to measure what it saves.
+ * through the runtime users run, for the monolithic full-depth graph, segmented full depth,
+ * adaptive exits at a sweep of θ, a static depth with the adaptive default's average depth, and
+ * a per-timestep depth schedule learned from the adaptive default's own exits (DuoDiff/ASE-style).
+ * Runs interleave (A B C … A B C …) so ratios hold on a noisy machine; medians after one warm-up
+ * round. Where the model has a fused prefix, segmented full depth and the default θ also run
+ * without it, to measure what it saves; one block is timed with and without its read-back.
  */
 import type { Denoiser } from './denoiser';
 import { generate } from './generate';
@@ -47,6 +48,8 @@ export interface BenchReport {
   guidance: number;
   reps: number;
   rows: BenchRow[];
+  /** One block timed with and without reading its uncertainty back (ms per run, medians). */
+  readback?: { block: number; runs: number; withMs: number; withoutMs: number };
   default: {
     threshold: number;
     savedFraction: number;
@@ -181,6 +184,18 @@ export async function runBench(
       vsMonolithic: medianMs / mono,
     };
   });
+  // the mid-block takes no skip; interleaved rounds of 50 back-to-back runs each way
+  const block = manifest.architecture.numInBlocks;
+  const withRead: number[] = [];
+  const without: number[] = [];
+  for (let rep = 0; rep <= opts.reps; rep++) {
+    const a = await runner.timeBlock(block, 50, true);
+    const b = await runner.timeBlock(block, 50, false);
+    if (rep > 0) {
+      withRead.push(a);
+      without.push(b);
+    }
+  }
   const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!; // the first: fused
   return {
     model: manifest.id,
@@ -190,6 +205,7 @@ export async function runBench(
     guidance,
     reps: opts.reps,
     rows,
+    readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },
     default: {
       threshold: theta,
       savedFraction: adaptive.savedFraction,

@@ -169,12 +169,12 @@ export class SegmentRunner implements Denoiser {
     };
   }
 
-  /** Runs a session in the shared queue; outputs are tracked until disposed. */
-  run(session: InferenceSession, feeds: Feeds): Promise<Record<string, Tensor>> {
+  /** Runs a session in the shared queue; outputs are tracked until disposed. `fetches`: only these outputs. */
+  run(session: InferenceSession, feeds: Feeds, fetches?: string[]): Promise<Record<string, Tensor>> {
     if (this.released) return Promise.reject(new BackendError('the model was unloaded; load it again'));
     const next = this.queue.then(async () => {
       try {
-        const out = await session.run(feeds);
+        const out = await (fetches ? session.run(feeds, fetches) : session.run(feeds));
         for (const v of Object.values(out)) this.track(v);
         return out;
       } catch (e) {
@@ -233,6 +233,40 @@ export class SegmentRunner implements Denoiser {
       return eps;
     } finally {
       Object.values(feeds).forEach((f) => this.disposeTensor(f));
+    }
+  }
+
+  /**
+   * Mean ms per run of block i (an in-block: no skip input), `runs` times on the same tokens,
+   * either reading each run's uncertainty back (what the scheduler does) or fetching only the
+   * tokens and reading the last of them at the end, so queued GPU work is finished either way.
+   * The difference is what the per-block exit decision costs.
+   */
+  async timeBlock(i: number, runs: number, readUncertainty: boolean): Promise<number> {
+    if (this.skipFrom(i) !== null) throw new BackendError(`block ${i} takes a skip: time an in-block`);
+    const { channels, height, width } = this.manifest.image;
+    const pass = await this.begin(new Float32Array(channels * height * width), 500, [0]);
+    const { hidden, temb } = (pass as SegmentPass).inputsOfFirstBlock();
+    try {
+      let last: Tensor | undefined;
+      const started = performance.now();
+      for (let r = 0; r < runs; r++) {
+        const out = await this.run(
+          this.blocks[i]!,
+          { hidden, temb },
+          readUncertainty ? undefined : ['hidden_out'],
+        );
+        if (readUncertainty) await this.read(out.uncertainty!);
+        this.disposeTensor(out.uncertainty);
+        this.disposeTensor(last);
+        last = out.hidden_out;
+      }
+      if (last) await this.read(last);
+      const ms = (performance.now() - started) / runs;
+      this.disposeTensor(last);
+      return ms;
+    } finally {
+      pass.dispose();
     }
   }
 
@@ -317,6 +351,12 @@ class SegmentPass implements ForwardPass {
     this.outputs.set(i, this.hidden);
     this.last = i;
     return uncertainty;
+  }
+
+  /** The embedded tokens and timestep embedding, before any block ran (for timing a block). */
+  inputsOfFirstBlock(): { hidden: Tensor; temb: Tensor } {
+    if (this.answered !== 0) throw new BackendError('blocks already ran in this pass');
+    return { hidden: this.hidden, temb: this.temb };
   }
 
   async exit(): Promise<Float32Array> {
