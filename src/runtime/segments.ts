@@ -275,8 +275,8 @@ export class SegmentRunner implements Denoiser {
     this.released = true;
     await this.queue;
     for (const t of [...this.live]) this.disposeTensor(t);
-    const sessions = [this.embed, ...this.blocks, this.head, ...(this.monolithic ? [this.monolithic] : [])];
-    await Promise.all(sessions.map((s) => s.release().catch(() => undefined)));
+    const sessions = [this.embed, ...this.blocks, this.head, this.prefix?.session, this.monolithic];
+    await Promise.all(sessions.map((s) => s?.release().catch(() => undefined)));
   }
 
   skipFrom(i: number): number | null {
