@@ -15,6 +15,11 @@ export interface ForwardPass {
 export interface Denoiser {
   readonly numBlocks: number;
   /**
+   * Blocks every pass must run (absent: 1): a model loaded without the blocks its fused prefix
+   * replaces cannot exit inside the prefix.
+   */
+  readonly minimumDepth?: number;
+  /**
    * Embeds a batch: x [batch·C·H·W], one timestep for all, one class per sample. `mustRun`: how
    * many blocks this pass will run whatever the uncertainties say (the policy's minimum), so an
    * implementation may run them fused; runBlock still answers for each of them.

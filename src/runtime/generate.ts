@@ -3,13 +3,13 @@
  * sampler update, with a progress event per step and the compute accounting users see.
  */
 import type { Denoiser } from './denoiser';
-import { CancelledError } from './errors';
+import { CancelledError, ParameterError } from './errors';
 import type { Manifest } from './manifest';
 import { Mulberry32, normals } from './noise';
 import type { GenerateParams } from './params';
 import { guide, makeSampler } from './samplers';
 import { makeSchedule, samplingTimesteps } from './schedule';
-import { runPass, type DepthPolicy, type PassResult } from './scheduler';
+import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './scheduler';
 
 export interface PassSummary {
   label: 'cond' | 'uncond' | 'batch';
@@ -116,6 +116,22 @@ export function passFlops(m: Manifest, blocksRun: number): number {
   return f;
 }
 
+/** A policy that could exit before the denoiser's minimum depth is a parameter error, up front. */
+function checkDepthFloor(policy: DepthPolicy, denoiser: Denoiser, steps: number): void {
+  const floor = denoiser.minimumDepth ?? 1;
+  let lowest = denoiser.numBlocks;
+  for (let k = 0; k < steps; k++)
+    lowest = Math.min(lowest, blocksBeforeFirstExit(policy, denoiser.numBlocks, k));
+  if (lowest >= floor) return;
+  const name =
+    policy.kind === 'static' ? 'staticDepth' : policy.kind === 'schedule' ? 'depthSchedule' : 'minDepth';
+  throw new ParameterError(
+    name,
+    `allows an exit after ${lowest} blocks, but this model was loaded without its first ${floor} blocks ` +
+      `(they run fused in one graph): use at least ${floor}, or load the model with every block`,
+  );
+}
+
 export async function generate(
   denoiser: Denoiser,
   manifest: Manifest,
@@ -134,6 +150,7 @@ export async function generate(
   let samplerState = sampler.initialState;
   const policy = depthPolicy(params);
   const n = denoiser.numBlocks;
+  checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
   const totals = emptyTotals();
   const records: GenerateResult['steps'] = [];

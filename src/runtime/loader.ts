@@ -4,7 +4,14 @@
  */
 import { FetchError, ManifestError, messageOf } from './errors';
 import { verifyFile } from './integrity';
-import { parseManifest, segmentFiles, totalBytes, type FileSpec, type Manifest } from './manifest';
+import {
+  parseManifest,
+  segmentFiles,
+  totalBytes,
+  type BlockSpec,
+  type FileSpec,
+  type Manifest,
+} from './manifest';
 import { joinUrl, type ByteCache, type ModelSource } from './model-source';
 
 export interface LoadProgress {
@@ -31,6 +38,11 @@ export interface LoadOptions {
   signal?: AbortSignal | undefined;
   /** Also load the monolithic full-depth graph (benchmarks). */
   includeMonolithic?: boolean;
+  /**
+   * Leave out the blocks the fused prefix replaces (the page: it never exits inside the prefix,
+   * and they would add their bytes again). Passes must then run at least the prefix's depth.
+   */
+  skipFusedBlocks?: boolean;
 }
 
 export async function readManifest(source: ModelSource, signal?: AbortSignal): Promise<Manifest> {
@@ -53,7 +65,9 @@ export async function readManifest(source: ModelSource, signal?: AbortSignal): P
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
   const { cache, onProgress, signal } = options;
   const manifest = await readManifest(source, signal);
-  const wanted: FileSpec[] = segmentFiles(manifest);
+  const fused = options.skipFusedBlocks ? manifest.segments.prefix : undefined;
+  const skipped = new Set(fused ? manifest.segments.blocks.slice(0, fused.depth) : []);
+  const wanted: FileSpec[] = segmentFiles(manifest).filter((f) => !skipped.has(f as BlockSpec));
   const mono = manifest.baselines?.monolithic;
   if (options.includeMonolithic && mono) wanted.push(mono);
   const total = totalBytes(wanted);

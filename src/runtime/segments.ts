@@ -34,6 +34,7 @@ interface Prefix {
 
 export class SegmentRunner implements Denoiser {
   readonly numBlocks: number;
+  readonly minimumDepth: number;
   /** Wall time of the last run of each block (ms), for the per-segment timing events. */
   readonly lastBlockMs: number[];
   private queue: Promise<unknown> = Promise.resolve();
@@ -45,12 +46,13 @@ export class SegmentRunner implements Denoiser {
     readonly manifest: Manifest,
     readonly backend: Backend,
     private readonly embed: InferenceSession,
-    private readonly blocks: InferenceSession[],
+    private readonly blocks: (InferenceSession | null)[],
     private readonly head: InferenceSession,
     private readonly prefix: Prefix | null,
     private readonly monolithic: InferenceSession | null,
   ) {
     this.numBlocks = blocks.length;
+    this.minimumDepth = blocks[0] ? 1 : prefix!.depth;
     this.lastBlockMs = new Array<number>(blocks.length).fill(0);
   }
 
@@ -59,7 +61,11 @@ export class SegmentRunner implements Denoiser {
     const gpu = options.backend === 'webgpu';
     const created: InferenceSession[] = [];
     const fused = manifest.segments.prefix;
-    const total = manifest.segments.blocks.length + 2 + (fused ? 1 : 0) + (options.monolithic ? 1 : 0);
+    const total =
+      manifest.segments.blocks.filter((b) => files.has(b.path)).length +
+      2 +
+      (fused ? 1 : 0) +
+      (options.monolithic ? 1 : 0);
     const open = async (spec: FileSpec, location?: Record<string, 'gpu-buffer' | 'cpu'>) => {
       const bytes = files.get(spec.path);
       if (!bytes) throw new BackendError(`${spec.path} was not loaded; load the model again`);
@@ -82,9 +88,11 @@ export class SegmentRunner implements Denoiser {
     };
     try {
       const embed = await open(manifest.segments.embed, { hidden: 'gpu-buffer', temb: 'gpu-buffer' });
-      const blocks: InferenceSession[] = [];
-      for (const spec of manifest.segments.blocks) {
-        blocks.push(await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'cpu' }));
+      // blocks the fused prefix replaces may have been left out of the load (the page's)
+      const blocks: (InferenceSession | null)[] = [];
+      for (const [i, spec] of manifest.segments.blocks.entries()) {
+        const replaced = fused !== undefined && i < fused.depth && !files.has(spec.path);
+        blocks.push(replaced ? null : await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'cpu' }));
       }
       const head = await open(manifest.segments.head, { eps: 'cpu' });
       let prefix: Prefix | null = null;
@@ -117,7 +125,7 @@ export class SegmentRunner implements Denoiser {
   private async warm(): Promise<void> {
     const { channels, height, width } = this.manifest.image;
     const image = new Float32Array(channels * height * width);
-    for (const mustRun of this.prefix ? [1, this.prefix.depth] : [1]) {
+    for (const mustRun of this.prefix ? [this.minimumDepth, this.prefix.depth] : [1]) {
       const pass = await this.begin(image, 500, [0], mustRun);
       try {
         for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
@@ -195,6 +203,11 @@ export class SegmentRunner implements Denoiser {
   async begin(x: Float32Array, t: number, classes: readonly number[], mustRun = 1): Promise<ForwardPass> {
     const feeds = this.inputs(x, t, classes);
     const prefix = this.prefix && this.prefix.depth <= mustRun ? this.prefix : null;
+    if (!prefix && mustRun < this.minimumDepth) {
+      throw new BackendError(
+        `a pass that may exit after ${mustRun} blocks needs the blocks the fused prefix replaces, which were not loaded`,
+      );
+    }
     let out: Record<string, Tensor>;
     try {
       out = await this.run(prefix ? prefix.session : this.embed, feeds);
@@ -243,7 +256,10 @@ export class SegmentRunner implements Denoiser {
    * The difference is what the per-block exit decision costs.
    */
   async timeBlock(i: number, runs: number, readUncertainty: boolean): Promise<number> {
-    if (this.skipFrom(i) !== null) throw new BackendError(`block ${i} takes a skip: time an in-block`);
+    const session = this.blocks[i];
+    if (!session || this.skipFrom(i) !== null) {
+      throw new BackendError(`block ${i} is not loaded or takes a skip: time a loaded block without one`);
+    }
     const { channels, height, width } = this.manifest.image;
     const pass = await this.begin(new Float32Array(channels * height * width), 500, [0]);
     const { hidden, temb } = (pass as SegmentPass).inputsOfFirstBlock();
@@ -251,11 +267,7 @@ export class SegmentRunner implements Denoiser {
       let last: Tensor | undefined;
       const started = performance.now();
       for (let r = 0; r < runs; r++) {
-        const out = await this.run(
-          this.blocks[i]!,
-          { hidden, temb },
-          readUncertainty ? undefined : ['hidden_out'],
-        );
+        const out = await this.run(session, { hidden, temb }, readUncertainty ? undefined : ['hidden_out']);
         if (readUncertainty) await this.read(out.uncertainty!);
         this.disposeTensor(out.uncertainty);
         this.disposeTensor(last);
@@ -311,7 +323,7 @@ class SegmentPass implements ForwardPass {
     private readonly runner: SegmentRunner,
     hidden: Tensor,
     private readonly temb: Tensor,
-    private readonly blocks: InferenceSession[],
+    private readonly blocks: (InferenceSession | null)[],
     private readonly head: InferenceSession,
     private readonly prefix?: PrefixResult,
   ) {
@@ -333,7 +345,9 @@ class SegmentPass implements ForwardPass {
     const src = this.runner.skipFrom(i);
     if (src !== null) feeds.skip = this.outputs.get(src)!;
     const started = performance.now();
-    const out = await this.runner.run(this.blocks[i]!, feeds);
+    const session = this.blocks[i];
+    if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
+    const out = await this.runner.run(session, feeds);
     const uncertainty = await this.runner.read(out.uncertainty!);
     this.runner.lastBlockMs[i] = performance.now() - started;
     this.runner.disposeTensor(out.uncertainty);

@@ -110,13 +110,13 @@ test('a corrupted file in Cache Storage fails its sha256 check and is fetched ag
     // overwrite one cached segment with bytes of the same length but another hash
     const key = await page.evaluate(async () => {
       const store = await globalThis.caches.open('adadiff-models-v1');
-      const request = (await store.keys()).find((r) => r.url.includes('block_03.onnx'));
+      const request = (await store.keys()).find((r) => r.url.includes('block_08.onnx'));
       const bytes = new Uint8Array(await (await store.match(request)).arrayBuffer());
       bytes.fill(7, 0, 64);
       await store.put(request, new globalThis.Response(bytes));
       return request.url;
     });
-    assert.match(key, /block_03\.onnx\?sha256=[0-9a-f]{64}$/);
+    assert.match(key, /block_08\.onnx\?sha256=[0-9a-f]{64}$/);
     const before = browser.requests.length;
     await page.reload();
     await waitLoaded(page);
@@ -124,7 +124,7 @@ test('a corrupted file in Cache Storage fails its sha256 check and is fetched ag
     const onnx = browser.requests.slice(before).filter((u) => u.endsWith('.onnx'));
     assert.deepEqual(
       onnx.map((u) => u.split('/').pop()),
-      ['block_03.onnx'],
+      ['block_08.onnx'],
       'only the corrupted file is fetched',
     );
     assert.equal(await generateAndWait(page), 'done');

@@ -4,6 +4,7 @@
  * embed's postMessage API, bad model attributes, and no console errors.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ARTIFACTS, launch, watchErrors } from './browser.mjs';
@@ -74,7 +75,11 @@ test('two widgets on a cross-origin host page both generate, from one model down
   assert.equal(b.savedFraction, 0, 'θ = 0 on widget b: full depth');
   const onnx = assets.requests.slice(before).filter((p) => p.endsWith('.onnx'));
   assert.equal(onnx.length, new Set(onnx).size, `each model file once: ${onnx.join(', ')}`);
-  assert.ok(onnx.length >= 15);
+  // exactly what generating needs: no baseline, and not the blocks the fused prefix replaces
+  const manifest = JSON.parse(readFileSync('public/models/fmnist-uvit13/manifest.json', 'utf8'));
+  const { embed, head, blocks, prefix } = manifest.segments;
+  const needed = [embed, head, ...(prefix ? [prefix] : []), ...blocks.slice(prefix ? prefix.depth : 0)];
+  assert.deepEqual(onnx.map((p) => path.basename(p)).sort(), needed.map((f) => f.path).sort());
   const workers = assets.requests.slice(before).filter((p) => p.includes('engine.worker'));
   assert.equal(workers.length, 1, 'one worker script for both widgets');
 

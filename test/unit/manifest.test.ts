@@ -8,6 +8,7 @@ import {
   parseManifest,
   resolveParams,
   ParameterError,
+  segmentFiles,
   type ByteCache,
   type ModelSource,
 } from '../../src/runtime';
@@ -137,8 +138,7 @@ function modelFiles(): Record<string, Uint8Array> {
     files[name] = new Uint8Array(readFileSync(path.join(MODEL_DIR, name)));
   }
   const m = parseManifest(original);
-  for (const b of m.segments.blocks)
-    files[b.path] = new Uint8Array(readFileSync(path.join(MODEL_DIR, b.path)));
+  for (const b of segmentFiles(m)) files[b.path] = new Uint8Array(readFileSync(path.join(MODEL_DIR, b.path)));
   return files;
 }
 

@@ -158,6 +158,34 @@ describe('sampling against the PyTorch reference run', () => {
     expect(runner.liveTensorCount()).toBe(0);
   });
 
+  it('loaded without the blocks the prefix replaces (the page): fewer bytes, the same image, a clear error below its depth', async () => {
+    const prefix = model.manifest.segments.prefix;
+    if (!prefix) return;
+    const lean = await loadModel(directorySource(MODEL_DIR), { skipFusedBlocks: true });
+    const skipped = model.manifest.segments.blocks.slice(0, prefix.depth);
+    expect(lean.files.size).toBe(model.manifest.segments.blocks.length - prefix.depth + 3); // + embed, head, prefix
+    for (const b of skipped) expect(lean.files.has(b.path)).toBe(false);
+    const leanRunner = await SegmentRunner.create(ort, lean, { backend: 'wasm' });
+    try {
+      expect(leanRunner.minimumDepth).toBe(prefix.depth);
+      const params = resolveParams(model.manifest, { classIndex: 2, seed: 5, steps: 6 });
+      const [a, b] = [
+        await generate(leanRunner, lean.manifest, params),
+        await generate(runner, model.manifest, params),
+      ];
+      expect(maxAbsDiff(a.image, b.image)).toBeLessThanOrEqual(1e-6);
+      const shallow = resolveParams(model.manifest, { ...params, minDepth: prefix.depth - 1 });
+      await expect(generate(leanRunner, lean.manifest, shallow)).rejects.toMatchObject({
+        name: 'ParameterError',
+        message: expect.stringMatching(/minDepth .*without its first/),
+      });
+      const full = resolveParams(model.manifest, { ...params, mode: 'full' });
+      expect((await generate(leanRunner, lean.manifest, full)).totals.savedFraction).toBe(0);
+    } finally {
+      await leanRunner.release();
+    }
+  });
+
   it('the seeded noise generator reproduces the exporter’s initial noise exactly', async () => {
     const { Mulberry32, normals } = await import('../../src/runtime');
     const want = fx.f32('sampling.noise');
