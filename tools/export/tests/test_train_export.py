@@ -142,13 +142,18 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
     model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
     run("tools.export.export", "--checkpoint", weights, "--out", model_dir, "--fixtures", fixture_dir,
         "--calibration", report_path)
-    defaults = json.load(open(os.path.join(model_dir, "manifest.json")))["defaults"]
-    assert defaults == {"threshold": report["default"]["threshold"], "steps": 4, "guidance": report["guidance"],
-                        "sampler": "ddim", "minDepth": 2}
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    assert report["batching"] == "all"  # evaluate's default: the guidance passes exit together
+    assert manifest["defaults"] == {"threshold": report["default"]["threshold"], "steps": 4,
+                                    "guidance": report["guidance"], "sampler": "ddim", "minDepth": 2,
+                                    "batching": "all"}
+    assert manifest["segments"]["prefix"]["depth"] == 2  # the min depth, fused
     meta = json.load(open(os.path.join(fixture_dir, "fixtures.json")))["sampling"]
-    assert (meta["guidance"], meta["minDepth"]) == (report["guidance"], 2)
+    assert (meta["guidance"], meta["minDepth"], meta["batching"]) == (report["guidance"], 2, "all")
     for rec in meta["runs"]["adaptive"]["trace"]:
         assert min(rec["exit_cond"]) >= 1
+        if "exit_uncond" in rec:
+            assert rec["exit_uncond"] == rec["exit_cond"]
 
 
 def test_bad_calibration_report(tmp_path):
