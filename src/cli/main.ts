@@ -57,7 +57,8 @@ bench: wall time per image (Node wasm, or the page's worker in Chromium with --b
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
 schedule; --markdown saves docs/bench-<where>.json and renders FILE from every saved run, with
 SVG plots in docs/.
-eval: N samples per class at full depth and each θ: class agreement and FID by the classifier in
+eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs and its
+default): class agreement and FID by the classifier in
 tools/export/eval, PSNR against full depth, blocks saved; --write-manifest stores the calibration
 and the default θ (largest saving within 2 points of agreement and 1.10× FID) in manifest.json.`;
 
@@ -407,6 +408,13 @@ async function writeBenchMarkdown(file: string, report: BenchReport, manifest: M
   await writeFile(file, benchMarkdown(saved, manifest));
 }
 
+/** The θs the manifest was calibrated at and its default, so a run checks what the slider shows. */
+function evalSweep(m: Manifest): number[] {
+  const calibrated = m.calibration.map((c) => c.threshold);
+  const sweep = calibrated.length > 1 ? calibrated : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2];
+  return [...new Set([...sweep, m.defaults.threshold])].filter((t) => t > 0).sort((a, b) => a - b);
+}
+
 async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
   onlyFlags(values, [
     'model',
@@ -434,7 +442,7 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
       classifierDir: values.classifier ?? 'tools/export/eval',
       perClass,
       steps,
-      thresholds: given.length ? given : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2],
+      thresholds: given.length ? given : evalSweep(manifest),
       maxAgreementDrop: 0.02,
       maxFidRatio: 1.1,
       onProgress: values.quiet ? undefined : io.stderr,

@@ -240,6 +240,19 @@ describe('adadiff eval and bench', () => {
     expect(manifest.defaults.threshold).toBe(report.default.threshold);
   });
 
+  it('eval sweeps the manifest’s calibrated θs and its default unless told otherwise', async () => {
+    const r = await cli('eval', '--per-class', '2', '--steps', '1', '--json', '--quiet');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const m = JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8'));
+    const want = [
+      ...new Set([...m.calibration.map((c: { threshold: number }) => c.threshold), m.defaults.threshold]),
+    ]
+      .filter((t) => t > 0)
+      .sort((a, b) => a - b);
+    expect(report.rows.map((x: { threshold: number }) => x.threshold)).toEqual([0, ...want]);
+  });
+
   it('bench --json holds the default figures; an option of another command is a usage error', async () => {
     const r = await cli('bench', '--reps', '1', '--steps', '2', '--thresholds', '0.5', '--json', '--quiet');
     expect(r.code).toBe(0);
@@ -250,6 +263,13 @@ describe('adadiff eval and bench', () => {
     expect(report.rows.map((x: { kind: string }) => x.kind)).toEqual(
       expect.arrayContaining(['monolithic', 'segmented-full', 'adaptive', 'static', 'schedule']),
     );
+    // the fused prefix's effect is measured in the same rounds, and one block's read-back
+    const unfused = report.rows.filter(
+      (x: { fused: boolean; kind: string }) => !x.fused && x.kind !== 'monolithic',
+    );
+    expect(unfused.map((x: { kind: string }) => x.kind)).toEqual(['segmented-full', 'adaptive']);
+    expect(report.readback.withMs).toBeGreaterThan(0);
+    expect(report.readback.withoutMs).toBeGreaterThan(0);
     const bad = await cli('bench', '--class', '3');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--class is not an option of this command/);
