@@ -42,7 +42,10 @@ export interface StepEvent {
   /** FLOPs this step executed (embed, blocks run, head; every pass). */
   flops: number;
   stepMs: number;
-  /** Wall time of each block that ran in this step's last pass (ms). */
+  /**
+   * Wall time of each block that ran in this step's last pass (ms). Blocks run fused in the
+   * prefix show 0 but the last of them, which holds the prefix's whole time.
+   */
   blockMs: number[];
   totals: Totals;
   /** The predicted clean image x̂0 (when params.preview). */
