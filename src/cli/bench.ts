@@ -33,6 +33,14 @@ ${points.map((p) => `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)
 `;
 }
 
+/** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
+export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }[] {
+  const full = m.calibration.find((c) => c.threshold === 0)?.fid;
+  const rows = m.calibration.filter((c) => c.fid !== undefined);
+  if (!full || rows.length < 2) return [];
+  return rows.map((c) => ({ x: c.savedFraction, y: c.fid! / full, label: `θ=${c.threshold}` }));
+}
+
 /** One saved result per place a benchmark can run: docs/bench-<key>.json. */
 export function benchKey(r: BenchReport): string {
   return `${r.environment.startsWith('Node') ? 'node' : 'chromium'}-${r.backend}`;
@@ -104,6 +112,9 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '## Quality',
       '',
       '![quality vs blocks saved](docs/bench-quality-vs-saved.svg)',
+      ...(fidVsSaved(m).length
+        ? ['', '![FID relative to full depth vs blocks saved](docs/bench-fid-vs-saved.svg)']
+        : []),
       '',
       "Quality per θ is the manifest's calibration (class agreement of an independent classifier; `adadiff eval --write-manifest` or `tools/export/evaluate.py`).",
       '',

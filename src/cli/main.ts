@@ -21,7 +21,7 @@ import {
   type GenerateParams,
   type Manifest,
 } from '../runtime';
-import { benchKey, benchMarkdown, svgPlot } from './bench';
+import { benchKey, benchMarkdown, fidVsSaved, svgPlot } from './bench';
 import { BrowserBenchError, runBrowserBench } from './browser-bench';
 import { runEval } from './eval';
 import { runSoak } from './soak';
@@ -397,6 +397,18 @@ async function writeBenchMarkdown(file: string, report: BenchReport, manifest: M
           yLabel: 'class agreement',
         },
       ),
+    );
+  }
+  const fid = fidVsSaved(manifest);
+  if (fid.length) {
+    await writeFile(
+      path.join(docs, 'bench-fid-vs-saved.svg'),
+      svgPlot(fid, {
+        title: 'Classifier-FID relative to full depth vs blocks saved',
+        xLabel: 'fraction of blocks skipped',
+        yLabel: 'FID / full-depth FID',
+        refY: { y: 1.1, label: 'target ≤ 1.10×' },
+      }),
     );
   }
   const saved: BenchReport[] = [];

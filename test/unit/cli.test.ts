@@ -300,6 +300,12 @@ describe('adadiff eval and bench', () => {
     expect(md).toMatch(/## Node, onnxruntime-web wasm[\s\S]*## Chromium, onnxruntime-web wasm/);
     expect(md).toContain('Mozilla/5.0 Chrome/140');
     expect(readFileSync(path.join(dir, 'docs', 'bench-time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
+    // the shipped calibration has FID at full depth and at each θ: the ratio plot and its 1.10× line
+    expect(md).toContain('docs/bench-fid-vs-saved.svg');
+    expect(readFileSync(path.join(dir, 'docs', 'bench-fid-vs-saved.svg'), 'utf8')).toContain(
+      'target ≤ 1.10×',
+    );
+    expect(md).toMatch(/Fused prefix .* without → with: segmented full depth: [\d.]+ → [\d.]+ ms/);
   });
 
   it('bench: WebGPU needs --browser; the browser bench serves only models under public/', async () => {
