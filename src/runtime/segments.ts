@@ -1,9 +1,10 @@
 /**
  * ONNX Runtime (web) sessions for the segments of one model: embed, one per block (tokens + UEM
  * uncertainty), the shared head, and (when the manifest has one) the fused prefix: embed and the
- * first blocks in one graph, run instead of them when a pass cannot exit before its end. On WebGPU the hidden tokens and skips stay on the GPU
- * ('gpu-buffer') between segments and only the tiny uncertainty is read back. Every run goes
- * through one queue: WebGPU and wasm must not run concurrently.
+ * first blocks in one graph, run instead of them when a pass cannot exit before its end. On
+ * WebGPU the hidden tokens and skips stay on the GPU ('gpu-buffer') between segments and only the
+ * tiny uncertainty is read back. Every run goes through one queue: WebGPU and wasm must not run
+ * concurrently.
  */
 import type * as OrtModule from 'onnxruntime-web';
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
@@ -208,6 +209,7 @@ export class SegmentRunner implements Denoiser {
         `a pass that may exit after ${mustRun} blocks needs the blocks the fused prefix replaces, which were not loaded`,
       );
     }
+    const started = performance.now();
     let out: Record<string, Tensor>;
     try {
       out = await this.run(prefix ? prefix.session : this.embed, feeds);
@@ -215,7 +217,6 @@ export class SegmentRunner implements Denoiser {
       Object.values(feeds).forEach((f) => this.disposeTensor(f));
     }
     if (!prefix) return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head);
-    const started = performance.now();
     let done: PrefixResult;
     try {
       // [batch, depth] row-major → one row per block, as runBlock reports it
@@ -226,6 +227,9 @@ export class SegmentRunner implements Denoiser {
       );
       const outputs = new Map<number, Tensor>(prefix.skips.map((j) => [j, out[prefixSkipOutput(j)]!]));
       done = { depth: prefix.depth, uncertainties, outputs };
+    } catch (e) {
+      Object.values(out).forEach((t) => this.disposeTensor(t)); // no pass will own them
+      throw e;
     } finally {
       this.disposeTensor(out.uncertainty);
     }
