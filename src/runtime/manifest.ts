@@ -211,6 +211,15 @@ function checkPrefix(m: Manifest, prefix: PrefixSpec, source: string): void {
       `is ${prefix.depth}, more than the ${blocks.length} blocks`,
     );
   }
+  // a page loads the prefix instead of its blocks: the default settings must never exit inside it
+  const minDepth = m.defaults.minDepth ?? 1;
+  if (prefix.depth > minDepth) {
+    throw new ManifestError(
+      source,
+      'segments.prefix.depth',
+      `is ${prefix.depth}, deeper than defaults.minDepth (${minDepth}): the default settings could exit inside it`,
+    );
+  }
   const names = new Set(prefix.outputs.map((o) => o.name));
   const needed = ['hidden', 'temb', 'uncertainty'];
   // earlier outputs that blocks after the prefix take as their skip must come out of it too

@@ -90,6 +90,7 @@ describe('manifest validation names the file and the field', () => {
     const m = clone();
     const tok = ['batch', m.architecture.tokens, m.architecture.embedDim];
     const io = (name: string, dims: (string | number)[] = tok) => ({ name, type: 'float32', dims });
+    m.defaults.minDepth = 5;
     m.segments.prefix = {
       ...m.segments.embed,
       path: 'prefix.onnx',
@@ -110,6 +111,9 @@ describe('manifest validation names the file and the field', () => {
     const one = structuredClone(m);
     one.segments.prefix.depth = 1;
     expect(manifestError(one).field).toBe('segments.prefix.depth');
+    const shallow = structuredClone(m);
+    shallow.defaults.minDepth = 4; // the defaults could exit inside a prefix of 5
+    expect(manifestError(shallow).message).toMatch(/deeper than defaults.minDepth \(4\)/);
   });
 
   it('not an object', () => {
@@ -222,8 +226,10 @@ describe('generate parameters are validated, never clamped', () => {
     expect(p.steps).toBe(m.defaults.steps);
     expect(p.guidance).toBe(m.defaults.guidance);
     expect(p.minDepth).toBe(m.defaults.minDepth ?? 1);
-    const deeper = parseManifest({ ...clone(), defaults: { ...m.defaults, minDepth: 3 } });
-    expect(resolveParams(deeper, {}).minDepth).toBe(3);
+    expect(p.batching).toBe(m.defaults.batching ?? 'separate');
+    const deeper = parseManifest({ ...clone(), defaults: { ...m.defaults, minDepth: 7, batching: 'any' } });
+    expect(resolveParams(deeper, {}).minDepth).toBe(7);
+    expect(resolveParams(deeper, {}).batching).toBe('any');
     expect(resolveParams(deeper, { minDepth: 1 }).minDepth).toBe(1);
   });
 });

@@ -405,8 +405,11 @@ def main(argv=None):
         threshold = cfg["sampling"]["threshold"]
     if not 0 <= threshold <= 1:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
-    if args.prefix_depth is not None and not 1 <= args.prefix_depth <= model.num_blocks:
-        raise UserError(f"--prefix-depth must be in 1..{model.num_blocks}, got {args.prefix_depth}")
+    min_depth = sampling.get("min_depth", 1)
+    if args.prefix_depth is not None and not 1 <= args.prefix_depth <= min_depth:
+        # the page loads the prefix instead of its blocks, so the default min depth must not exit inside it
+        raise UserError(f"--prefix-depth must be in 1..{min_depth} (the min depth θ was calibrated with), "
+                        f"got {args.prefix_depth}")
     manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling,
                             args.prefix_depth)
     if args.fixtures:

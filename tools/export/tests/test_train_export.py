@@ -62,8 +62,14 @@ def test_resume_continues_at_the_saved_step(trained, tmp_path):
 @needs_data
 def test_export_parity_on_a_tiny_model(trained, tmp_path):
     model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
-    run("tools.export.export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir,
-        "--fixtures", fixture_dir, "--threshold", "0.45", "--prefix-depth", "2")
+    # a calibration at min depth 2 lets the export fuse embed + 2 blocks (never deeper than the min depth)
+    calibration = tmp_path / "eval.json"
+    calibration.write_text(json.dumps({"calibration": [{"threshold": 0.0, "savedFraction": 0.0}],
+                                       "default": {"threshold": 0.45}, "steps": 4, "guidance": 2.0, "minDepth": 2}))
+    args = ["tools.export.export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir]
+    too_deep = run(*args, "--calibration", str(calibration), "--prefix-depth", "3", check=False)
+    assert_clear_error(too_deep, "--prefix-depth must be in 1..2")
+    run(*args, "--fixtures", fixture_dir, "--calibration", str(calibration))
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
     assert len(manifest["segments"]["blocks"]) == 3
     assert [b["skipFrom"] for b in manifest["segments"]["blocks"]] == [None, None, 0]
