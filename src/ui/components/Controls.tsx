@@ -25,6 +25,9 @@ export function Controls({ manifest }: { manifest: Manifest }) {
   return (
     <form
       className="controls"
+      // the browser's own checks would block Generate without a word (a default guidance of 1.25
+      // against step 0.5 did); parameters are validated by the runtime, which says what is wrong
+      noValidate
       onSubmit={(e) => {
         e.preventDefault();
         if (!running) void generateIntent();
@@ -84,7 +87,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           type="number"
           min={0}
           max={30}
-          step={0.5}
+          step="any"
           value={p.guidance}
           onChange={(e) => p.set({ guidance: Math.min(30, Math.max(0, num(e.target.value, p.guidance))) })}
         />
