@@ -221,11 +221,8 @@ function checkPrefix(m: Manifest, prefix: PrefixSpec, source: string): void {
     );
   }
   const names = new Set(prefix.outputs.map((o) => o.name));
-  const needed = ['hidden', 'temb', 'uncertainty'];
   // earlier outputs that blocks after the prefix take as their skip must come out of it too
-  for (const b of blocks.slice(prefix.depth)) {
-    if (b.skipFrom !== null && b.skipFrom < prefix.depth - 1) needed.push(prefixSkipOutput(b.skipFrom));
-  }
+  const needed = ['hidden', 'temb', 'uncertainty', ...prefixSkips(m, prefix).map(prefixSkipOutput)];
   const missing = needed.filter((n) => !names.has(n));
   if (missing.length) {
     throw new ManifestError(
@@ -234,6 +231,23 @@ function checkPrefix(m: Manifest, prefix: PrefixSpec, source: string): void {
       `lacks ${missing.map((n) => `"${n}"`).join(', ')}`,
     );
   }
+  // an output no block takes would be produced on every pass and owned by nothing
+  const extra = [...names].filter((n) => !needed.includes(n));
+  if (extra.length) {
+    throw new ManifestError(
+      source,
+      'segments.prefix.outputs',
+      `has ${extra.map((n) => `"${n}"`).join(', ')}, which no later block takes`,
+    );
+  }
+}
+
+/** Blocks before the prefix's last whose tokens a block after the prefix takes as its skip. */
+export function prefixSkips(m: Manifest, prefix: PrefixSpec): number[] {
+  const later = m.segments.blocks.slice(prefix.depth).map((b) => b.skipFrom);
+  return [...new Set(later)]
+    .filter((j): j is number => j !== null && j < prefix.depth - 1)
+    .sort((a, b) => a - b);
 }
 
 /** The prefix output that carries block j's tokens (a later block's skip). */

@@ -11,7 +11,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import { BackendError, DeviceLostError, messageOf } from './errors';
 import type { Denoiser, ForwardPass } from './denoiser';
 import type { LoadedModel } from './loader';
-import { prefixSkipOutput, type FileSpec, type Manifest } from './manifest';
+import { prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
 
 export type Ort = typeof OrtModule;
 export type Backend = 'webgpu' | 'wasm';
@@ -98,9 +98,7 @@ export class SegmentRunner implements Denoiser {
       const head = await open(manifest.segments.head, { eps: 'cpu' });
       let prefix: Prefix | null = null;
       if (fused) {
-        const skips = fused.outputs.flatMap((o) =>
-          /^hidden_\d+$/.test(o.name) ? [Number(o.name.slice(7))] : [],
-        );
+        const skips = prefixSkips(manifest, fused);
         const location: Record<string, 'gpu-buffer' | 'cpu'> = {
           hidden: 'gpu-buffer',
           temb: 'gpu-buffer',

@@ -105,6 +105,9 @@ describe('manifest validation names the file and the field', () => {
     const e = manifestError(lacking);
     expect(e.field).toBe('segments.prefix.outputs');
     expect(e.message).toContain('"hidden_01"');
+    const extra = structuredClone(m);
+    extra.segments.prefix.outputs.push(io('hidden_04')); // block 4's tokens are "hidden" already
+    expect(manifestError(extra).message).toContain('"hidden_04", which no later block takes');
     const deep = structuredClone(m);
     deep.segments.prefix.depth = m.architecture.numBlocks + 1;
     expect(manifestError(deep).field).toBe('segments.prefix.depth');
