@@ -55,7 +55,11 @@ const PLACE: Record<string, string> = {
 /** The fused prefix's measured effect: each row that also ran without it, both medians. */
 function fusionEffect(r: BenchReport): string[] {
   const pairs = r.rows.flatMap((u) => {
-    const f = !u.fused && r.rows.find((o) => o.fused && o.kind === u.kind && o.threshold === u.threshold);
+    const f =
+      !u.fused &&
+      r.rows.find(
+        (o) => o.fused && o.kind === u.kind && o.threshold === u.threshold && o.speculative === u.speculative,
+      );
     return f
       ? [
           `${f.name}: ${u.medianMs.toFixed(1)} → ${f.medianMs.toFixed(1)} ms (${(100 * (f.medianMs / u.medianMs - 1)).toFixed(1)} %)`,
@@ -68,6 +72,18 @@ function fusionEffect(r: BenchReport): string[] {
         `Fused prefix (embed and the blocks before the minimum depth in one session run), without → with: ${pairs.join('; ')}.`,
       ]
     : [];
+}
+
+/** Speculation's measured effect: the default θ with and without it (reports from before it had none). */
+function speculationEffect(r: BenchReport): string[] {
+  const rows = r.rows.filter((o) => o.kind === 'adaptive' && o.threshold === r.default.threshold && o.fused);
+  const on = rows.find((o) => o.speculative === true);
+  const off = rows.find((o) => o.speculative === false);
+  if (!on || !off) return [];
+  return [
+    '',
+    `Speculation (queue the next block before reading the uncertainty; thrown away on exit), at θ = ${r.default.threshold}: ${off.medianMs.toFixed(1)} ms without, ${on.medianMs.toFixed(1)} ms with (${(100 * (on.medianMs / off.medianMs - 1)).toFixed(1)} %); ${r.backend === 'webgpu' ? 'on by default on WebGPU' : 'off by default on wasm, where a run holds the thread and nothing overlaps'}.`,
+  ];
 }
 
 export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
@@ -96,6 +112,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '',
       `Default θ = ${r.default.threshold}: ${pct(r.default.savedFraction)} of blocks skipped, ${r.default.adaptiveMs.toFixed(1)} ms per image against ${r.default.monolithicMs.toFixed(1)} ms for the monolithic graph (${(r.default.adaptiveMs / r.default.monolithicMs).toFixed(2)}×) and ${r.default.segmentedFullMs.toFixed(1)} ms for segmented full depth.`,
       ...fusionEffect(r),
+      ...speculationEffect(r),
       ...(r.readback
         ? [
             '',

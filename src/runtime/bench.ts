@@ -5,7 +5,8 @@
  * a per-timestep depth schedule learned from the adaptive default's own exits (DuoDiff/ASE-style).
  * Runs interleave (A B C … A B C …) so ratios hold on a noisy machine; medians after one warm-up
  * round. Where the model has a fused prefix, segmented full depth and the default θ also run
- * without it, to measure what it saves; one block is timed with and without its read-back.
+ * without it, to measure what it saves; the default θ also runs with speculation flipped from the
+ * backend's default (see segments.ts); one block is timed with and without its read-back.
  */
 import type { Denoiser } from './denoiser';
 import { generate } from './generate';
@@ -22,6 +23,8 @@ export interface BenchConfig {
   denoiser: Denoiser;
   /** Whether passes may use the fused prefix (false: every block is its own session run). */
   fused: boolean;
+  /** Whether passes queue the next block before reading the uncertainty. */
+  speculative: boolean;
 }
 
 export interface BenchRow {
@@ -35,6 +38,7 @@ export interface BenchRow {
   savedFraction: number;
   flopsSavedFraction: number;
   fused: boolean;
+  speculative: boolean;
   /** Median time relative to the monolithic graph. */
   vsMonolithic: number;
 }
@@ -62,6 +66,15 @@ export interface BenchReport {
 /** The runner with its fused prefix turned off: every pass starts with the embed segment. */
 function unfused(runner: SegmentRunner): Denoiser {
   return { numBlocks: runner.numBlocks, begin: (x, t, classes) => runner.begin(x, t, classes, 1) };
+}
+
+/** The runner with speculation set for every pass, whatever its backend's default. */
+function speculating(runner: SegmentRunner, speculate: boolean): Denoiser {
+  return {
+    numBlocks: runner.numBlocks,
+    minimumDepth: runner.minimumDepth,
+    begin: (x, t, classes, mustRun) => runner.begin(x, t, classes, mustRun, speculate),
+  };
 }
 
 const median = (v: number[]) => {
@@ -103,6 +116,7 @@ export async function runBench(
       params: { mode: 'full', batching: 'all' },
       denoiser: monolithicDenoiser(runner),
       fused: false,
+      speculative: false,
     },
     {
       name: 'segmented full depth',
@@ -111,6 +125,7 @@ export async function runBench(
       params: { mode: 'full' },
       denoiser: runner,
       fused: true,
+      speculative: runner.speculate,
     },
     ...[...new Set([theta, ...opts.thresholds])]
       .sort((a, b) => a - b)
@@ -121,6 +136,7 @@ export async function runBench(
         params: { mode: 'adaptive', threshold: t },
         denoiser: runner,
         fused: true,
+        speculative: runner.speculate,
       })),
     {
       name: `static depth ${Math.round(avgDepth)}`,
@@ -129,6 +145,7 @@ export async function runBench(
       params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)) },
       denoiser: runner,
       fused: true,
+      speculative: runner.speculate,
     },
     {
       name: 'per-timestep schedule',
@@ -137,12 +154,28 @@ export async function runBench(
       params: { mode: 'schedule', depthSchedule: schedule },
       denoiser: runner,
       fused: true,
+      speculative: runner.speculate,
+    },
+    {
+      name: `adaptive θ=${theta}, ${runner.speculate ? 'not ' : ''}speculative`,
+      kind: 'adaptive',
+      threshold: theta,
+      params: { mode: 'adaptive', threshold: theta },
+      denoiser: speculating(runner, !runner.speculate),
+      fused: true,
+      speculative: !runner.speculate,
     },
   ];
   if (runner.prefixDepth > 0) {
     const without = `, without the fused prefix`;
     configs.push(
-      { ...configs[1]!, name: configs[1]!.name + without, denoiser: unfused(runner), fused: false },
+      {
+        ...configs[1]!,
+        name: configs[1]!.name + without,
+        denoiser: unfused(runner),
+        fused: false,
+        speculative: runner.speculate,
+      },
       {
         name: `adaptive θ=${theta}${without}`,
         kind: 'adaptive',
@@ -150,6 +183,7 @@ export async function runBench(
         params: { mode: 'adaptive', threshold: theta },
         denoiser: unfused(runner),
         fused: false,
+        speculative: runner.speculate,
       },
     );
   }
@@ -181,6 +215,7 @@ export async function runBench(
       savedFraction: t.savedFraction,
       flopsSavedFraction: t.flopsSavedFraction,
       fused: c.fused && runner.prefixDepth > 0,
+      speculative: c.speculative,
       vsMonolithic: medianMs / mono,
     };
   });
@@ -196,7 +231,7 @@ export async function runBench(
       without.push(b);
     }
   }
-  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!; // the first: fused
+  const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!; // the first: as users run it
   return {
     model: manifest.id,
     backend: runner.backend,

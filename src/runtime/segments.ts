@@ -5,6 +5,12 @@
  * WebGPU the hidden tokens and skips stay on the GPU ('gpu-buffer') between segments and only the
  * tiny uncertainty is read back. Every run goes through one queue: WebGPU and wasm must not run
  * concurrently.
+ *
+ * Speculation (WebGPU's default): reading an uncertainty back waits for the GPU, which then idles
+ * while the exit decision travels to JS and the next block is dispatched. A speculative pass
+ * queues block i+1 before it reads block i's uncertainty, so the GPU always has the next block;
+ * on exit that block is thrown away. On wasm a run holds the thread, nothing overlaps, and the
+ * discarded block is pure cost, so it is off there.
  */
 import type * as OrtModule from 'onnxruntime-web';
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
@@ -22,6 +28,8 @@ export interface SegmentRunnerOptions {
   onWarm?: (done: number, total: number) => void;
   /** Also create a session for the monolithic full-depth graph (benchmarks). */
   monolithic?: boolean;
+  /** Queue the next block before reading the current uncertainty (default: on WebGPU only). */
+  speculate?: boolean;
 }
 
 type Feeds = Record<string, Tensor>;
@@ -38,6 +46,8 @@ export class SegmentRunner implements Denoiser {
   readonly minimumDepth: number;
   /** Wall time of the last run of each block (ms), for the per-segment timing events. */
   readonly lastBlockMs: number[];
+  /** Whether passes queue the next block before reading an uncertainty, unless begin says. */
+  readonly speculate: boolean;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly live = new Set<Tensor>();
   private released = false;
@@ -51,7 +61,9 @@ export class SegmentRunner implements Denoiser {
     private readonly head: InferenceSession,
     private readonly prefix: Prefix | null,
     private readonly monolithic: InferenceSession | null,
+    speculate: boolean,
   ) {
+    this.speculate = speculate;
     this.numBlocks = blocks.length;
     this.minimumDepth = blocks[0] ? 1 : prefix!.depth;
     this.lastBlockMs = new Array<number>(blocks.length).fill(0);
@@ -93,7 +105,10 @@ export class SegmentRunner implements Denoiser {
       const blocks: (InferenceSession | null)[] = [];
       for (const [i, spec] of manifest.segments.blocks.entries()) {
         const replaced = fused !== undefined && i < fused.depth && !files.has(spec.path);
-        blocks.push(replaced ? null : await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'cpu' }));
+        // on the GPU too, so a speculative pass can queue the next block before reading it back
+        blocks.push(
+          replaced ? null : await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'gpu-buffer' }),
+        );
       }
       const head = await open(manifest.segments.head, { eps: 'cpu' });
       let prefix: Prefix | null = null;
@@ -111,7 +126,18 @@ export class SegmentRunner implements Denoiser {
         options.monolithic && manifest.baselines?.monolithic
           ? await open(manifest.baselines.monolithic, { eps: 'cpu' })
           : null;
-      const runner = new SegmentRunner(ort, manifest, options.backend, embed, blocks, head, prefix, mono);
+      const speculate = options.speculate ?? gpu;
+      const runner = new SegmentRunner(
+        ort,
+        manifest,
+        options.backend,
+        embed,
+        blocks,
+        head,
+        prefix,
+        mono,
+        speculate,
+      );
       await runner.warm();
       return runner;
     } catch (e) {
@@ -125,7 +151,7 @@ export class SegmentRunner implements Denoiser {
     const { channels, height, width } = this.manifest.image;
     const image = new Float32Array(channels * height * width);
     for (const mustRun of this.prefix ? [this.minimumDepth, this.prefix.depth] : [1]) {
-      const pass = await this.begin(image, 500, [0], mustRun);
+      const pass = await this.begin(image, 500, [0], mustRun, false);
       try {
         for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
         await pass.exit();
@@ -199,7 +225,24 @@ export class SegmentRunner implements Denoiser {
     return data.slice();
   }
 
-  async begin(x: Float32Array, t: number, classes: readonly number[], mustRun = 1): Promise<ForwardPass> {
+  /**
+   * A read in the run queue: it starts after every run queued before it (a speculative block
+   * among them) and no run starts while it downloads.
+   */
+  readQueued(t: Tensor): Promise<Float32Array> {
+    const next = this.queue.then(() => this.read(t));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** `speculate`: this pass queues each next block before reading an uncertainty (see above). */
+  async begin(
+    x: Float32Array,
+    t: number,
+    classes: readonly number[],
+    mustRun = 1,
+    speculate = this.speculate,
+  ): Promise<ForwardPass> {
     const feeds = this.inputs(x, t, classes);
     const prefix = this.prefix && this.prefix.depth <= mustRun ? this.prefix : null;
     if (!prefix && mustRun < this.minimumDepth) {
@@ -214,7 +257,7 @@ export class SegmentRunner implements Denoiser {
     } finally {
       Object.values(feeds).forEach((f) => this.disposeTensor(f));
     }
-    if (!prefix) return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head);
+    if (!prefix) return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head, speculate);
     let done: PrefixResult;
     try {
       // [batch, depth] row-major → one row per block, as runBlock reports it
@@ -233,7 +276,7 @@ export class SegmentRunner implements Denoiser {
     }
     this.lastBlockMs.fill(0, 0, prefix.depth);
     this.lastBlockMs[prefix.depth - 1] = performance.now() - started;
-    return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head, done);
+    return new SegmentPass(this, out.hidden!, out.temb!, this.blocks, this.head, speculate, done);
   }
 
   /** The monolithic full-depth graph: what a user would run without AdaDiff. */
@@ -263,7 +306,7 @@ export class SegmentRunner implements Denoiser {
       throw new BackendError(`block ${i} is not loaded or takes a skip: time a loaded block without one`);
     }
     const { channels, height, width } = this.manifest.image;
-    const pass = await this.begin(new Float32Array(channels * height * width), 500, [0]);
+    const pass = await this.begin(new Float32Array(channels * height * width), 500, [0], 1, false);
     const { hidden, temb } = (pass as SegmentPass).inputsOfFirstBlock();
     try {
       let last: Tensor | undefined;
@@ -319,6 +362,8 @@ class SegmentPass implements ForwardPass {
   private last = -1;
   /** Blocks answered so far (== last + 1, except inside a fused prefix). */
   private answered = 0;
+  /** The next block, queued before the current uncertainty was read (speculative passes). */
+  private ahead: { block: number; out: Promise<Record<string, Tensor>> } | null = null;
   private disposed = false;
 
   constructor(
@@ -327,6 +372,7 @@ class SegmentPass implements ForwardPass {
     private readonly temb: Tensor,
     private readonly blocks: (InferenceSession | null)[],
     private readonly head: InferenceSession,
+    private readonly speculate: boolean,
     private readonly prefix?: PrefixResult,
   ) {
     this.hidden = hidden;
@@ -342,17 +388,20 @@ class SegmentPass implements ForwardPass {
     if (i !== this.answered)
       throw new BackendError(`blocks run in order: expected ${this.answered}, got ${i}`);
     this.answered++;
-    if (this.prefix && i < this.prefix.depth) return this.prefix.uncertainties[i]!;
-    const feeds: Feeds = { hidden: this.hidden, temb: this.temb };
+    if (this.prefix && i < this.prefix.depth) {
+      if (i === this.prefix.depth - 1) this.queueAhead();
+      return this.prefix.uncertainties[i]!;
+    }
     const src = this.runner.skipFrom(i);
-    if (src !== null) feeds.skip = this.outputs.get(src)!;
     const started = performance.now();
-    const session = this.blocks[i];
-    if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
-    const out = await this.runner.run(session, feeds);
-    const uncertainty = await this.runner.read(out.uncertainty!);
-    this.runner.lastBlockMs[i] = performance.now() - started;
-    this.runner.disposeTensor(out.uncertainty);
+    let pending: Promise<Record<string, Tensor>>;
+    if (this.ahead?.block === i) {
+      pending = this.ahead.out;
+      this.ahead = null;
+    } else {
+      pending = this.launch(i);
+    }
+    const out = await pending;
     // the previous hidden is garbage now unless a later block takes it as its skip
     if (this.last < 0) this.runner.disposeTensor(this.hidden);
     else if (!this.runner.neededLater(this.last, i)) {
@@ -366,7 +415,46 @@ class SegmentPass implements ForwardPass {
     this.hidden = out.hidden_out!;
     this.outputs.set(i, this.hidden);
     this.last = i;
-    return uncertainty;
+    this.queueAhead();
+    try {
+      return this.ahead
+        ? await this.runner.readQueued(out.uncertainty!)
+        : await this.runner.read(out.uncertainty!);
+    } finally {
+      this.runner.disposeTensor(out.uncertainty);
+      this.runner.lastBlockMs[i] = performance.now() - started;
+    }
+  }
+
+  /** Queues block i on the latest tokens (and its skip); the run is not awaited here. */
+  private launch(i: number): Promise<Record<string, Tensor>> {
+    const session = this.blocks[i];
+    if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
+    const feeds: Feeds = { hidden: this.hidden, temb: this.temb };
+    const src = this.runner.skipFrom(i);
+    if (src !== null) feeds.skip = this.outputs.get(src)!;
+    return this.runner.run(session, feeds);
+  }
+
+  private queueAhead(): void {
+    const next = this.last + 1;
+    if (!this.speculate || next >= this.blocks.length || this.ahead) return;
+    const out = this.launch(next);
+    out.catch(() => undefined); // awaited by runBlock or dropped by discardAhead
+    this.ahead = { block: next, out };
+  }
+
+  /** Throws the speculative block away once its run is done (its outputs are ours to free). */
+  private async discardAhead(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (!ahead) return;
+    try {
+      const out = await ahead.out;
+      for (const t of Object.values(out)) this.runner.disposeTensor(t);
+    } catch {
+      // a failed speculative run has nothing to free, and the pass did not need it
+    }
   }
 
   /** The embedded tokens and timestep embedding, before any block ran (for timing a block). */
@@ -382,7 +470,9 @@ class SegmentPass implements ForwardPass {
         `exit at block ${this.answered - 1} inside the fused prefix (begin with a lower mustRun)`,
       );
     }
-    const out = await this.runner.run(this.head, { hidden: this.hidden });
+    const run = this.runner.run(this.head, { hidden: this.hidden });
+    await this.discardAhead(); // queued before the head, so it is done first
+    const out = await run;
     const eps = await this.runner.read(out.eps!);
     this.runner.disposeTensor(out.eps);
     return eps;
@@ -391,9 +481,14 @@ class SegmentPass implements ForwardPass {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of this.outputs.values()) this.runner.disposeTensor(t);
-    this.outputs.clear();
-    this.runner.disposeTensor(this.hidden);
-    this.runner.disposeTensor(this.temb);
+    const free = () => {
+      for (const t of this.outputs.values()) this.runner.disposeTensor(t);
+      this.outputs.clear();
+      this.runner.disposeTensor(this.hidden);
+      this.runner.disposeTensor(this.temb);
+    };
+    // a pass abandoned mid-way (cancelled) may have a block queued that still reads our tokens
+    if (this.ahead) void this.discardAhead().then(free);
+    else free();
   }
 }

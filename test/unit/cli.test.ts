@@ -270,6 +270,13 @@ describe('adadiff eval and bench', () => {
     expect(unfused.map((x: { kind: string }) => x.kind)).toEqual(['segmented-full', 'adaptive']);
     expect(report.readback.withMs).toBeGreaterThan(0);
     expect(report.readback.withoutMs).toBeGreaterThan(0);
+    // and speculation's: the default θ once more, speculating (wasm's default is not to)
+    const atDefault = report.rows.filter(
+      (x: { kind: string; threshold: number; fused: boolean }) =>
+        x.kind === 'adaptive' && x.threshold === report.default.threshold && x.fused,
+    );
+    expect(atDefault.map((x: { speculative: boolean }) => x.speculative)).toEqual([false, true]);
+    expect(atDefault[1].blocksRun).toBe(atDefault[0].blocksRun);
     const bad = await cli('bench', '--class', '3');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--class is not an option of this command/);
@@ -306,6 +313,9 @@ describe('adadiff eval and bench', () => {
       'target ≤ 1.10×',
     );
     expect(md).toMatch(/Fused prefix .* without → with: segmented full depth: [\d.]+ → [\d.]+ ms/);
+    expect(md).toMatch(
+      /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default on wasm/,
+    );
   });
 
   it('bench: WebGPU needs --browser; the browser bench serves only models under public/', async () => {

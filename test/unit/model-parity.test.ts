@@ -3,7 +3,7 @@
  * full-depth model, and whole DDIM runs (full depth and at the default θ) with their exit decisions.
  */
 import * as ort from 'onnxruntime-web';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { directorySource } from '../../src/cli/node-source';
 import {
   generate,
@@ -156,6 +156,62 @@ describe('sampling against the PyTorch reference run', () => {
     );
     expect(maxAbsDiff(fused.image, plain.image)).toBeLessThanOrEqual(1e-4);
     expect(runner.liveTensorCount()).toBe(0);
+  });
+
+  it('speculative passes (queue the next block before the read; forced on wasm) give the same exits and image and free every tensor', async () => {
+    expect(runner.speculate).toBe(false); // wasm's default: nothing to overlap there
+    const speculative: Denoiser = {
+      numBlocks: runner.numBlocks,
+      minimumDepth: runner.minimumDepth,
+      begin: (x, t, classes, mustRun) => runner.begin(x, t, classes, mustRun, true),
+    };
+    for (const given of [
+      { classIndex: 4, seed: 11, steps: 8 },
+      { classIndex: 1, seed: 3, steps: 6, batching: 'separate' as const, minDepth: 1, threshold: 0.2 },
+    ]) {
+      const params = resolveParams(model.manifest, given);
+      const runs = vi.spyOn(runner, 'run');
+      const plain = await generate(runner, model.manifest, params);
+      const plainRuns = runs.mock.calls.length;
+      const ahead = await generate(speculative, model.manifest, params);
+      const aheadRuns = runs.mock.calls.length - plainRuns;
+      runs.mockRestore();
+      const exits = (r: typeof plain) => r.steps.map((s) => s.passes.map((p) => p.exitBlock));
+      expect(exits(ahead)).toEqual(exits(plain));
+      // each pass that exits early ran (and threw away) exactly one block more
+      const early = exits(plain)
+        .flat()
+        .filter((e) => e < runner.numBlocks - 1).length;
+      expect(aheadRuns - plainRuns).toBe(early);
+      expect(new Set(exits(plain).flat()).size).toBeGreaterThan(1); // exits inside and after the prefix
+      expect(maxAbsDiff(ahead.image, plain.image)).toBe(0);
+      expect(runner.liveTensorCount()).toBe(0);
+    }
+    // cancelled mid-pass: the queued block is dropped once it has run, and nothing leaks
+    const abort = new AbortController();
+    let blocks = 0;
+    const cancelling: Denoiser = {
+      ...speculative,
+      begin: async (x, t, classes, mustRun) => {
+        const pass = await speculative.begin(x, t, classes, mustRun);
+        return {
+          runBlock: async (i) => {
+            const u = await pass.runBlock(i);
+            if (++blocks === 7) abort.abort();
+            return u;
+          },
+          exit: () => pass.exit(),
+          dispose: () => pass.dispose(),
+        };
+      },
+    };
+    const params = resolveParams(model.manifest, { seed: 2, mode: 'full' });
+    await expect(
+      generate(cancelling, model.manifest, params, { signal: abort.signal }),
+    ).rejects.toMatchObject({
+      name: 'CancelledError',
+    });
+    await vi.waitFor(() => expect(runner.liveTensorCount()).toBe(0));
   });
 
   it('loaded without the blocks the prefix replaces (the page): fewer bytes, the same image, a clear error below its depth', async () => {
