@@ -6,7 +6,7 @@
  * Runs interleave (A B C … A B C …) so ratios hold on a noisy machine; medians after one warm-up
  * round. Where the model has a fused prefix, segmented full depth and the default θ also run
  * without it, to measure what it saves; the default θ also runs with speculation flipped from the
- * backend's default (see segments.ts); one block is timed with and without its read-back.
+ * runner's setting (see segments.ts); one block is timed with and without its read-back.
  */
 import type { Denoiser } from './denoiser';
 import { generate } from './generate';

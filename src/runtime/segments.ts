@@ -6,11 +6,14 @@
  * tiny uncertainty is read back. Every run goes through one queue: WebGPU and wasm must not run
  * concurrently.
  *
- * Speculation (WebGPU's default): reading an uncertainty back waits for the GPU, which then idles
- * while the exit decision travels to JS and the next block is dispatched. A speculative pass
- * queues block i+1 before it reads block i's uncertainty, so the GPU always has the next block;
- * on exit that block is thrown away. On wasm a run holds the thread, nothing overlaps, and the
- * discarded block is pure cost, so it is off there.
+ * Speculation (off unless asked for): reading an uncertainty back waits for the device, which
+ * then idles while the exit decision travels to JS and the next block is dispatched. A
+ * speculative pass queues block i+1 before it reads block i's uncertainty, so the device always
+ * has the next block; on exit that block is thrown away. That pays only where a GPU works beside
+ * the CPU. Measured here it costs: +10 % per image on wasm (a run holds the thread, nothing
+ * overlaps) and +11 % on WebGPU through SwiftShader (slower in each interleaved round; the "GPU"
+ * is the same two cores), so it stays off until `adadiff bench --browser --backend webgpu` shows
+ * a gain on a hardware adapter.
  */
 import type * as OrtModule from 'onnxruntime-web';
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
@@ -28,7 +31,7 @@ export interface SegmentRunnerOptions {
   onWarm?: (done: number, total: number) => void;
   /** Also create a session for the monolithic full-depth graph (benchmarks). */
   monolithic?: boolean;
-  /** Queue the next block before reading the current uncertainty (default: on WebGPU only). */
+  /** Queue the next block before reading the current uncertainty (default off; see above). */
   speculate?: boolean;
 }
 
@@ -106,6 +109,7 @@ export class SegmentRunner implements Denoiser {
       for (const [i, spec] of manifest.segments.blocks.entries()) {
         const replaced = fused !== undefined && i < fused.depth && !files.has(spec.path);
         // on the GPU too, so a speculative pass can queue the next block before reading it back
+        // (a plain pass reads it at once: the same download ORT would do for a 'cpu' output)
         blocks.push(
           replaced ? null : await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'gpu-buffer' }),
         );
@@ -126,7 +130,7 @@ export class SegmentRunner implements Denoiser {
         options.monolithic && manifest.baselines?.monolithic
           ? await open(manifest.baselines.monolithic, { eps: 'cpu' })
           : null;
-      const speculate = options.speculate ?? gpu;
+      const speculate = options.speculate ?? false;
       const runner = new SegmentRunner(
         ort,
         manifest,

@@ -270,7 +270,7 @@ describe('adadiff eval and bench', () => {
     expect(unfused.map((x: { kind: string }) => x.kind)).toEqual(['segmented-full', 'adaptive']);
     expect(report.readback.withMs).toBeGreaterThan(0);
     expect(report.readback.withoutMs).toBeGreaterThan(0);
-    // and speculation's: the default θ once more, speculating (wasm's default is not to)
+    // and speculation's: the default θ once more, speculating (the runner's default is not to)
     const atDefault = report.rows.filter(
       (x: { kind: string; threshold: number; fused: boolean }) =>
         x.kind === 'adaptive' && x.threshold === report.default.threshold && x.fused,
@@ -314,7 +314,7 @@ describe('adadiff eval and bench', () => {
     );
     expect(md).toMatch(/Fused prefix .* without → with: segmented full depth: [\d.]+ → [\d.]+ ms/);
     expect(md).toMatch(
-      /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default on wasm/,
+      /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default/,
     );
   });
 

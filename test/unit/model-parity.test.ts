@@ -159,7 +159,7 @@ describe('sampling against the PyTorch reference run', () => {
   });
 
   it('speculative passes (queue the next block before the read; forced on wasm) give the same exits and image and free every tensor', async () => {
-    expect(runner.speculate).toBe(false); // wasm's default: nothing to overlap there
+    expect(runner.speculate).toBe(false); // the default: measured slower wherever it ran
     const speculative: Denoiser = {
       numBlocks: runner.numBlocks,
       minimumDepth: runner.minimumDepth,
