@@ -17,7 +17,7 @@ import {
   type Ort,
 } from '../runtime';
 import type { BackendChoice, BenchOptions, EngineApi, EngineStats, LoadInfo, LoadOptions } from './api';
-import { chooseBackend } from './backend';
+import { chooseBackend, probeWebGpu } from './backend';
 import { openModelCache } from './cache';
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
@@ -137,9 +137,15 @@ export class Engine implements EngineApi {
     if (!runner.hasMonolithic)
       throw new BackendError('the benchmark needs the model loaded with monolithic: true');
     if (this.running) throw new BackendError('a generation is running: cancel it before benchmarking');
+    let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
+    if (runner.backend === 'webgpu') {
+      // the times mean nothing without the adapter: SwiftShader is the CPU pretending
+      const adapter = await probeWebGpu();
+      environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
+    }
     return runBench(runner, runner.manifest, {
       ...options,
-      environment: globalThis.navigator?.userAgent ?? 'unknown browser',
+      environment,
       onProgress,
     });
   }
