@@ -68,7 +68,7 @@ function unfused(runner: SegmentRunner): Denoiser {
   return { numBlocks: runner.numBlocks, begin: (x, t, classes) => runner.begin(x, t, classes, 1) };
 }
 
-/** The runner with speculation set for every pass, whatever its backend's default. */
+/** The runner with speculation set for every pass, whatever the runner's own setting. */
 function speculating(runner: SegmentRunner, speculate: boolean): Denoiser {
   return {
     numBlocks: runner.numBlocks,
