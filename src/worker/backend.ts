@@ -25,8 +25,11 @@ export async function probeWebGpu(): Promise<AdapterInfo> {
   return { available: true, software, description: name };
 }
 
-export async function chooseBackend(choice: BackendChoice): Promise<{ backend: Backend; reason: string }> {
-  if (choice === 'wasm') return { backend: 'wasm', reason: 'chosen by you' };
+/** `adapter`: the probed WebGPU adapter when WebGPU was chosen (benchmarks name it), else null. */
+export async function chooseBackend(
+  choice: BackendChoice,
+): Promise<{ backend: Backend; reason: string; adapter: AdapterInfo | null }> {
+  if (choice === 'wasm') return { backend: 'wasm', reason: 'chosen by you', adapter: null };
   const probe = await probeWebGpu();
   if (choice === 'webgpu') {
     if (!probe.available) {
@@ -37,11 +40,15 @@ export async function chooseBackend(choice: BackendChoice): Promise<{ backend: B
     return {
       backend: 'webgpu',
       reason: `chosen by you (${probe.description}${probe.software ? ', software' : ''})`,
+      adapter: probe,
     };
   }
-  if (probe.available && !probe.software) return { backend: 'webgpu', reason: probe.description };
+  if (probe.available && !probe.software) {
+    return { backend: 'webgpu', reason: probe.description, adapter: probe };
+  }
   return {
     backend: 'wasm',
+    adapter: null,
     reason: probe.available
       ? `WebGPU adapter is software (${probe.description}): wasm is faster`
       : probe.description,

@@ -17,7 +17,7 @@ import {
   type Ort,
 } from '../runtime';
 import type { BackendChoice, BenchOptions, EngineApi, EngineStats, LoadInfo, LoadOptions } from './api';
-import { chooseBackend, probeWebGpu } from './backend';
+import { chooseBackend, type AdapterInfo } from './backend';
 import { openModelCache } from './cache';
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
@@ -27,6 +27,8 @@ const LOSS_GRACE_MS = 250;
 
 export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
+  /** The WebGPU adapter the loaded runner was chosen on (null on wasm), named in bench reports. */
+  private adapter: AdapterInfo | null = null;
   private running: { abort: AbortController; done: Promise<unknown> } | null = null;
   /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
   private lost: DeviceLostError | null = null;
@@ -46,7 +48,7 @@ export class Engine implements EngineApi {
     if (!/^https?:\/\//i.test(modelUrl)) {
       throw new BackendError(`model URL must be an absolute http(s) URL, got "${modelUrl}"`);
     }
-    const { backend, reason } = await chooseBackend(choice);
+    const { backend, reason, adapter } = await chooseBackend(choice);
     const { cache, notice } = await openModelCache();
     const monolithic = options.monolithic ?? false;
     // the benchmark also runs every block on its own; the page only ever runs the fused prefix
@@ -58,6 +60,7 @@ export class Engine implements EngineApi {
     });
     const ort = await this.loadOrt(backend);
     this.runner = await SegmentRunner.create(ort, model, { backend, monolithic });
+    this.adapter = adapter;
     return {
       manifest: model.manifest,
       backend,
@@ -138,9 +141,9 @@ export class Engine implements EngineApi {
       throw new BackendError('the benchmark needs the model loaded with monolithic: true');
     if (this.running) throw new BackendError('a generation is running: cancel it before benchmarking');
     let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
-    if (runner.backend === 'webgpu') {
+    const adapter = this.adapter;
+    if (adapter) {
       // the times mean nothing without the adapter: SwiftShader is the CPU pretending
-      const adapter = await probeWebGpu();
       environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
     }
     return runBench(runner, runner.manifest, {

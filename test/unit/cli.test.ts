@@ -314,7 +314,7 @@ describe('adadiff eval and bench', () => {
     );
     expect(md).toMatch(/Fused prefix .* without → with: segmented full depth: [\d.]+ → [\d.]+ ms/);
     expect(md).toMatch(
-      /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default/,
+      /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default: it adds the thrown-away block/,
     );
   });
 
