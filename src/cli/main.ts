@@ -34,6 +34,7 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
+                    [--max-agreement-drop D] [--max-fid-ratio R]
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
   --class NAME|INDEX   class to draw (default 0)
@@ -57,10 +58,12 @@ bench: wall time per image (Node wasm, or the page's worker in Chromium with --b
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
 schedule; --markdown saves docs/bench-<where>.json and renders FILE from every saved run, with
 SVG plots in docs/.
-eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs and its
-default): class agreement and FID by the classifier in
-tools/export/eval, PSNR against full depth, blocks saved; --write-manifest stores the calibration
-and the default θ (largest saving within 2 points of agreement and 1.10× FID) in manifest.json.`;
+eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its
+default θ always runs): class agreement and FID by the classifier in tools/export/eval, PSNR
+against full depth, blocks saved. The default θ is the largest saving within the bound (agreement
+at most D = 0.02 below full depth, FID at most R = 1.10× full depth); when no θ is within it, the
+manifest's θ is kept and reported with withinBound false. --write-manifest stores the calibration
+and that default θ in manifest.json.`;
 
 class UsageError extends Error {}
 
@@ -87,6 +90,8 @@ const OPTIONS = {
   'per-class': { type: 'string' },
   classifier: { type: 'string' },
   'write-manifest': { type: 'boolean' },
+  'max-agreement-drop': { type: 'string' },
+  'max-fid-ratio': { type: 'string' },
   thresholds: { type: 'string' },
   markdown: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -435,9 +440,19 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
     'thresholds',
     'classifier',
     'write-manifest',
+    'max-agreement-drop',
+    'max-fid-ratio',
     'json',
     'quiet',
   ]);
+  const bound = {
+    maxAgreementDrop: num('max-agreement-drop', values['max-agreement-drop']) ?? 0.02,
+    maxFidRatio: num('max-fid-ratio', values['max-fid-ratio']) ?? 1.1,
+  };
+  if (bound.maxAgreementDrop < 0 || bound.maxAgreementDrop > 1)
+    throw new UsageError('--max-agreement-drop must be 0…1 (a fraction: 0.02 = 2 points)');
+  if (bound.maxFidRatio < 1)
+    throw new UsageError('--max-fid-ratio must be at least 1 (FID relative to full depth)');
   const perClass = num('per-class', values['per-class']) ?? 20;
   if (!Number.isInteger(perClass) || perClass < 2 || perClass > 10000) {
     throw new UsageError('--per-class must be an integer 2…10000 (FID needs at least two samples)');
@@ -455,10 +470,18 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
       perClass,
       steps,
       thresholds: given.length ? given : evalSweep(manifest),
-      maxAgreementDrop: 0.02,
-      maxFidRatio: 1.1,
+      bound,
       onProgress: values.quiet ? undefined : io.stderr,
     });
+    const d = report.default;
+    if (!d.withinBound) {
+      // not progress: a run whose default misses the bound says so even with --quiet
+      io.stderr(
+        `adadiff eval: no θ kept agreement within ${(100 * bound.maxAgreementDrop).toFixed(1)} points and FID within ${bound.maxFidRatio.toFixed(2)}× of full depth; ` +
+          `the manifest's θ ${d.threshold} stays the default (${(100 * d.savedFraction).toFixed(1)} % skipped, FID ${(d.fid / d.fidFull).toFixed(2)}× full depth). ` +
+          `--max-fid-ratio and --max-agreement-drop set the bound.\n`,
+      );
+    }
     if (values['write-manifest']) {
       const file = path.join(dir, 'manifest.json');
       const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -470,7 +493,10 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
         ...(psnr !== null && Number.isFinite(psnr) ? { psnr: Number(psnr.toFixed(2)) } : {}),
       }));
       json.defaults.threshold = report.default.threshold;
-      json.calibrationSource = `adadiff eval: ${perClass} per class, ${steps} steps, guidance ${manifest.defaults.guidance}`;
+      json.calibrationSource =
+        `adadiff eval: ${perClass} per class, ${steps} steps, guidance ${manifest.defaults.guidance}; ` +
+        `default θ ${report.default.threshold} ${d.chosenBy === 'bound' ? 'chosen within' : 'kept, no θ within'} ` +
+        `the bound (agreement −${bound.maxAgreementDrop}, FID ×${bound.maxFidRatio})`;
       await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
     }
     if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);

@@ -206,9 +206,52 @@ describe('adadiff eval and bench', () => {
     expect(frechetDistance([0], new Matrix([[1]]), [1], new Matrix([[4]]))).toBeCloseTo(2, 10);
   });
 
+  it('chooseDefault: the largest saving within the bound, else the manifest’s θ marked outside it', async () => {
+    const { chooseDefault } = await import('../../src/cli/eval');
+    const row = (threshold: number, savedFraction: number, agreement: number, fid: number) => ({
+      threshold,
+      savedFraction,
+      agreement,
+      fid,
+      psnr: null,
+      samples: 100,
+    });
+    const rows = [
+      row(0, 0, 0.9, 50),
+      row(0.1, 0.3, 0.89, 54),
+      row(0.2, 0.5, 0.89, 60),
+      row(0.3, 0.6, 0.8, 52),
+    ];
+    const bound = { maxAgreementDrop: 0.02, maxFidRatio: 1.1 };
+    // 0.2 saves more but its FID is 1.2×; 0.3 keeps FID but loses 10 points
+    expect(chooseDefault(rows, 0.3, bound)).toMatchObject({
+      threshold: 0.1,
+      withinBound: true,
+      chosenBy: 'bound',
+      agreementFull: 0.9,
+      fidFull: 50,
+    });
+    expect(chooseDefault(rows, 0.3, { ...bound, maxFidRatio: 1.25 }).threshold).toBe(0.2);
+    const strict = { maxAgreementDrop: 0, maxFidRatio: 1 };
+    expect(chooseDefault(rows, 0.2, strict)).toMatchObject({
+      threshold: 0.2,
+      savedFraction: 0.5,
+      fid: 60,
+      withinBound: false,
+      chosenBy: 'kept',
+    });
+    // a manifest θ that was not evaluated cannot be reported: full depth is, and it is within any bound
+    expect(chooseDefault(rows, 0.25, strict)).toMatchObject({
+      threshold: 0,
+      withinBound: true,
+      chosenBy: 'kept',
+    });
+  });
+
   it('eval --json reports the default θ against full depth and --write-manifest stores the calibration', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-model-'));
     cpSync(MODEL_DIR, dir, { recursive: true });
+    const before = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
     const r = await cli(
       'eval',
       '--model',
@@ -225,19 +268,72 @@ describe('adadiff eval and bench', () => {
     );
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.rows.map((x: { threshold: number }) => x.threshold)).toEqual([0, 0.3, 0.6]);
+    // the manifest's own default θ runs beside the ones asked for
+    expect(report.rows.map((x: { threshold: number }) => x.threshold)).toEqual([
+      0,
+      before.defaults.threshold,
+      0.3,
+      0.6,
+    ]);
     expect(Object.keys(report.default).sort()).toEqual([
       'agreement',
       'agreementFull',
+      'chosenBy',
       'fid',
       'fidFull',
       'savedFraction',
       'threshold',
+      'withinBound',
     ]);
+    expect(report.bound).toEqual({ maxAgreementDrop: 0.02, maxFidRatio: 1.1 });
     expect(report.rows[0].savedFraction).toBe(0);
+    const d = report.default;
+    if (d.chosenBy === 'bound') {
+      expect(d.agreement).toBeGreaterThanOrEqual(d.agreementFull - 0.02);
+      expect(d.fid).toBeLessThanOrEqual(d.fidFull * 1.1);
+    } else {
+      expect(d.threshold).toBe(before.defaults.threshold);
+      expect(r.stderr).toMatch(
+        /no θ kept agreement within 2\.0 points and FID within 1\.10× .* stays the default/,
+      );
+    }
     const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    expect(manifest.calibration).toHaveLength(3);
-    expect(manifest.defaults.threshold).toBe(report.default.threshold);
+    expect(manifest.calibration).toHaveLength(4);
+    expect(manifest.defaults.threshold).toBe(d.threshold);
+    expect(manifest.calibrationSource).toMatch(/the bound \(agreement −0\.02, FID ×1\.1\)/);
+  });
+
+  it('eval --max-fid-ratio / --max-agreement-drop set the bound: a loose one picks the largest saving', async () => {
+    const r = await cli(
+      'eval',
+      '--per-class',
+      '2',
+      '--steps',
+      '2',
+      '--thresholds',
+      '0.3,0.6',
+      '--max-agreement-drop',
+      '1',
+      '--max-fid-ratio',
+      '1e9',
+      '--json',
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const exits = report.rows.filter((x: { threshold: number }) => x.threshold > 0);
+    const most = Math.max(...exits.map((x: { savedFraction: number }) => x.savedFraction));
+    expect(report.default).toMatchObject({ withinBound: true, chosenBy: 'bound', savedFraction: most });
+    expect(most).toBeGreaterThan(0);
+    for (const [flag, value, message] of [
+      ['--max-fid-ratio', '0.9', /--max-fid-ratio must be at least 1/],
+      ['--max-fid-ratio', 'NaN', /--max-fid-ratio must be a number/],
+      ['--max-agreement-drop', '2', /--max-agreement-drop must be 0…1/],
+    ] as const) {
+      const bad = await cli('eval', '--per-class', '2', flag, value, '--quiet');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(message);
+    }
   });
 
   it('eval sweeps the manifest’s calibrated θs and its default unless told otherwise', async () => {
