@@ -14,7 +14,7 @@ import {
   setEngineFactory,
 } from '../../src/ui/actions';
 import { BlockChart } from '../../src/ui/components/BlockChart';
-import { calibrationFor, Controls } from '../../src/ui/components/Controls';
+import { calibrationFor, calibrationSummary, Controls } from '../../src/ui/components/Controls';
 import { Counters } from '../../src/ui/components/Counters';
 import { useModel } from '../../src/ui/state/model';
 import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
@@ -290,6 +290,23 @@ describe('components', () => {
     expect(useParams.getState().threshold).toBe(0.19);
     expect(screen.getByText(/50 % blocks saved, class agreement 85 %/)).toBeTruthy();
     expect(calibrationFor(calibrated.calibration, 0.11)?.threshold).toBe(0.1);
+  });
+
+  it('calibrationSummary gives agreement and FID against full depth when the table has it', () => {
+    const rows = [
+      { threshold: 0, savedFraction: 0, agreement: 0.88, fid: 80 },
+      { threshold: 0.14, savedFraction: 0.483, agreement: 0.86, fid: 116 },
+    ];
+    expect(calibrationSummary(rows, 0.15)).toBe(
+      'Measured near θ = 0.14: 48 % blocks saved, class agreement 86 % (full depth 88 %), FID 1.45× full depth.',
+    );
+    expect(calibrationSummary(rows, 0.01)).toBe(
+      'Measured near θ = 0: 0 % blocks saved, class agreement 88 %, FID 80.0.',
+    );
+    expect(calibrationSummary([{ threshold: 0.1, savedFraction: 0.3, fid: 90 }], 0.1)).toBe(
+      'Measured near θ = 0.1: 30 % blocks saved, FID 90.0.',
+    );
+    expect(calibrationSummary([], 0.1)).toMatch(/no calibration table yet/);
   });
 
   it('compareImages: PSNR of identical images is infinite, of a constant offset is exact', () => {

@@ -13,6 +13,33 @@ export function calibrationFor(rows: CalibrationRow[], threshold: number): Calib
   return best;
 }
 
+/**
+ * What the slider's θ costs, in the calibration's words. FID alone means nothing to a reader (it
+ * depends on the sample size), so it is given relative to full depth, as is agreement.
+ */
+export function calibrationSummary(rows: CalibrationRow[], threshold: number): string {
+  const cal = calibrationFor(rows, threshold);
+  if (!cal) return 'Higher θ exits earlier: faster, less exact. This model has no calibration table yet.';
+  const full = rows.find((r) => r.threshold === 0);
+  const parts = [
+    `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved`,
+  ];
+  if (cal.agreement !== undefined)
+    parts.push(
+      `class agreement ${(100 * cal.agreement).toFixed(0)} %` +
+        (full?.agreement !== undefined && cal !== full
+          ? ` (full depth ${(100 * full.agreement).toFixed(0)} %)`
+          : ''),
+    );
+  if (cal.fid !== undefined)
+    parts.push(
+      full?.fid && cal !== full
+        ? `FID ${(cal.fid / full.fid).toFixed(2)}× full depth`
+        : `FID ${cal.fid.toFixed(1)}`,
+    );
+  return `${parts.join(', ')}.`;
+}
+
 function num(v: string, fallback: number): number {
   const n = Number(v);
   return v.trim() !== '' && Number.isFinite(n) ? n : fallback;
@@ -21,7 +48,6 @@ function num(v: string, fallback: number): number {
 export function Controls({ manifest }: { manifest: Manifest }) {
   const p = useParams();
   const running = useRun((s) => s.status === 'running');
-  const cal = calibrationFor(manifest.calibration, p.threshold);
   return (
     <form
       className="controls"
@@ -106,14 +132,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         <p id="threshold-help" className="muted">
           {p.threshold === 0
             ? 'θ = 0: every block runs (full depth).'
-            : cal
-              ? `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved` +
-                (cal.agreement !== undefined
-                  ? `, class agreement ${(100 * cal.agreement).toFixed(0)} %`
-                  : '') +
-                (cal.fid !== undefined ? `, FID ${cal.fid.toFixed(2)}` : '') +
-                '.'
-              : 'Higher θ exits earlier: faster, less exact. This model has no calibration table yet.'}
+            : calibrationSummary(manifest.calibration, p.threshold)}
         </p>
       </div>
       <label className="checkbox">
