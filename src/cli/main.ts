@@ -425,11 +425,10 @@ async function writeBenchMarkdown(file: string, report: BenchReport, manifest: M
   await writeFile(file, benchMarkdown(saved, manifest));
 }
 
-/** The θs the manifest was calibrated at and its default, so a run checks what the slider shows. */
+/** The θs the manifest was calibrated at, so a run checks what the slider shows (runEval adds the default θ). */
 function evalSweep(m: Manifest): number[] {
   const calibrated = m.calibration.map((c) => c.threshold);
-  const sweep = calibrated.length > 1 ? calibrated : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2];
-  return [...new Set([...sweep, m.defaults.threshold])].filter((t) => t > 0).sort((a, b) => a - b);
+  return calibrated.length > 1 ? calibrated : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2];
 }
 
 async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
