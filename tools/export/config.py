@@ -34,6 +34,7 @@ DEFAULTS = {
         "p_uncond": 0.1,
         "lambda_u": 1.0,
         "beta_ual": 1.0,
+        "distill": 0.0,
         "min_snr_gamma": 5.0,
         "seed": 0,
         "log_every": 20,

@@ -37,13 +37,16 @@ def pseudo_uncertainty(eps_hat, eps):
     return torch.tanh((eps_hat - eps).abs()).detach()
 
 
-def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, beta=1.0):
-    """L = L_simple + λ·L_u + β·L_UAL for one batch.
+def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, beta=1.0, distill=0.0):
+    """L = L_simple + λ·L_u + β·L_UAL (+ δ·L_distill) for one batch.
 
     eps_hats, uncertainties: per-exit lists of [B, C, H, W]; eps: the true noise.
     sample_weight [B] (e.g. min-SNR) scales the noise-prediction terms per sample.
     L_UAL's layer weights are w_i ∝ 1 − mean(u_i), normalised to sum 1 over layers (as the
     official code does with the batch-mean certainty), and carry no gradient.
+    L_distill (not in the paper; δ = 0 by default) is L_UAL with the final exit's detached estimate
+    in place of the true noise: it pulls the exits towards what full depth would say, which is
+    what an early exit's cost in sample quality depends on.
     """
     B = eps.shape[0]
     w = torch.ones(B, device=eps.device) if sample_weight is None else sample_weight
@@ -55,11 +58,18 @@ def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, be
     layer_w = certainty / certainty.sum()
     l_ual = sum(lw * (w * m).mean() for lw, m in zip(layer_w, per_layer_mse))
     total = l_simple + lam * l_u + beta * l_ual
+    l_distill = torch.zeros((), device=eps.device)
+    if distill:
+        final = eps_hats[-1].detach()
+        gaps = [((e - final) ** 2).reshape(B, -1).mean(1) for e in eps_hats[:-1]]
+        l_distill = sum(lw * (w * g).mean() for lw, g in zip(layer_w[:-1], gaps))
+        total = total + distill * l_distill
     return {
         "loss": total,
         "simple": l_simple.detach(),
         "u": l_u.detach(),
         "ual": l_ual.detach(),
+        "distill": l_distill.detach(),
         "layer_mse": torch.stack([m.mean() for m in per_layer_mse]).detach(),
         "layer_uncertainty": torch.stack([u.mean() for u in uncertainties]).detach(),
     }

@@ -42,7 +42,9 @@ class TrainStep(torch.nn.Module):
         eps_hats, uncertainties = self.model.forward_exits(x_t, t.float(), y)
         gamma = self.cfg["min_snr_gamma"]
         weight = min_snr_weight(ab, gamma) if gamma and gamma > 0 else None
-        return adadiff_losses(eps_hats, uncertainties, noise, weight, self.cfg["lambda_u"], self.cfg["beta_ual"])
+        return adadiff_losses(
+            eps_hats, uncertainties, noise, weight, self.cfg["lambda_u"], self.cfg["beta_ual"], self.cfg["distill"]
+        )
 
 
 def learning_rate(step, tcfg, warmup_from=0):
@@ -223,6 +225,7 @@ def main(argv=None):
                     "simple": round(out["simple"].item(), 5),
                     "u": round(out["u"].item(), 5),
                     "ual": round(out["ual"].item(), 5),
+                    "distill": round(out["distill"].item(), 5),
                     "grad_norm": round(float(grad_norm), 3),
                     "lr": opt.param_groups[0]["lr"],
                     "it_per_s": round(rate, 3),

@@ -36,6 +36,22 @@ def test_three_loss_terms_by_hand():
     assert math.isclose(lam["loss"].item(), 0.25 + 0.5 * want_u + 2.0 * want_ual, rel_tol=1e-6)
 
 
+def test_distillation_pulls_exits_towards_the_detached_final_exit():
+    eps = torch.tensor([[[[0.0]]]])
+    e1 = torch.tensor([[[[1.0]]]], requires_grad=True)
+    e2 = torch.tensor([[[[0.5]]]], requires_grad=True)  # the final exit
+    u = [torch.tensor([[[[0.2]]]]), torch.tensor([[[[0.6]]]])]
+    out = adadiff_losses([e1, e2], u, eps, lam=0.0, beta=0.0, distill=3.0)
+    # layer weights 2/3, 1/3 as above; only the non-final exit has a gap: (1 − 0.5)²
+    assert math.isclose(out["distill"].item(), (2 / 3) * 0.25, rel_tol=1e-6)
+    assert math.isclose(out["loss"].item(), 0.25 + 3.0 * (2 / 3) * 0.25, rel_tol=1e-6)
+    out["loss"].backward()
+    # the final exit learns only from L_simple (2·0.5); the early one from the gap: 3·(2/3)·2·0.5
+    assert math.isclose(e2.grad.item(), 1.0, rel_tol=1e-6)
+    assert math.isclose(e1.grad.item(), 2.0, rel_tol=1e-6)
+    assert adadiff_losses([e1, e2], u, eps)["distill"].item() == 0.0
+
+
 def test_layer_weights_carry_no_gradient_to_the_uem():
     eps = torch.zeros(1, 1, 1, 1)
     e = [torch.ones(1, 1, 1, 1, requires_grad=True) for _ in range(2)]
