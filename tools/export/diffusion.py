@@ -46,7 +46,8 @@ def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, be
     official code does with the batch-mean certainty), and carry no gradient.
     L_distill (not in the paper; δ = 0 by default) is L_UAL with the final exit's detached estimate
     in place of the true noise: it pulls the exits towards what full depth would say, which is
-    what an early exit's cost in sample quality depends on.
+    what an early exit's cost in sample quality depends on. One run at δ 5 hurt full depth and the
+    exits alike (MODEL.md); it is off until a setting is found that helps.
     """
     B = eps.shape[0]
     w = torch.ones(B, device=eps.device) if sample_weight is None else sample_weight
