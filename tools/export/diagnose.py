@@ -25,11 +25,10 @@ import time
 import numpy as np
 import torch
 
-from .classifier import features_of, load_classifier
 from .diffusion import Schedule, ddim_step, ddim_timesteps, first_confident
 from .errors import UserError, run_cli
-from .evaluate import frechet_distance
-from .export import load_model
+from .evaluate import judge, load_judge, number_list, seeded_inputs
+from .export import block_with_uncertainty, load_model
 
 
 @torch.no_grad()
@@ -39,10 +38,9 @@ def every_block(model, x, t, y):
     outputs, unc = [], []
     for i in range(model.num_blocks):
         src = model.skip_source(i)
-        h = model.run_block(i, h, None if src is None else outputs[src])
+        h, u = block_with_uncertainty(model, i, h, temb, None if src is None else outputs[src])
         outputs.append(h)
-        u = model.uems[i](h[:, model.extras :, :], temb)
-        unc.append(u.reshape(u.shape[0], -1).mean(1))
+        unc.append(u)
     return torch.stack(outputs, 1), torch.stack(unc, 1)
 
 
@@ -116,10 +114,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        values = [float(v) for v in args.values.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--values must be comma-separated numbers, got {args.values!r}") from None
+    values = number_list("--values", args.values)
     if not values or any(not np.isfinite(v) or v < 0 for v in values):
         raise UserError("--values must be finite numbers ≥ 0")
     if args.policy == "static" and any(v < 1 or v != int(v) for v in values):
@@ -131,14 +126,8 @@ def main(argv=None):
     schedule = Schedule(**cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidance = args.guidance or cfg["sampling"]["guidance"]
-    classifier = load_classifier(args.classifier)
-    with open(args.classifier.replace(".pt", ".json")) as f:
-        info = json.load(f)
-    reference = (np.array(info["testFeatureMean"]), np.array(info["testFeatureCov"]))
-
-    labels = torch.arange(model.num_classes).repeat_interleave(args.per_class)
-    noise = torch.randn(len(labels), model.in_chans, model.img_size, model.img_size,
-                        generator=torch.Generator().manual_seed(args.seed))
+    classifier, reference, _ = load_judge(args.classifier)
+    labels, noise = seeded_inputs(model, args.per_class, args.seed)
     for value in values:
         started = time.time()
         images, run, passes = [], 0, 0
@@ -149,15 +138,15 @@ def main(argv=None):
             )
             images.append(img)
             run, passes = run + r, passes + n
-        logits, feats = features_of(classifier, torch.cat(images))
+        agreement, fid = judge(classifier, reference, torch.cat(images), labels)
         print(json.dumps({
             "policy": args.policy,
             "value": value,
             "residual": args.residual,
             "refresh": args.refresh,
             "savedFraction": round(1 - run / (passes * model.num_blocks), 4),
-            "agreement": round((logits.argmax(1) == labels).float().mean().item(), 4),
-            "fid": round(frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), *reference), 3),
+            "agreement": round(agreement, 4),
+            "fid": round(fid, 3),
             "samples": len(labels),
             "seconds": round(time.time() - started, 1),
         }), flush=True)

@@ -35,14 +35,42 @@ def frechet_distance(mu1, cov1, mu2, cov2):
     return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
 
 
+def number_list(flag, text, what="comma-separated numbers"):
+    """A flag's comma-separated numbers, or a UserError naming the flag."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} must be {what}, got {text!r}") from None
+
+
+def seeded_inputs(model, per_class, seed):
+    """per_class labels of each class in order, and their starting noise: the same draw at every θ
+    and in every tool that compares against this one's rows."""
+    labels = torch.arange(model.num_classes).repeat_interleave(per_class)
+    gen = torch.Generator().manual_seed(seed)
+    return labels, torch.randn(len(labels), model.in_chans, model.img_size, model.img_size, generator=gen)
+
+
+def load_judge(path):
+    """The evaluation classifier, the test set's feature statistics (μ, Σ) and its info file."""
+    classifier = load_classifier(path)
+    with open(path.replace(".pt", ".json")) as f:
+        info = json.load(f)
+    return classifier, (np.array(info["testFeatureMean"]), np.array(info["testFeatureCov"])), info
+
+
+def judge(classifier, reference, images, labels):
+    """Class agreement with the requested labels, and classifier-FID against the test set."""
+    logits, feats = features_of(classifier, images)
+    agreement = (logits.argmax(1) == labels).float().mean().item()
+    return agreement, frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), *reference)
+
+
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
     batching="separate",
 ):
-    num_classes = model.num_classes
-    labels = torch.arange(num_classes).repeat_interleave(per_class)
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(len(labels), model.in_chans, model.img_size, model.img_size, generator=gen)
+    labels, noise = seeded_inputs(model, per_class, seed)
     images, blocks_run, passes = [], 0, 0
     depth_by_step = np.zeros(steps)  # mean blocks run at each sampling step: the exit pattern
     for i in range(0, len(labels), batch):
@@ -58,9 +86,7 @@ def evaluate_threshold(
                     passes += len(rec[key])
                     depth_by_step[k] += sum(e + 1 for e in rec[key])
     images = torch.cat(images)
-    logits, feats = features_of(classifier, images)
-    agreement = (logits.argmax(1) == labels).float().mean().item()
-    fid = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), *reference)
+    agreement, fid = judge(classifier, reference, images, labels)
     return {
         "threshold": threshold,
         "savedFraction": round(1 - blocks_run / (passes * model.num_blocks), 4),
@@ -92,18 +118,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        thresholds = [float(v) for v in args.thresholds.split(",") if v.strip()]
-    except ValueError:
-        raise UserError(f"--thresholds must be comma-separated numbers, got {args.thresholds!r}") from None
+    thresholds = number_list("--thresholds", args.thresholds)
     if any(not 0 < t <= 1 for t in thresholds):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
     guidances = None
     if args.guidance is not None:
-        try:
-            guidances = [float(v) for v in args.guidance.split(",") if v.strip()]
-        except ValueError:
-            raise UserError(f"--guidance must be a number or comma-separated numbers, got {args.guidance!r}") from None
+        guidances = number_list("--guidance", args.guidance, "a number or comma-separated numbers")
         if not guidances or any(not 0 < g <= 30 for g in guidances):
             raise UserError("--guidance must lie in (0, 30]")
 
@@ -113,10 +133,7 @@ def main(argv=None):
     schedule = Schedule(**cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidances = guidances or [cfg["sampling"]["guidance"]]
-    classifier = load_classifier(args.classifier)
-    with open(args.classifier.replace(".pt", ".json")) as f:
-        info = json.load(f)
-    reference = (np.array(info["testFeatureMean"]), np.array(info["testFeatureCov"]))
+    classifier, reference, info = load_judge(args.classifier)
 
     started = time.time()
 
