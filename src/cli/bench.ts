@@ -86,6 +86,27 @@ function speculationEffect(r: BenchReport): string[] {
   ];
 }
 
+/** One sentence per build: does the replay match, and what does it cost per block run. */
+export function graphCaptureEffect(r: BenchReport): string[] {
+  if (!r.graphCapture?.length) return [];
+  const probes = r.graphCapture.map((p) => {
+    if (p.maxAbsDiff === null) return `${p.build}: the probe failed (${p.error ?? 'unknown error'})`;
+    const times =
+      p.eagerMs !== null && p.capturedMs !== null
+        ? `; ${p.eagerMs.toFixed(2)} ms per run without capture, ${p.capturedMs.toFixed(2)} ms replayed (${Math.abs(100 * (p.capturedMs / p.eagerMs - 1)).toFixed(1)} % ${p.capturedMs > p.eagerMs ? 'slower' : 'faster'})`
+        : '';
+    const verdict = p.matches
+      ? `replays match ordinary runs (max |Δ| ${p.maxAbsDiff.toExponential(1)})`
+      : `replays do **not** match ordinary runs (max |Δ| ${p.maxAbsDiff.toPrecision(3)})`;
+    return `${p.build}: ${verdict}${times}`;
+  });
+  const p0 = r.graphCapture[0]!;
+  return [
+    '',
+    `Graph capture (record block ${p0.block}'s GPU commands once, replay them; batch ${p0.batch}, ${p0.cases} inputs compared, ${p0.runs} runs per round, each reading its uncertainty back): ${probes.join('. ')}. The runtime does not use graph capture: it would need a build whose replays match and run faster.`,
+  ];
+}
+
 export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
   const order = Object.keys(PLACE);
@@ -119,6 +140,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
             `Uncertainty read-back: block ${r.readback.block} alone, ${r.readback.runs} runs back to back, ${r.readback.withoutMs.toFixed(3)} ms per run fetching only the tokens, ${r.readback.withMs.toFixed(3)} ms reading each run's uncertainty back (${(r.readback.withMs - r.readback.withoutMs).toFixed(3)} ms, ${(100 * (r.readback.withMs / r.readback.withoutMs - 1)).toFixed(1)} %).`,
           ]
         : []),
+      ...graphCaptureEffect(r),
       '',
       `![time vs θ, ${key}](docs/bench-time-${key}.svg)`,
     );

@@ -9,6 +9,7 @@
  * runner's setting (see segments.ts); one block is timed with and without its read-back.
  */
 import type { Denoiser } from './denoiser';
+import type { GraphCaptureProbe } from './graph-capture';
 import { generate } from './generate';
 import type { Manifest } from './manifest';
 import { monolithicDenoiser } from './monolithic';
@@ -54,6 +55,8 @@ export interface BenchReport {
   rows: BenchRow[];
   /** One block timed with and without reading its uncertainty back (ms per run, medians). */
   readback?: { block: number; runs: number; withMs: number; withoutMs: number };
+  /** WebGPU only: whether each onnxruntime-web build's graph capture replays correctly, and its cost. */
+  graphCapture?: GraphCaptureProbe[];
   default: {
     threshold: number;
     savedFraction: number;

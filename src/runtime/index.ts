@@ -15,3 +15,4 @@ export * from './image';
 export type { Denoiser, ForwardPass } from './denoiser';
 export * from './monolithic';
 export * from './bench';
+export * from './graph-capture';

@@ -14,6 +14,10 @@
  * overlaps) and +11 % on WebGPU through SwiftShader (slower in each interleaved round; the "GPU"
  * is the same two cores), so it stays off until `adadiff bench --browser --backend webgpu` shows
  * a gain on a hardware adapter.
+ *
+ * Graph capture (ORT records a session's GPU commands once and replays them) is not used: the
+ * benchmark's probe (graph-capture.ts) found the WebGPU EP's replays wrong and JSEP's correct
+ * but slower, on SwiftShader; see BENCHMARKS.md.
  */
 import type * as OrtModule from 'onnxruntime-web';
 import type { InferenceSession, Tensor } from 'onnxruntime-web';

@@ -7,6 +7,7 @@ import {
   DeviceLostError,
   generate,
   httpSource,
+  probeGraphCapture,
   loadModel,
   resolveParams,
   runBench,
@@ -34,8 +35,18 @@ export class Engine implements EngineApi {
   private lost: DeviceLostError | null = null;
   private onLost: ((e: DeviceLostError) => void) | null = null;
 
-  /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
-  constructor(private readonly loadOrt: (backend: Backend) => Promise<Ort>) {}
+  /** A bench load on WebGPU keeps one block's bytes for the graph-capture probe. */
+  private probeBlock: { index: number; bytes: Uint8Array; tokens: number; width: number } | null = null;
+
+  /**
+   * loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download).
+   * graphCaptureBuilds: the WebGPU builds the benchmark asks whether graph capture works; loaded
+   * only by a WebGPU benchmark, never by the page.
+   */
+  constructor(
+    private readonly loadOrt: (backend: Backend) => Promise<Ort>,
+    private readonly graphCaptureBuilds?: () => Promise<{ build: string; ort: Ort }[]>,
+  ) {}
 
   async load(
     modelUrl: string,
@@ -60,6 +71,15 @@ export class Engine implements EngineApi {
     });
     const ort = await this.loadOrt(backend);
     this.runner = await SegmentRunner.create(ort, model, { backend, monolithic });
+    // the mid-block: it takes no skip, so the probe feeds it hidden tokens and temb alone
+    const mid = model.manifest.architecture.numInBlocks;
+    const spec = model.manifest.segments.blocks[mid];
+    const bytes = spec && model.files.get(spec.path);
+    const dims = spec?.inputs.find((i) => i.name === 'hidden')?.dims;
+    this.probeBlock =
+      monolithic && backend === 'webgpu' && bytes && spec.skipFrom === null && dims
+        ? { index: mid, bytes, tokens: Number(dims[1]), width: Number(dims[2]) }
+        : null;
     this.adapter = adapter;
     return {
       manifest: model.manifest,
@@ -146,11 +166,28 @@ export class Engine implements EngineApi {
       // the times mean nothing without the adapter: SwiftShader is the CPU pretending
       environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
     }
-    return runBench(runner, runner.manifest, {
+    const report = await runBench(runner, runner.manifest, {
       ...options,
       environment,
       onProgress,
     });
+    const block = this.probeBlock;
+    if (block && this.graphCaptureBuilds) {
+      report.graphCapture = [];
+      for (const { build, ort } of await this.graphCaptureBuilds()) {
+        onProgress?.(`graph capture: ${build}\n`);
+        report.graphCapture.push(
+          await probeGraphCapture(ort, {
+            build,
+            block: block.bytes,
+            blockIndex: block.index,
+            tokens: block.tokens,
+            width: block.width,
+          }),
+        );
+      }
+    }
+    return report;
   }
 
   cancel(): void {
@@ -163,6 +200,7 @@ export class Engine implements EngineApi {
     this.lost = null;
     const runner = this.runner;
     this.runner = null;
+    this.probeBlock = null;
     // on a lost device neither the run nor the release may ever settle: wait a little, then move on
     const settle = <T>(p: Promise<T> | undefined) =>
       lost ? Promise.race([p, new Promise((r) => setTimeout(r, LOST_RELEASE_MS))]) : p;

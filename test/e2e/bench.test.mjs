@@ -44,3 +44,44 @@ test('bench --browser measures every configuration in Chromium and reports the d
   assert.equal(full.savedFraction, 0);
   assert.ok(report.rows.find((r) => r.threshold === 0.5).savedFraction > 0, 'θ = 0.5 skips blocks');
 });
+
+test('bench --browser --backend webgpu checks graph capture against ordinary runs in both WebGPU builds', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      'bin/adadiff.js',
+      'bench',
+      '--browser',
+      '--backend',
+      'webgpu',
+      '--reps',
+      '1',
+      '--steps',
+      '1',
+      '--thresholds',
+      '0.5',
+      '--json',
+      '--quiet',
+    ],
+    { timeout: 600_000, maxBuffer: 2 ** 24 },
+  );
+  const report = JSON.parse(stdout);
+  assert.equal(report.backend, 'webgpu');
+  assert.match(report.environment, /WebGPU adapter/);
+  const probes = report.graphCapture;
+  assert.deepEqual(
+    probes.map((p) => p.build),
+    ['onnxruntime-web/webgpu (WebGPU EP)', 'onnxruntime-web (JSEP)'],
+  );
+  for (const p of probes) {
+    assert.equal(p.block, report.readback.block, 'the probe times the same skip-free block');
+    assert.ok(Number.isFinite(p.maxAbsDiff), `${p.build}: no difference measured (${p.error})`);
+    assert.equal(p.matches, !p.nonFinite && p.maxAbsDiff <= 1e-5);
+    // timed exactly when the replays matched
+    assert.equal(p.eagerMs !== null && p.capturedMs !== null, p.matches, p.build);
+    if (p.matches) assert.ok(p.eagerMs > 0 && p.capturedMs > 0);
+  }
+  // JSEP's capture is the reference that the probe itself is sound: its replays must agree
+  const jsep = probes[1];
+  assert.equal(jsep.matches, true, `JSEP replay differs by ${jsep.maxAbsDiff}: the probe misuses capture`);
+});

@@ -396,7 +396,26 @@ describe('adadiff eval and bench', () => {
     expect(r.code).toBe(0);
     const node = JSON.parse(readFileSync(path.join(dir, 'docs', 'bench-node-wasm.json'), 'utf8'));
     // a Chromium run saved earlier is kept in the rendered file
-    const chromium = { ...node, environment: 'Mozilla/5.0 Chrome/140', rows: node.rows.slice(0, 2) };
+    const probe = { block: 6, batch: 2, cases: 4, runs: 20, nonFinite: false };
+    const chromium = {
+      ...node,
+      environment: 'Mozilla/5.0 Chrome/140',
+      rows: node.rows.slice(0, 2),
+      // as a WebGPU run reports graph capture: one build replays correctly, one not, one fails
+      graphCapture: [
+        { ...probe, build: 'A', maxAbsDiff: 0, matches: true, eagerMs: 100, capturedMs: 150 },
+        { ...probe, build: 'B', maxAbsDiff: 2.5, matches: false, eagerMs: null, capturedMs: null },
+        {
+          ...probe,
+          build: 'C',
+          maxAbsDiff: null,
+          matches: false,
+          eagerMs: null,
+          capturedMs: null,
+          error: 'boom',
+        },
+      ],
+    };
     writeFileSync(path.join(dir, 'docs', 'bench-chromium-wasm.json'), JSON.stringify(chromium));
     expect((await cli('bench', '--reps', '1', '--steps', '2', '--markdown', file, '--quiet')).code).toBe(0);
     const md = readFileSync(file, 'utf8');
@@ -408,6 +427,13 @@ describe('adadiff eval and bench', () => {
     expect(readFileSync(path.join(dir, 'docs', 'bench-fid-vs-saved.svg'), 'utf8')).toContain(
       'target ≤ 1.10×',
     );
+    expect(md).toContain(
+      "Graph capture (record block 6's GPU commands once, replay them; batch 2, 4 inputs compared, 20 runs per round, each reading its uncertainty back): " +
+        'A: replays match ordinary runs (max |Δ| 0.0e+0); 100.00 ms per run without capture, 150.00 ms replayed (50.0 % slower). ' +
+        'B: replays do **not** match ordinary runs (max |Δ| 2.50). C: the probe failed (boom).',
+    );
+    // only the run that has probes says anything about graph capture
+    expect(md.match(/Graph capture/g)).toHaveLength(1);
     expect(md).toMatch(/Fused prefix .* without → with: segmented full depth: [\d.]+ → [\d.]+ ms/);
     expect(md).toMatch(
       /Speculation .* at θ = [\d.]+: [\d.]+ ms without, [\d.]+ ms with \(-?[\d.]+ %\); off by default: it adds the thrown-away block/,
