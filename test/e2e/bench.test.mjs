@@ -9,25 +9,19 @@ import { test } from 'node:test';
 
 const run = promisify(execFile);
 
-test('bench --browser measures every configuration in Chromium and reports the default figures', async () => {
+/** One short browser bench through the CLI (one round, one θ besides the default); its JSON report. */
+async function browserBench(extra, { steps, timeout }) {
+  const args = ['bench', '--browser', ...extra, '--reps', '1', '--steps', String(steps)];
   const { stdout } = await run(
     process.execPath,
-    [
-      'bin/adadiff.js',
-      'bench',
-      '--browser',
-      '--reps',
-      '1',
-      '--steps',
-      '2',
-      '--thresholds',
-      '0.5',
-      '--json',
-      '--quiet',
-    ],
-    { timeout: 300_000, maxBuffer: 2 ** 24 },
+    ['bin/adadiff.js', ...args, '--thresholds', '0.5', '--json', '--quiet'],
+    { timeout, maxBuffer: 2 ** 24 },
   );
-  const report = JSON.parse(stdout);
+  return JSON.parse(stdout);
+}
+
+test('bench --browser measures every configuration in Chromium and reports the default figures', async () => {
+  const report = await browserBench([], { steps: 2, timeout: 300_000 });
   assert.equal(report.backend, 'wasm');
   assert.match(report.environment, /Chrome\//);
   assert.deepEqual([...new Set(report.rows.map((r) => r.kind))].sort(), [
@@ -43,29 +37,12 @@ test('bench --browser measures every configuration in Chromium and reports the d
   const full = report.rows.find((r) => r.kind === 'segmented-full');
   assert.equal(full.savedFraction, 0);
   assert.ok(report.rows.find((r) => r.threshold === 0.5).savedFraction > 0, 'θ = 0.5 skips blocks');
+  assert.equal(report.graphCapture, undefined, 'graph capture is a WebGPU question');
 });
 
 test('bench --browser --backend webgpu checks graph capture against ordinary runs in both WebGPU builds', async () => {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      'bin/adadiff.js',
-      'bench',
-      '--browser',
-      '--backend',
-      'webgpu',
-      '--reps',
-      '1',
-      '--steps',
-      '1',
-      '--thresholds',
-      '0.5',
-      '--json',
-      '--quiet',
-    ],
-    { timeout: 600_000, maxBuffer: 2 ** 24 },
-  );
-  const report = JSON.parse(stdout);
+  // SwiftShader runs a block in ~0.1 s: one step keeps this to a few minutes
+  const report = await browserBench(['--backend', 'webgpu'], { steps: 1, timeout: 600_000 });
   assert.equal(report.backend, 'webgpu');
   assert.match(report.environment, /WebGPU adapter/);
   const probes = report.graphCapture;
