@@ -90,7 +90,7 @@ function speculationEffect(r: BenchReport): string[] {
 export function graphCaptureEffect(r: BenchReport): string[] {
   if (!r.graphCapture?.length) return [];
   const probes = r.graphCapture.map((p) => {
-    if (p.maxAbsDiff === null) return `${p.build}: the probe failed (${p.error ?? 'unknown error'})`;
+    if (p.maxAbsDiff === null) return `${p.build}: capture or replay failed (${p.error ?? 'unknown error'})`;
     const times =
       p.eagerMs !== null && p.capturedMs !== null
         ? `; ${p.eagerMs.toFixed(2)} ms per run without capture, ${p.capturedMs.toFixed(2)} ms replayed (${Math.abs(100 * (p.capturedMs / p.eagerMs - 1)).toFixed(1)} % ${p.capturedMs > p.eagerMs ? 'slower' : 'faster'})`
