@@ -44,12 +44,23 @@ def every_block(model, x, t, y):
     return torch.stack(outputs, 1), torch.stack(unc, 1)
 
 
-def exit_blocks(model, policy, value, step, hidden, unc, batch, min_depth):
-    """The block each sample's (batched conditional + unconditional) pass exits at: [batch]."""
+def exit_blocks(model, policy, value, step, hidden, unc, batch, min_depth, uncond_scale=0.0, uncond_min_depth=None):
+    """The block each pass exits at: [2 * batch], conditional passes first.
+
+    uncond_scale 0: each conditional pass and its unconditional one exit together (batched);
+    s > 0 (uem only): they exit apart, the unconditional pass at θ·s on its own uncertainty.
+    """
     last = model.num_blocks - 1
+    if uncond_scale:
+        if policy != "uem":
+            raise ValueError("--uncond-scale applies to the uem policy")
+        return torch.cat([
+            first_confident(unc[:batch] <= value, 0.0, min_depth),
+            first_confident(unc[batch:] <= value * uncond_scale, 0.0, uncond_min_depth or min_depth),
+        ])
     if policy == "static":
         block = last if step % int(value) == 0 else min_depth - 1
-        return torch.full((batch,), block, dtype=torch.long)
+        return torch.full((2 * batch,), block, dtype=torch.long)
     if policy == "uem":
         confident = (unc[:batch] <= value) & (unc[batch:] <= value)
     elif policy == "oracle":
@@ -59,12 +70,14 @@ def exit_blocks(model, policy, value, step, hidden, unc, batch, min_depth):
         confident = torch.maximum(gap[:batch], gap[batch:]) <= value
     else:
         raise ValueError(f"unknown policy {policy!r}")
-    return first_confident(confident, 0.0, min_depth)
+    exits = first_confident(confident, 0.0, min_depth)
+    return torch.cat([exits, exits])
 
 
 @torch.no_grad()
 def sample_with_policy(
-    model, schedule, y, noise, steps, guidance, policy, value, min_depth=1, residual=False, refresh=0
+    model, schedule, y, noise, steps, guidance, policy, value, min_depth=1, residual=False, refresh=0,
+    uncond_scale=0.0, uncond_min_depth=None,
 ):
     """DDIM with classifier-free guidance under an exit policy; returns images, blocks run, passes."""
     batch, last = len(y), model.num_blocks - 1
@@ -78,12 +91,11 @@ def sample_with_policy(
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         hidden, unc = every_block(model, torch.cat([x, x]), torch.full((2 * batch,), float(t)), both)
-        exits = exit_blocks(model, policy, value, k, hidden, unc, batch, min_depth)
+        exits2 = exit_blocks(model, policy, value, k, hidden, unc, batch, min_depth, uncond_scale, uncond_min_depth)
         if refresh and k % refresh == 0:
-            exits[:] = last
+            exits2[:] = last
         if residual and memory is None:
-            exits[:] = last  # nothing remembered yet: the first step runs full depth
-        exits2 = torch.cat([exits, exits])
+            exits2[:] = last  # nothing remembered yet: the first step runs full depth
         h = hidden[rows, exits2]
         if residual:
             h = h + memory[rows, last] - memory[rows, exits2] if memory is not None else h
@@ -91,7 +103,7 @@ def sample_with_policy(
             memory = hidden.clone() if memory is None else torch.where(full[:, None, None, None], hidden, memory)
         eps_c, eps_u = model.head(h).chunk(2)
         x, _ = ddim_step(x, eps_u + guidance * (eps_c - eps_u), ab_t, ab_prev)
-        blocks_run += 2 * int((exits + 1).sum())
+        blocks_run += int((exits2 + 1).sum())
     return x.clamp(-1, 1), blocks_run, 2 * batch * steps
 
 
@@ -103,6 +115,10 @@ def main(argv=None):
     p.add_argument("--values", required=True, help="comma-separated: θ (uem), ε-gap bound (oracle), N (static)")
     p.add_argument("--residual", action="store_true", help="add the deep blocks' remembered contribution on exits")
     p.add_argument("--refresh", type=int, default=0, help="full depth every N-th step (0: never forced)")
+    p.add_argument("--uncond-scale", type=float, default=0.0,
+                   help="uem: the passes exit apart, the unconditional one at θ times this (0: together)")
+    p.add_argument("--uncond-min-depth", type=int, default=None,
+                   help="with --uncond-scale: the unconditional pass's own minimum depth (default --min-depth)")
     p.add_argument("--per-class", type=int, default=30)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--guidance", type=float, default=None,
@@ -134,7 +150,8 @@ def main(argv=None):
         for i in range(0, len(labels), args.batch):
             img, r, n = sample_with_policy(
                 model, schedule, labels[i : i + args.batch], noise[i : i + args.batch], steps, guidance,
-                args.policy, value, args.min_depth, args.residual, args.refresh,
+                args.policy, value, args.min_depth, args.residual, args.refresh, args.uncond_scale,
+                args.uncond_min_depth,
             )
             images.append(img)
             run, passes = run + r, passes + n
@@ -144,6 +161,8 @@ def main(argv=None):
             "value": value,
             "residual": args.residual,
             "refresh": args.refresh,
+            "uncondScale": args.uncond_scale,
+            "uncondMinDepth": args.uncond_min_depth,
             "savedFraction": round(1 - run / (passes * model.num_blocks), 4),
             "agreement": round(agreement, 4),
             "fid": round(fid, 3),

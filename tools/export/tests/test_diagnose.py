@@ -55,3 +55,17 @@ def test_residual_is_exact_when_every_step_refreshes_and_changes_exits_otherwise
     # full depth on steps 0 and 2, block 2 on steps 1 and 3: the same blocks, different exits
     assert run_plain == run_reused == 2 * 3 * (2 * model.num_blocks + 2 * 2)
     assert not torch.allclose(plain, reused, atol=1e-4)
+
+
+def test_uncond_scale_is_the_reference_sampler_with_weighted_passes():
+    model, schedule, y, noise = setup()
+    _, probe = sample(model, schedule, y, noise, STEPS, GUIDANCE, threshold=1.0)
+    unc = sorted({u for rec in probe for row in rec["unc_cond"] for u in row})
+    theta = unc[len(unc) // 3]
+    want, trace = sample(model, schedule, y, noise, STEPS, GUIDANCE, theta, min_depth=2, batching="weighted")
+    scale = GUIDANCE / abs(1 - GUIDANCE)
+    got, run, _ = sample_with_policy(
+        model, schedule, y, noise, STEPS, GUIDANCE, "uem", theta, min_depth=2, uncond_scale=scale
+    )
+    assert torch.allclose(got, want, atol=1e-5)
+    assert run == blocks_of(trace)
