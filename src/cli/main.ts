@@ -14,6 +14,7 @@ import {
   loadModel,
   messageOf,
   ParameterError,
+  PASS_BATCHINGS,
   resolveParams,
   SegmentRunner,
   runBench,
@@ -47,7 +48,8 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --threshold θ        uncertainty threshold 0…1; 0 = full depth (default: the manifest's)
   --min-depth N        never exit before N blocks (default 1)
   --patience N         confident blocks in a row needed in the first half (default 1)
-  --batching MODE      separate | all | any: how the two guidance passes exit (default separate)
+  --batching MODE      separate | weighted | all | any: how the two guidance passes exit
+                       (default: the manifest's)
   --depth N            static baseline: always run N blocks (overrides --threshold)
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout
@@ -183,7 +185,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
   }
   for (const [flag, allowed] of [
     ['sampler', ['ddim', 'dpmpp2m', 'ddpm']],
-    ['batching', ['separate', 'all', 'any']],
+    ['batching', PASS_BATCHINGS],
   ] as const) {
     const v = values[flag];
     if (v !== undefined && !(allowed as readonly string[]).includes(v)) {

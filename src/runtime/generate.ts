@@ -86,6 +86,17 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
   }
 }
 
+/**
+ * The guided noise is g·ε_c + (1 − g)·ε_u: an error in the unconditional estimate reaches the
+ * image scaled by |1 − g|, the conditional's by g. 'weighted' batching gives the unconditional
+ * pass the same error budget in the guided noise, θ·g/|1 − g| (5θ at g = 1.25), so it can stop
+ * where the conditional pass, which carries the class, keeps going.
+ */
+export function unconditionalPolicy(policy: DepthPolicy, guidance: number): DepthPolicy {
+  if (policy.kind !== 'adaptive' || guidance === 1) return policy;
+  return { ...policy, threshold: (policy.threshold * guidance) / Math.abs(1 - guidance) };
+}
+
 export function emptyTotals(): Totals {
   return {
     blocksRun: 0,
@@ -181,10 +192,12 @@ export async function generate(
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', 1);
         eps = r.eps;
-      } else if (params.batching === 'separate') {
+      } else if (params.batching === 'separate' || params.batching === 'weighted') {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
-        const u = await runPass(denoiser, x, t, [manifest.nullClass], policy, k, options.signal);
+        const uncondPolicy =
+          params.batching === 'weighted' ? unconditionalPolicy(policy, params.guidance) : policy;
+        const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
         account(u, 'uncond', 1);
         eps = guide(c.eps, u.eps, params.guidance);
       } else {

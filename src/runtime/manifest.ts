@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ManifestError } from './errors';
+import { PASS_BATCHINGS } from './params';
 
 export const FORMAT_VERSION = 1;
 const MANIFEST = 'manifest.json';
@@ -84,7 +85,7 @@ export const manifestSchema = z.object({
     /** No exit before this many blocks; θ was calibrated with it. Absent: 1. */
     minDepth: z.number().int().positive().optional(),
     /** How the guidance passes were run when θ was calibrated (see params' batching). Absent: separate. */
-    batching: z.enum(['separate', 'all', 'any']).optional(),
+    batching: z.enum(PASS_BATCHINGS).optional(),
   }),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */

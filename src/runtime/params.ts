@@ -8,8 +8,13 @@ import type { Manifest } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export type Mode = 'adaptive' | 'full' | 'static' | 'schedule';
-/** 'separate': each guidance pass exits on its own; 'all'/'any': both share one batched pass. */
-export type PassBatching = 'separate' | 'all' | 'any';
+/**
+ * How the two guidance passes exit. 'separate': each on its own at θ. 'weighted': each on its own,
+ * the unconditional pass at θ·g/|1 − g| (see unconditionalPolicy). 'all'/'any': both share one
+ * batched pass, which exits when all (any) of them are confident.
+ */
+export const PASS_BATCHINGS = ['separate', 'weighted', 'all', 'any'] as const;
+export type PassBatching = (typeof PASS_BATCHINGS)[number];
 
 export interface GenerateParams {
   classIndex: number;
@@ -72,7 +77,7 @@ function schema(m: Manifest) {
       threshold: z.number().min(0).max(1),
       minDepth: int(1, blocks),
       patience: int(1, blocks),
-      batching: z.enum(['separate', 'all', 'any']),
+      batching: z.enum(PASS_BATCHINGS),
       mode: z.enum(['adaptive', 'full', 'static', 'schedule']),
       staticDepth: int(1, blocks),
       depthSchedule: z.array(int(1, blocks)),

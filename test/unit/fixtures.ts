@@ -33,7 +33,7 @@ export interface Fixtures {
     /** Absent in fixtures written before the exporter recorded it: 1. */
     minDepth?: number;
     /** Absent in fixtures written before the exporter recorded it: separate. */
-    batching?: 'separate' | 'all';
+    batching?: 'separate' | 'weighted' | 'all';
     runs: Record<'full' | 'adaptive', { threshold: number; trace: TraceRecord[] }>;
   };
   tensors: Record<string, TensorEntry>;

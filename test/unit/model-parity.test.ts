@@ -140,6 +140,31 @@ describe('sampling against the PyTorch reference run', () => {
     });
   }
 
+  it('weighted batching: the conditional pass exits at θ, the unconditional at θ·g/|1 − g| on its own uncertainty', async () => {
+    const threshold = 0.1;
+    const guidance = 1.25;
+    const params = resolveParams(model.manifest, { classIndex: 2, seed: 5, steps: 8, threshold, guidance });
+    const weighted = await generate(runner, model.manifest, { ...params, batching: 'weighted' });
+    const minDepth = params.minDepth;
+    const exitAt = (u: number[], bound: number) => {
+      const i = u.findIndex((v, k) => k >= minDepth - 1 && v <= bound);
+      return i < 0 ? u.length - 1 : i;
+    };
+    for (const step of weighted.steps) {
+      const [cond, uncond] = step.passes;
+      expect([cond!.label, uncond!.label]).toEqual(['cond', 'uncond']);
+      expect(cond!.exitBlock).toBe(exitAt(cond!.uncertainties, threshold));
+      expect(uncond!.exitBlock).toBe(exitAt(uncond!.uncertainties, (threshold * guidance) / (guidance - 1)));
+    }
+    // the scaled θ makes the unconditional pass the shallower one on this model
+    const depth = (r: typeof weighted, label: string) =>
+      r.steps.reduce((a, s) => a + s.passes.find((p) => p.label === label)!.exitBlock + 1, 0);
+    expect(depth(weighted, 'uncond')).toBeLessThan(depth(weighted, 'cond'));
+    const separate = await generate(runner, model.manifest, { ...params, batching: 'separate' });
+    expect(weighted.totals.savedFraction).toBeGreaterThan(separate.totals.savedFraction);
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+
   it('the default generation runs the same with and without the fused prefix', async () => {
     if (!model.manifest.segments.prefix) return;
     const params = resolveParams(model.manifest, { classIndex: 3, seed: 7, steps: 8 });

@@ -131,6 +131,15 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     return eps_all[torch.arange(x.shape[0]), exit_block], exit_block, unc
 
 
+BATCHINGS = ("separate", "weighted", "all")
+
+
+def unconditional_threshold(threshold, guidance):
+    """'weighted' batching's θ for the unconditional pass (the runtime's unconditionalPolicy): the
+    guided noise is g·ε_c + (1 − g)·ε_u, so the same error budget there is θ·g/|1 − g|."""
+    return threshold if guidance == 1.0 else threshold * guidance / abs(1.0 - guidance)
+
+
 @torch.no_grad()
 def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
            batching="separate"):
@@ -138,11 +147,12 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
 
     threshold 0 = full depth. min_depth: no exit before this many blocks (the runtime's minDepth).
     batching (the runtime's): "separate" — the conditional and unconditional passes exit on their
-    own; "all" — they run as one batch and exit together, at the first block where both are
-    confident (one pass per step, and both guidance terms come from the same depth).
+    own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g); "all" —
+    they run as one batch and exit together, at the first block where both are confident (one pass
+    per step, and both guidance terms come from the same depth).
     """
-    if batching not in ("separate", "all"):
-        raise ValueError(f"batching must be 'separate' or 'all', got {batching!r}")
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
     x = noise
     ts = ddim_timesteps(schedule.num_timesteps, steps)
     null = torch.full_like(y, model.num_classes)
@@ -160,7 +170,8 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
         else:
             eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
             if guidance != 1.0:
-                eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, threshold, min_depth)
+                theta_u = unconditional_threshold(threshold, guidance) if batching == "weighted" else threshold
+                eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
         if guidance != 1.0:
             eps = eps_u + guidance * (eps_c - eps_u)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .classifier import features_of, load_classifier
-from .diffusion import Schedule, sample
+from .diffusion import BATCHINGS, Schedule, sample
 from .errors import UserError, run_cli
 from .export import load_model
 
@@ -107,8 +107,9 @@ def main(argv=None):
     p.add_argument("--guidance", default=None,
                    help="guidance scale, or a comma-separated list to sweep at full depth (default: the config's)")
     p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
-    p.add_argument("--batching", choices=["separate", "all"], default="all",
-                   help="guidance passes exit on their own, or together as one batched pass (the runtime's)")
+    p.add_argument("--batching", choices=BATCHINGS, default="all",
+                   help="how the guidance passes exit (the runtime's): on their own (separate; weighted: the "
+                        "unconditional one at θ·g/|1−g|) or together as one batched pass (all)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)

@@ -1,5 +1,6 @@
 """The network: shapes, skip wiring, exits, and upstream parameter names."""
 
+import pytest
 import torch
 
 from tools.export.config import from_dict
@@ -121,3 +122,29 @@ def test_batched_guidance_passes_exit_together_where_both_are_confident():
         for c, u, e in zip(rec["unc_cond"], rec["unc_uncond"], rec["exit_cond"]):
             both = [a <= theta and b <= theta for a, b in zip(c, u)]
             assert e == (both.index(True) if True in both[:-1] else len(both) - 1)
+
+
+def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_the_error():
+    from tools.export.diffusion import Schedule, sample, unconditional_threshold
+
+    assert unconditional_threshold(0.1, 1.25) == pytest.approx(0.5)  # g / |1 − g| = 5
+    assert unconditional_threshold(0.1, 3.0) == pytest.approx(0.15)
+    assert unconditional_threshold(0.1, 1.0) == 0.1
+    torch.manual_seed(0)
+    model = tiny().eval()
+    schedule = Schedule(num_timesteps=100)
+    y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
+    _, probe = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=1.0)
+    values = sorted({u for rec in probe for row in rec["unc_cond"] for u in row})
+    theta = values[len(values) // 2]
+    _, trace = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=theta, batching="weighted")
+    first = lambda row, bound: next((i for i, u in enumerate(row[:-1]) if u <= bound), len(row) - 1)  # noqa: E731
+    for rec in trace:
+        for c, e in zip(rec["unc_cond"], rec["exit_cond"]):
+            assert e == first(c, theta)
+        for u, e in zip(rec["unc_uncond"], rec["exit_uncond"]):
+            assert e == first(u, 2.0 * theta)  # g / |1 − g| = 2 at g = 2
+    # from the same first input, the unconditional pass stops no later than under separate batching
+    _, separate = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=theta)
+    assert separate[0]["exit_cond"] == trace[0]["exit_cond"]
+    assert all(w <= s for w, s in zip(trace[0]["exit_uncond"], separate[0]["exit_uncond"]))
