@@ -122,7 +122,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${r.batching ? ` (adaptive rows: guidance passes ${r.batching === 'all' || r.batching === 'any' ? 'batched' : r.batching}; the others batched)` : ''}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic | blocks run / full | blocks saved | FLOPs saved |',
       '|---|---|---|---|---|---|---|',

@@ -7,13 +7,15 @@
  * round. Where the model has a fused prefix, segmented full depth and the default θ also run
  * without it, to measure what it saves; the default θ also runs with speculation flipped from the
  * runner's setting (see segments.ts); one block is timed with and without its read-back.
+ * The rows that run both guidance passes to the same depth (full, static, schedule) batch them,
+ * the fastest way to run them; the adaptive rows run as the manifest says (its batching).
  */
 import type { Denoiser } from './denoiser';
 import type { GraphCaptureProbe } from './graph-capture';
 import { generate } from './generate';
 import type { Manifest } from './manifest';
 import { monolithicDenoiser } from './monolithic';
-import { resolveParams, type GenerateParams } from './params';
+import { resolveParams, type GenerateParams, type PassBatching } from './params';
 import type { Backend, SegmentRunner } from './segments';
 
 export interface BenchConfig {
@@ -51,6 +53,8 @@ export interface BenchReport {
   environment: string;
   steps: number;
   guidance: number;
+  /** How the adaptive rows run the guidance passes (the manifest's); the others batch them. */
+  batching?: PassBatching;
   reps: number;
   rows: BenchRow[];
   /** One block timed with and without reading its uncertainty back (ms per run, medians). */
@@ -125,7 +129,7 @@ export async function runBench(
       name: 'segmented full depth',
       kind: 'segmented-full',
       threshold: 0,
-      params: { mode: 'full' },
+      params: { mode: 'full', batching: 'all' },
       denoiser: runner,
       fused: true,
       speculative: runner.speculate,
@@ -145,7 +149,7 @@ export async function runBench(
       name: `static depth ${Math.round(avgDepth)}`,
       kind: 'static',
       threshold: null,
-      params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)) },
+      params: { mode: 'static', staticDepth: Math.max(1, Math.round(avgDepth)), batching: 'all' },
       denoiser: runner,
       fused: true,
       speculative: runner.speculate,
@@ -154,7 +158,7 @@ export async function runBench(
       name: 'per-timestep schedule',
       kind: 'schedule',
       threshold: null,
-      params: { mode: 'schedule', depthSchedule: schedule },
+      params: { mode: 'schedule', depthSchedule: schedule, batching: 'all' },
       denoiser: runner,
       fused: true,
       speculative: runner.speculate,
@@ -241,6 +245,7 @@ export async function runBench(
     environment: opts.environment,
     steps: opts.steps,
     guidance,
+    batching: resolveParams(manifest, {}).batching,
     reps: opts.reps,
     rows,
     readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },
