@@ -84,7 +84,7 @@ function speculating(runner: SegmentRunner, speculate: boolean): Denoiser {
   };
 }
 
-const median = (v: number[]) => {
+export const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;

@@ -12,6 +12,7 @@
  * where `navigator.gpu` exists.
  */
 import type { InferenceSession } from 'onnxruntime-web';
+import { median } from './bench';
 import { messageOf } from './errors';
 import { Mulberry32, normals } from './noise';
 import type { Ort } from './segments';
@@ -52,12 +53,6 @@ export interface GraphCaptureOptions {
 }
 
 const TOLERANCE = 1e-5;
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export async function probeGraphCapture(ort: Ort, o: GraphCaptureOptions): Promise<GraphCaptureProbe> {
   const batch = o.batch ?? 2;
