@@ -12,7 +12,9 @@ together) under policies the runtime does not ship, and reports blocks skipped, 
 
 --residual adds, on an exit at block k, the deep blocks' contribution h_L − h_k remembered from the
 sample's last full-depth step before the head (DeepCache-style feature reuse); --refresh N forces
-full depth every N-th step so that memory stays fresh.
+full depth every N-th step so that memory stays fresh. --uncond-scale S (uem) lets the two guidance
+passes exit apart, the unconditional one at θ·S (S = g/|1 − g| is evaluate's --batching weighted);
+--uncond-min-depth gives it its own floor.
 
 Every block runs at every step (an exit picks among them, as adaptive_eps does), so a row costs
 a full-depth sampling run whatever it skips.
