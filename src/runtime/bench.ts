@@ -105,11 +105,8 @@ export async function runBench(
   const theta = manifest.defaults.threshold;
   const guidance = manifest.defaults.guidance;
   // the adaptive default's exits decide the static and per-timestep baselines
-  const probe = await generate(
-    runner,
-    manifest,
-    resolveParams(manifest, { ...base, seed: 1, threshold: theta }),
-  );
+  const probeParams = resolveParams(manifest, { ...base, seed: 1, threshold: theta });
+  const probe = await generate(runner, manifest, probeParams);
   const passes = probe.steps.flatMap((s) => s.passes);
   const avgDepth = passes.reduce((a, p) => a + p.exitBlock + 1, 0) / passes.length;
   const schedule = probe.steps.map((s) =>
@@ -245,7 +242,7 @@ export async function runBench(
     environment: opts.environment,
     steps: opts.steps,
     guidance,
-    batching: resolveParams(manifest, {}).batching,
+    batching: probeParams.batching,
     reps: opts.reps,
     rows,
     readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },

@@ -163,6 +163,7 @@ export async function generate(
   const sampler = makeSampler(params.sampler, params.eta);
   let samplerState = sampler.initialState;
   const policy = depthPolicy(params);
+  const uncondPolicy = params.batching === 'weighted' ? unconditionalPolicy(policy, params.guidance) : policy;
   const n = denoiser.numBlocks;
   checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
@@ -195,8 +196,6 @@ export async function generate(
       } else if (params.batching === 'separate' || params.batching === 'weighted') {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
-        const uncondPolicy =
-          params.batching === 'weighted' ? unconditionalPolicy(policy, params.guidance) : policy;
         const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
         account(u, 'uncond', 1);
         eps = guide(c.eps, u.eps, params.guidance);
