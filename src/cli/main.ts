@@ -15,6 +15,7 @@ import {
   messageOf,
   ParameterError,
   PASS_BATCHINGS,
+  SAMPLERS,
   resolveParams,
   SegmentRunner,
   runBench,
@@ -184,7 +185,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
     throw new UsageError(`--count must be an integer 1…10000, got ${values.count}`);
   }
   for (const [flag, allowed] of [
-    ['sampler', ['ddim', 'dpmpp2m', 'ddpm']],
+    ['sampler', SAMPLERS],
     ['batching', PASS_BATCHINGS],
   ] as const) {
     const v = values[flag];

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ManifestError } from './errors';
 import { PASS_BATCHINGS } from './params';
+import { SAMPLERS, type SamplerName } from './samplers';
 
 export const FORMAT_VERSION = 1;
 const MANIFEST = 'manifest.json';
@@ -81,7 +82,7 @@ export const manifestSchema = z.object({
     threshold: z.number().min(0).max(1),
     steps: z.number().int().positive(),
     guidance: z.number().positive(),
-    sampler: z.enum(['ddim', 'dpmpp2m', 'ddpm']),
+    sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
     /** No exit before this many blocks; θ was calibrated with it. Absent: 1. */
     minDepth: z.number().int().positive().optional(),
     /** How the guidance passes were run when θ was calibrated (see params' batching). Absent: separate. */
