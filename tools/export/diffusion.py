@@ -142,7 +142,7 @@ def unconditional_threshold(threshold, guidance):
 
 @torch.no_grad()
 def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
-           batching="separate"):
+           batching="separate", uncond_every=1):
     """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
 
     threshold 0 = full depth. min_depth: no exit before this many blocks (the runtime's minDepth).
@@ -150,9 +150,14 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g); "all" —
     they run as one batch and exit together, at the first block where both are confident (one pass
     per step, and both guidance terms come from the same depth).
+    uncond_every N (the runtime's unconditionalEvery): the unconditional pass runs on every N-th
+    step only (from the first), and the steps between reuse its last estimate; it weighs
+    |1 − g| against the conditional pass's g, and changes slowly from step to step.
     """
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
+    if int(uncond_every) != uncond_every or uncond_every < 1:
+        raise ValueError(f"uncond_every must be an integer ≥ 1, got {uncond_every!r}")
     x = noise
     ts = ddim_timesteps(schedule.num_timesteps, steps)
     null = torch.full_like(y, model.num_classes)
@@ -162,7 +167,10 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         tt = torch.full((x.shape[0],), float(t))
-        if guidance != 1.0 and batching == "all":
+        reuse = guidance != 1.0 and k % uncond_every != 0
+        if reuse:
+            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
+        elif guidance != 1.0 and batching == "all":
             eps_c_all, unc_c = exits_of(model, x, tt, y)
             eps_u_all, unc_u = exits_of(model, x, tt, null)
             exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
@@ -173,7 +181,10 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
                 theta_u = unconditional_threshold(threshold, guidance) if batching == "weighted" else threshold
                 eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
-        if guidance != 1.0:
+        if reuse:
+            eps = eps_u + guidance * (eps_c - eps_u)
+            record["uncond_reused"] = True
+        elif guidance != 1.0:
             eps = eps_u + guidance * (eps_c - eps_u)
             record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
         else:

@@ -68,15 +68,16 @@ def judge(classifier, reference, images, labels):
 
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
-    batching="separate",
+    batching="separate", uncond_every=1,
 ):
     labels, noise = seeded_inputs(model, per_class, seed)
     images, blocks_run, passes = [], 0, 0
-    depth_by_step = np.zeros(steps)  # mean blocks run at each sampling step: the exit pattern
+    depth_by_step = np.zeros(steps)  # mean blocks of the passes run at each sampling step: the exit pattern
+    passes_by_step = np.zeros(steps)
     for i in range(0, len(labels), batch):
         img, trace = sample(
             model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold,
-            min_depth=min_depth, batching=batching,
+            min_depth=min_depth, batching=batching, uncond_every=uncond_every,
         )
         images.append(img)
         for k, rec in enumerate(trace):
@@ -85,6 +86,9 @@ def evaluate_threshold(
                     blocks_run += sum(e + 1 for e in rec[key])
                     passes += len(rec[key])
                     depth_by_step[k] += sum(e + 1 for e in rec[key])
+                    passes_by_step[k] += len(rec[key])
+            if rec.get("uncond_reused"):
+                passes += len(rec["exit_cond"])  # skipped whole: full depth would have run it
     images = torch.cat(images)
     agreement, fid = judge(classifier, reference, images, labels)
     return {
@@ -93,7 +97,7 @@ def evaluate_threshold(
         "agreement": round(agreement, 4),
         "fid": round(fid, 3),
         "samples": len(labels),
-        "depthByStep": [round(d / (passes / steps), 2) for d in depth_by_step],
+        "depthByStep": [round(d / n, 2) for d, n in zip(depth_by_step, passes_by_step)],
     }, images
 
 
@@ -110,6 +114,9 @@ def main(argv=None):
     p.add_argument("--batching", choices=BATCHINGS, default="all",
                    help="how the guidance passes exit (the runtime's): on their own (separate; weighted: the "
                         "unconditional one at θ·g/|1−g|) or together as one batched pass (all)")
+    p.add_argument("--uncond-every", type=int, default=1,
+                   help="run the unconditional pass every N-th step and reuse it between (the runtime's "
+                        "unconditionalEvery)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)
@@ -122,6 +129,8 @@ def main(argv=None):
     thresholds = number_list("--thresholds", args.thresholds)
     if any(not 0 < t <= 1 for t in thresholds):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
+    if args.uncond_every < 1:
+        raise UserError(f"--uncond-every must be ≥ 1, got {args.uncond_every}")
     guidances = None
     if args.guidance is not None:
         guidances = number_list("--guidance", args.guidance, "a number or comma-separated numbers")
@@ -138,15 +147,15 @@ def main(argv=None):
 
     started = time.time()
 
-    def run(threshold, guidance):
+    def run(threshold, guidance, uncond_every):
         return evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
-            args.min_depth, args.batching,
+            args.min_depth, args.batching, uncond_every,
         )
 
     sweep = []
     for guidance in guidances:
-        row, images = run(0.0, guidance)
+        row, images = run(0.0, guidance, 1)  # the reference: every block of both passes at every step
         sweep.append((dict(row, guidance=guidance), images))
         if len(guidances) > 1:
             print(json.dumps(sweep[-1][0]), flush=True)
@@ -158,7 +167,7 @@ def main(argv=None):
         save_grid(full_images, args.per_class, model.num_classes, args.grid)
     rows = [full]
     for threshold in thresholds:
-        row, _ = run(threshold, guidance)
+        row, _ = run(threshold, guidance, args.uncond_every)
         rows.append(row)
         print(json.dumps(row), flush=True)
     ok = [r for r in rows[1:] if r["agreement"] >= full["agreement"] - args.max_drop]
@@ -170,6 +179,7 @@ def main(argv=None):
         "guidanceSweep": [s[0] for s in sweep],
         "minDepth": args.min_depth,
         "batching": args.batching,
+        "uncondEvery": args.uncond_every,
         "sampler": "ddim",
         "perClass": args.per_class,
         "classifierTestAccuracy": info["testAccuracy"],

@@ -213,6 +213,8 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         defaults["minDepth"] = sampling["min_depth"]
     if sampling.get("batching", "separate") != "separate":
         defaults["batching"] = sampling["batching"]
+    if sampling.get("uncond_every", 1) > 1:
+        defaults["unconditionalEvery"] = sampling["uncond_every"]
     manifest = {
         "formatVersion": FORMAT_VERSION,
         "id": cfg["id"],
@@ -272,14 +274,14 @@ class FixtureWriter:
 
 
 def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50, min_depth=1,
-                        batching="separate"):
+                        batching="separate", uncond_every=1):
     """A seed whose adaptive run has no uncertainty within `margin` of θ, so float differences between
     PyTorch and ONNX Runtime cannot flip an exit decision."""
     S = model.img_size
     for seed in range(1, tries + 1):
         noise = torch.from_numpy(normal(seed, model.in_chans * S * S)).reshape(1, model.in_chans, S, S)
         _, trace = sample(model, schedule, label, noise, steps, guidance, threshold, min_depth=min_depth,
-                          batching=batching)
+                          batching=batching, uncond_every=uncond_every)
         values = [u for rec in trace for key in ("unc_cond", "unc_uncond") for row in rec.get(key, []) for u in row]
         if all(abs(u - threshold) > margin for u in values):
             return seed
@@ -318,17 +320,19 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     guidance = sampling["guidance"]
     min_depth = sampling.get("min_depth", 1)
     batching = sampling.get("batching", "separate")
+    uncond_every = sampling.get("uncond_every", 1)
     label = torch.tensor([0])
     seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold, min_depth=min_depth,
-                               batching=batching)
+                               batching=batching, uncond_every=uncond_every)
     noise = torch.from_numpy(normal(seed, C * S * S)).reshape(1, C, S, S)
     fx.add("sampling.noise", noise)
     runs = {}
-    for name, theta in (("full", 0.0), ("adaptive", threshold)):
+    # full: the model run whole (both passes at every step); adaptive: the manifest's defaults
+    for name, theta, every in (("full", 0.0, 1), ("adaptive", threshold, uncond_every)):
         img, trace = sample(model, schedule, label, noise, steps, guidance, theta, min_depth=min_depth,
-                            batching=batching)
+                            batching=batching, uncond_every=every)
         fx.add(f"sampling.{name}.image", img)
-        runs[name] = {"threshold": theta, "trace": trace}
+        runs[name] = {"threshold": theta, "uncondEvery": every, "trace": trace}
     meta = {
         "model": manifest["id"],
         "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
@@ -386,8 +390,9 @@ def main(argv=None):
     p.add_argument("--fixtures", default=None, help="directory for parity and sampling fixtures")
     p.add_argument("--threshold", type=float, default=None, help="default θ (default: the config's)")
     p.add_argument("--calibration", default=None,
-                   help="evaluate.py JSON report to record in the manifest; its guidance, steps, min depth and "
-                        "batching, under which θ was measured, become the manifest's defaults")
+                   help="evaluate.py JSON report to record in the manifest; its guidance, steps, min depth, "
+                        "batching and unconditional interval, under which θ was measured, become the manifest's "
+                        "defaults")
     p.add_argument("--prefix-depth", type=int, default=None,
                    help="fuse embed and this many blocks into prefix.onnx (default: the min depth; 1 = none)")
     args = p.parse_args(argv)
@@ -398,7 +403,7 @@ def main(argv=None):
         report = read_calibration(args.calibration)
         calibration = report["calibration"]
         sampling.update(steps=report["steps"], guidance=report["guidance"], min_depth=report.get("minDepth", 1),
-                        batching=report.get("batching", "separate"))
+                        batching=report.get("batching", "separate"), uncond_every=report.get("uncondEvery", 1))
         if threshold is None:
             threshold = report["default"]["threshold"]
     if threshold is None:

@@ -148,3 +148,31 @@ def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_t
     _, separate = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=theta)
     assert separate[0]["exit_cond"] == trace[0]["exit_cond"]
     assert all(w <= s for w, s in zip(trace[0]["exit_uncond"], separate[0]["exit_uncond"]))
+
+
+def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_between():
+    from tools.export.diffusion import Schedule, ddim_step, ddim_timesteps, sample
+
+    torch.manual_seed(0)
+    model = tiny().eval()
+    schedule = Schedule(num_timesteps=100)
+    y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
+    every_step, _ = sample(model, schedule, y, noise, steps=5, guidance=2.0)
+    assert torch.equal(sample(model, schedule, y, noise, steps=5, guidance=2.0, uncond_every=1)[0], every_step)
+    image, trace = sample(model, schedule, y, noise, steps=5, guidance=2.0, uncond_every=2)
+    assert [bool(rec.get("uncond_reused")) for rec in trace] == [False, True, False, True, False]
+    assert ["exit_uncond" in rec for rec in trace] == [True, False, True, False, True]
+    assert not torch.allclose(image, every_step)
+    # the same run by hand: the unconditional estimate is computed on steps 0, 2, 4 and held
+    ts, null, x = ddim_timesteps(100, 5), torch.full_like(y, 10), noise
+    with torch.no_grad():
+        for k, t in enumerate(ts):
+            tt = torch.full((3,), float(t))
+            if k % 2 == 0:
+                eps_u = model(x, tt, null)
+            eps = eps_u + 2.0 * (model(x, tt, y) - eps_u)
+            ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+            x, _ = ddim_step(x, eps, float(schedule.alphas_cumprod[t]), ab_prev)
+    assert torch.allclose(image, x.clamp(-1, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="uncond_every"):
+        sample(model, schedule, y, noise, steps=5, guidance=2.0, uncond_every=0)
