@@ -161,6 +161,8 @@ export async function runEval(
             steps: opts.steps,
             threshold,
             mode: threshold === 0 ? 'full' : 'adaptive',
+            // the reference is the model run whole: both passes, every block, every step
+            ...(threshold === 0 ? { unconditionalEvery: 1 } : {}),
           });
           const r = await generate(denoiser, manifest, params);
           images.push(r.image);

@@ -47,10 +47,12 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --eta η              DDIM stochasticity 0…1 (default 0)
   --guidance G         classifier-free guidance scale; 1 = none (default: the manifest's)
   --threshold θ        uncertainty threshold 0…1; 0 = full depth (default: the manifest's)
-  --min-depth N        never exit before N blocks (default 1)
+  --min-depth N        never exit before N blocks (default: the manifest's)
   --patience N         confident blocks in a row needed in the first half (default 1)
   --batching MODE      separate | weighted | all | any: how the two guidance passes exit
                        (default: the manifest's)
+  --uncond-every N     run the unconditional guidance pass every N-th step, reuse it between
+                       (default: the manifest's; 1 = every step)
   --depth N            static baseline: always run N blocks (overrides --threshold)
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout
@@ -83,6 +85,7 @@ const OPTIONS = {
   'min-depth': { type: 'string' },
   patience: { type: 'string' },
   batching: { type: 'string' },
+  'uncond-every': { type: 'string' },
   depth: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
@@ -209,6 +212,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
     minDepth: num('min-depth', values['min-depth']),
     patience: num('patience', values.patience),
     batching: values.batching as GenerateParams['batching'] | undefined,
+    unconditionalEvery: num('uncond-every', values['uncond-every']),
     mode: depth !== undefined ? 'static' : threshold === 0 ? 'full' : 'adaptive',
     staticDepth: depth,
   };
@@ -289,6 +293,7 @@ const GENERATE_FLAGS = [
   'min-depth',
   'patience',
   'batching',
+  'uncond-every',
   'depth',
   'out',
   'json',

@@ -168,6 +168,7 @@ export async function generate(
   checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
   const totals = emptyTotals();
+  let heldUncond: Float32Array | null = null; // the last unconditional estimate, for the steps that reuse it
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
 
@@ -193,11 +194,18 @@ export async function generate(
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', 1);
         eps = r.eps;
+      } else if (heldUncond && k % params.unconditionalEvery !== 0) {
+        const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
+        account(c, 'cond', 1);
+        // full depth would have run the unconditional pass too: it counts as all blocks skipped
+        addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
+        eps = guide(c.eps, heldUncond, params.guidance);
       } else if (params.batching === 'separate' || params.batching === 'weighted') {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
         const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
         account(u, 'uncond', 1);
+        heldUncond = u.eps;
         eps = guide(c.eps, u.eps, params.guidance);
       } else {
         const both = new Float32Array(2 * size);
@@ -213,6 +221,7 @@ export async function generate(
           options.signal,
         );
         account(r, 'batch', 2);
+        heldUncond = r.eps.slice(size);
         eps = guide(r.eps.subarray(0, size), r.eps.subarray(size), params.guidance);
       }
       const tPrev = k + 1 < timesteps.length ? timesteps[k + 1]! : -1;

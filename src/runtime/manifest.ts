@@ -87,6 +87,8 @@ export const manifestSchema = z.object({
     minDepth: z.number().int().positive().optional(),
     /** How the guidance passes were run when θ was calibrated (see params' batching). Absent: separate. */
     batching: z.enum(PASS_BATCHINGS).optional(),
+    /** The unconditional pass's interval in steps when θ was calibrated (params' unconditionalEvery). Absent: 1. */
+    unconditionalEvery: z.number().int().positive().optional(),
   }),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */

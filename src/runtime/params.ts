@@ -30,6 +30,13 @@ export interface GenerateParams {
   minDepth: number;
   patience: number;
   batching: PassBatching;
+  /**
+   * Run the unconditional guidance pass on every N-th step only (from the first); the steps
+   * between reuse its last estimate. 1 runs it at every step. It enters the guided noise with
+   * weight |1 − g| against the conditional pass's g and changes slowly between steps, so
+   * skipping it whole costs less than exiting either pass earlier (MODEL.md).
+   */
+  unconditionalEvery: number;
   mode: Mode;
   /** Blocks per step for mode 'static'. */
   staticDepth: number;
@@ -54,6 +61,7 @@ export function defaultParams(m: Manifest): GenerateParams {
     minDepth: m.defaults.minDepth ?? 1,
     patience: 1,
     batching: m.defaults.batching ?? 'separate',
+    unconditionalEvery: m.defaults.unconditionalEvery ?? 1,
     mode: 'adaptive',
     staticDepth: m.architecture.numBlocks,
     depthSchedule: [],
@@ -78,6 +86,7 @@ function schema(m: Manifest) {
       minDepth: int(1, blocks),
       patience: int(1, blocks),
       batching: z.enum(PASS_BATCHINGS),
+      unconditionalEvery: int(1, MAX_STEPS),
       mode: z.enum(['adaptive', 'full', 'static', 'schedule']),
       staticDepth: int(1, blocks),
       depthSchedule: z.array(int(1, blocks)),

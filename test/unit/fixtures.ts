@@ -19,6 +19,8 @@ export interface TraceRecord {
   unc_cond: number[][];
   exit_uncond?: number[];
   unc_uncond?: number[][];
+  /** The step reused the last unconditional estimate (no unconditional pass ran). */
+  uncond_reused?: boolean;
 }
 
 export interface Fixtures {
@@ -34,7 +36,15 @@ export interface Fixtures {
     minDepth?: number;
     /** Absent in fixtures written before the exporter recorded it: separate. */
     batching?: 'separate' | 'weighted' | 'all';
-    runs: Record<'full' | 'adaptive', { threshold: number; trace: TraceRecord[] }>;
+    runs: Record<
+      'full' | 'adaptive',
+      {
+        threshold: number;
+        /** Absent in fixtures written before the exporter recorded it: 1. */
+        uncondEvery?: number;
+        trace: TraceRecord[];
+      }
+    >;
   };
   tensors: Record<string, TensorEntry>;
 }

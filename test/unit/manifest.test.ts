@@ -230,9 +230,17 @@ describe('generate parameters are validated, never clamped', () => {
     expect(p.guidance).toBe(m.defaults.guidance);
     expect(p.minDepth).toBe(m.defaults.minDepth ?? 1);
     expect(p.batching).toBe(m.defaults.batching ?? 'separate');
-    const deeper = parseManifest({ ...clone(), defaults: { ...m.defaults, minDepth: 7, batching: 'any' } });
+    expect(p.unconditionalEvery).toBe(m.defaults.unconditionalEvery ?? 1);
+    const deeper = parseManifest({
+      ...clone(),
+      defaults: { ...m.defaults, minDepth: 7, batching: 'any', unconditionalEvery: 3 },
+    });
     expect(resolveParams(deeper, {}).minDepth).toBe(7);
     expect(resolveParams(deeper, {}).batching).toBe('any');
+    expect(resolveParams(deeper, {}).unconditionalEvery).toBe(3);
+    expect(() => parseManifest({ ...clone(), defaults: { ...m.defaults, unconditionalEvery: 0 } })).toThrow(
+      /unconditionalEvery/,
+    );
     expect(resolveParams(deeper, { minDepth: 1 }).minDepth).toBe(1);
   });
 });

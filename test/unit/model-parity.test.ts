@@ -109,6 +109,7 @@ describe('sampling against the PyTorch reference run', () => {
         threshold: run.threshold,
         minDepth: s.minDepth ?? 1,
         batching: s.batching ?? 'separate',
+        unconditionalEvery: run.uncondEvery ?? 1,
         mode: run.threshold === 0 ? 'full' : 'adaptive',
       });
       const result = await generate(runner, model.manifest, params);
@@ -143,7 +144,14 @@ describe('sampling against the PyTorch reference run', () => {
   it('weighted batching: the conditional pass exits at θ, the unconditional at θ·g/|1 − g| on its own uncertainty', async () => {
     const threshold = 0.1;
     const guidance = 1.25;
-    const params = resolveParams(model.manifest, { classIndex: 2, seed: 5, steps: 8, threshold, guidance });
+    const params = resolveParams(model.manifest, {
+      classIndex: 2,
+      seed: 5,
+      steps: 8,
+      threshold,
+      guidance,
+      unconditionalEvery: 1,
+    });
     const weighted = await generate(runner, model.manifest, { ...params, batching: 'weighted' });
     const minDepth = params.minDepth;
     const exitAt = (u: number[], bound: number) => {
@@ -162,6 +170,46 @@ describe('sampling against the PyTorch reference run', () => {
     expect(depth(weighted, 'uncond')).toBeLessThan(depth(weighted, 'cond'));
     const separate = await generate(runner, model.manifest, { ...params, batching: 'separate' });
     expect(weighted.totals.savedFraction).toBeGreaterThan(separate.totals.savedFraction);
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+
+  it('a reused unconditional pass runs every N-th step, is counted as skipped between, and holds its estimate', async () => {
+    const given = { classIndex: 6, seed: 9, steps: 7, threshold: 0.1, guidance: 1.25 };
+    const params = (n: number) => resolveParams(model.manifest, { ...given, unconditionalEvery: n });
+    const [every, third] = [
+      await generate(runner, model.manifest, params(1)),
+      await generate(runner, model.manifest, params(3)),
+    ];
+    expect(every.steps.map((s) => s.passes.length)).toEqual([2, 2, 2, 2, 2, 2, 2]);
+    expect(third.steps.map((s) => s.passes.map((p) => p.label).join('+'))).toEqual(
+      ['cond+uncond', 'cond', 'cond', 'cond+uncond', 'cond', 'cond', 'cond+uncond'].map((l) =>
+        model.manifest.defaults.batching === 'all' ? l.replace('cond+uncond', 'batch') : l,
+      ),
+    );
+    // the reference still counts both passes at every step; the reused ones run nothing
+    expect(third.totals.blocksFull).toBe(every.totals.blocksFull);
+    expect(third.steps.map((s) => s.blocksFull)).toEqual(every.steps.map((s) => s.blocksFull));
+    expect(third.totals.blocksRun).toBe(third.steps.reduce((a, s) => a + s.blocksRun, 0));
+    expect(third.totals.savedFraction).toBeGreaterThan(every.totals.savedFraction);
+    // until the first reuse the two runs are the same; after it they part
+    expect(third.steps[0]!.passes).toEqual(every.steps[0]!.passes);
+    expect(maxAbsDiff(third.image, every.image)).toBeGreaterThan(1e-3);
+    // with guidance 1 there is no unconditional pass to reuse: the setting changes nothing
+    const plain = { ...given, guidance: 1 };
+    const [a, b] = [
+      await generate(
+        runner,
+        model.manifest,
+        resolveParams(model.manifest, { ...plain, unconditionalEvery: 1 }),
+      ),
+      await generate(
+        runner,
+        model.manifest,
+        resolveParams(model.manifest, { ...plain, unconditionalEvery: 4 }),
+      ),
+    ];
+    expect(b.image).toEqual(a.image);
+    expect(b.totals).toEqual({ ...a.totals, wallMs: b.totals.wallMs });
     expect(runner.liveTensorCount()).toBe(0);
   });
 

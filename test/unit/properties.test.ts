@@ -28,6 +28,7 @@ const NUMERIC: (keyof GenerateParams)[] = [
   'minDepth',
   'patience',
   'staticDepth',
+  'unconditionalEvery',
 ];
 
 describe('resolveParams over arbitrary values', () => {
@@ -81,6 +82,7 @@ describe('CLI flags over arbitrary strings', () => {
     '--patience',
     '--depth',
     '--batching',
+    '--uncond-every',
   ];
   it('a bad value exits 2 with a usage message; nothing else runs', async () => {
     await fc.assert(
