@@ -160,9 +160,7 @@ export async function runEval(
             seed: 1000 + c * opts.perClass + i,
             steps: opts.steps,
             threshold,
-            mode: threshold === 0 ? 'full' : 'adaptive',
-            // the reference is the model run whole: both passes, every block, every step
-            ...(threshold === 0 ? { unconditionalEvery: 1 } : {}),
+            mode: threshold === 0 ? 'full' : 'adaptive', // 'full' runs both passes at every step
           });
           const r = await generate(denoiser, manifest, params);
           images.push(r.image);

@@ -52,7 +52,7 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --batching MODE      separate | weighted | all | any: how the two guidance passes exit
                        (default: the manifest's)
   --uncond-every N     run the unconditional guidance pass every N-th step, reuse it between
-                       (default: the manifest's; 1 = every step)
+                       (default: the manifest's; --threshold 0 runs it every step)
   --depth N            static baseline: always run N blocks (overrides --threshold)
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout

@@ -168,6 +168,8 @@ export async function generate(
   checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
   const totals = emptyTotals();
+  // full depth is the reference every saving is counted against: both passes at every step
+  const uncondEvery = params.mode === 'full' ? 1 : params.unconditionalEvery;
   let heldUncond: Float32Array | null = null; // the last unconditional estimate, for the steps that reuse it
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
@@ -194,7 +196,7 @@ export async function generate(
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', 1);
         eps = r.eps;
-      } else if (heldUncond && k % params.unconditionalEvery !== 0) {
+      } else if (heldUncond && k % uncondEvery !== 0) {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
         // full depth would have run the unconditional pass too: it counts as all blocks skipped

@@ -34,7 +34,8 @@ export interface GenerateParams {
    * Run the unconditional guidance pass on every N-th step only (from the first); the steps
    * between reuse its last estimate. 1 runs it at every step. It enters the guided noise with
    * weight |1 − g| against the conditional pass's g and changes slowly between steps, so
-   * skipping it whole costs less than exiting either pass earlier (MODEL.md).
+   * skipping it whole costs less than exiting either pass earlier (MODEL.md). Mode 'full', the
+   * model run whole (the reference every saving is counted against), ignores it.
    */
   unconditionalEvery: number;
   mode: Mode;

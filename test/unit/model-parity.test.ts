@@ -194,6 +194,10 @@ describe('sampling against the PyTorch reference run', () => {
     // until the first reuse the two runs are the same; after it they part
     expect(third.steps[0]!.passes).toEqual(every.steps[0]!.passes);
     expect(maxAbsDiff(third.image, every.image)).toBeGreaterThan(1e-3);
+    // full depth, the reference, runs both passes at every step whatever the setting
+    const full = await generate(runner, model.manifest, { ...params(3), mode: 'full' });
+    expect(full.steps.map((s) => s.passes.length)).toEqual([2, 2, 2, 2, 2, 2, 2]);
+    expect(full.totals.savedFraction).toBe(0);
     // with guidance 1 there is no unconditional pass to reuse: the setting changes nothing
     const plain = { ...given, guidance: 1 };
     const [a, b] = [
