@@ -58,6 +58,8 @@ export interface BenchReport {
   guidance: number;
   /** How the adaptive rows run the guidance passes (the manifest's); the others batch them. */
   batching?: PassBatching;
+  /** The unconditional pass's interval in every row but full depth (the manifest's). */
+  unconditionalEvery?: number;
   reps: number;
   rows: BenchRow[];
   /** One block timed with and without reading its uncertainty back (ms per run, medians). */
@@ -246,6 +248,7 @@ export async function runBench(
     steps: opts.steps,
     guidance,
     batching: probeParams.batching,
+    unconditionalEvery: probeParams.unconditionalEvery,
     reps: opts.reps,
     rows,
     readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },
