@@ -9,9 +9,9 @@
  * runner's setting (see segments.ts); one block is timed with and without its read-back.
  * The rows that run both guidance passes to the same depth (full, static, schedule) batch them,
  * the fastest way to run them; the adaptive rows run as the manifest says (its batching). The
- * full-depth rows run the unconditional pass at every step (mode 'full' ignores unconditionalEvery); the others reuse
- * it as the manifest says (unconditionalEvery), so static and schedule rows match the adaptive
- * default's work.
+ * full-depth rows run the unconditional pass at every step (mode 'full' ignores
+ * unconditionalEvery); the others reuse it as the manifest says, so the static and schedule rows
+ * do the adaptive default's work.
  */
 import type { Denoiser } from './denoiser';
 import type { GraphCaptureProbe } from './graph-capture';

@@ -181,12 +181,12 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
                 theta_u = unconditional_threshold(threshold, guidance) if batching == "weighted" else threshold
                 eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
-        if reuse:
-            eps = eps_u + guidance * (eps_c - eps_u)
-            record["uncond_reused"] = True
-        elif guidance != 1.0:
-            eps = eps_u + guidance * (eps_c - eps_u)
-            record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
+        if guidance != 1.0:
+            eps = eps_u + guidance * (eps_c - eps_u)  # on a reused step, eps_u is the last one computed
+            if reuse:
+                record["uncond_reused"] = True
+            else:
+                record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
         else:
             eps = eps_c
         x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, None if step_noise is None else step_noise[k])
