@@ -191,24 +191,24 @@ export async function generate(
           flopsFull: fullFlops * batch,
         });
       };
+      const reuseUncond = heldUncond !== null && k % uncondEvery !== 0;
       let eps: Float32Array;
       if (!useGuidance) {
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', 1);
         eps = r.eps;
-      } else if (heldUncond && k % uncondEvery !== 0) {
+      } else if (reuseUncond || params.batching === 'separate' || params.batching === 'weighted') {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
-        // full depth would have run the unconditional pass too: it counts as all blocks skipped
-        addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
-        eps = guide(c.eps, heldUncond, params.guidance);
-      } else if (params.batching === 'separate' || params.batching === 'weighted') {
-        const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
-        account(c, 'cond', 1);
-        const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
-        account(u, 'uncond', 1);
-        heldUncond = u.eps;
-        eps = guide(c.eps, u.eps, params.guidance);
+        if (reuseUncond) {
+          // full depth would have run the unconditional pass too: it counts as all blocks skipped
+          addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
+        } else {
+          const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
+          account(u, 'uncond', 1);
+          heldUncond = u.eps;
+        }
+        eps = guide(c.eps, heldUncond!, params.guidance); // set above, or held from an earlier step
       } else {
         const both = new Float32Array(2 * size);
         both.set(x);
