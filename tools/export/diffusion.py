@@ -131,7 +131,7 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     return eps_all[torch.arange(x.shape[0]), exit_block], exit_block, unc
 
 
-BATCHINGS = ("separate", "weighted", "all")
+BATCHINGS = ("separate", "weighted", "shallow", "all")
 
 
 def unconditional_threshold(threshold, guidance):
@@ -142,17 +142,20 @@ def unconditional_threshold(threshold, guidance):
 
 @torch.no_grad()
 def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
-           batching="separate", uncond_every=1):
+           batching="separate", uncond_every=1, guidance_max_t=None):
     """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
 
     threshold 0 = full depth. min_depth: no exit before this many blocks (the runtime's minDepth).
     batching (the runtime's): "separate" — the conditional and unconditional passes exit on their
-    own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g); "all" —
+    own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g);
+    "shallow" — the conditional pass exits at θ, the unconditional one always at min_depth; "all" —
     they run as one batch and exit together, at the first block where both are confident (one pass
     per step, and both guidance terms come from the same depth).
     uncond_every N (the runtime's unconditionalEvery): the unconditional pass runs on every N-th
-    step only (from the first), and the steps between reuse its last estimate; it weighs
-    |1 − g| against the conditional pass's g, and changes slowly from step to step.
+    guided step only (from the first), and the guided steps between reuse its last estimate; it
+    weighs |1 − g| against the conditional pass's g, and changes slowly from step to step.
+    guidance_max_t (the runtime's guidanceMaxT): guidance, and with it the unconditional pass, only
+    on steps with t ≤ this; the noisier steps run the conditional pass alone. None: every step.
     """
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
@@ -163,25 +166,28 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     null = torch.full_like(y, model.num_classes)
     rows = torch.arange(x.shape[0])
     trace = []
+    guided = 0  # guided steps so far: the unconditional pass runs on every uncond_every-th of them
     for k, t in enumerate(ts):
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         tt = torch.full((x.shape[0],), float(t))
-        reuse = guidance != 1.0 and k % uncond_every != 0
-        if reuse:
+        guide = guidance != 1.0 and (guidance_max_t is None or t <= guidance_max_t)
+        reuse = guide and guided % uncond_every != 0
+        guided += guide
+        if not guide or reuse:
             eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
-        elif guidance != 1.0 and batching == "all":
+        elif batching == "all":
             eps_c_all, unc_c = exits_of(model, x, tt, y)
             eps_u_all, unc_u = exits_of(model, x, tt, null)
             exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
             eps_c, eps_u = eps_c_all[rows, exit_c], eps_u_all[rows, exit_u]
         else:
             eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
-            if guidance != 1.0:
-                theta_u = unconditional_threshold(threshold, guidance) if batching == "weighted" else threshold
-                eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
+            theta_u = {"weighted": unconditional_threshold(threshold, guidance), "shallow": 1.0}.get(batching, threshold)
+            # θ 1 exits at min_depth: a mean uncertainty is a sigmoid's, never above 1
+            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
-        if guidance != 1.0:
+        if guide:
             eps = eps_u + guidance * (eps_c - eps_u)  # on a reused step, eps_u is the last one computed
             if reuse:
                 record["uncond_reused"] = True
@@ -189,6 +195,8 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
                 record.update(exit_uncond=exit_u.tolist(), unc_uncond=unc_u.tolist())
         else:
             eps = eps_c
+            if guidance != 1.0:
+                record["unguided"] = True
         x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, None if step_noise is None else step_noise[k])
         trace.append(record)
     return x.clamp(-1, 1), trace

@@ -68,7 +68,7 @@ def judge(classifier, reference, images, labels):
 
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
-    batching="separate", uncond_every=1,
+    batching="separate", uncond_every=1, guidance_max_t=None,
 ):
     labels, noise = seeded_inputs(model, per_class, seed)
     images, blocks_run, passes = [], 0, 0
@@ -77,7 +77,7 @@ def evaluate_threshold(
     for i in range(0, len(labels), batch):
         img, trace = sample(
             model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold,
-            min_depth=min_depth, batching=batching, uncond_every=uncond_every,
+            min_depth=min_depth, batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
         )
         images.append(img)
         for k, rec in enumerate(trace):
@@ -87,7 +87,7 @@ def evaluate_threshold(
                     passes += len(rec[key])
                     depth_by_step[k] += sum(e + 1 for e in rec[key])
                     passes_by_step[k] += len(rec[key])
-            if rec.get("uncond_reused"):
+            if rec.get("uncond_reused") or rec.get("unguided"):
                 passes += len(rec["exit_cond"])  # skipped whole: full depth would have run it
     images = torch.cat(images)
     agreement, fid = judge(classifier, reference, images, labels)
@@ -113,10 +113,14 @@ def main(argv=None):
     p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
     p.add_argument("--batching", choices=BATCHINGS, default="all",
                    help="how the guidance passes exit (the runtime's): on their own (separate; weighted: the "
-                        "unconditional one at θ·g/|1−g|) or together as one batched pass (all)")
+                        "unconditional one at θ·g/|1−g|; shallow: the unconditional one at --min-depth) or together "
+                        "as one batched pass (all)")
     p.add_argument("--uncond-every", type=int, default=1,
                    help="run the unconditional pass every N-th step and reuse it between (the runtime's "
                         "unconditionalEvery)")
+    p.add_argument("--guidance-max-t", type=int, default=None,
+                   help="guide only the steps with timestep t ≤ this; the noisier ones run the conditional pass "
+                        "alone (the runtime's guidanceMaxT; default: every step)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234)
@@ -131,6 +135,8 @@ def main(argv=None):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
     if args.uncond_every < 1:
         raise UserError(f"--uncond-every must be ≥ 1, got {args.uncond_every}")
+    if args.guidance_max_t is not None and args.guidance_max_t < 0:
+        raise UserError(f"--guidance-max-t must be ≥ 0, got {args.guidance_max_t}")
     guidances = None
     if args.guidance is not None:
         guidances = number_list("--guidance", args.guidance, "a number or comma-separated numbers")
@@ -147,15 +153,17 @@ def main(argv=None):
 
     started = time.time()
 
-    def run(threshold, guidance, uncond_every):
+    def run(threshold, guidance, full_depth=False):
+        # the reference runs every block of both passes at every step, whatever the savings settings
         return evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
-            args.min_depth, args.batching, uncond_every,
+            args.min_depth, "separate" if full_depth else args.batching, 1 if full_depth else args.uncond_every,
+            None if full_depth else args.guidance_max_t,
         )
 
     sweep = []
     for guidance in guidances:
-        row, images = run(0.0, guidance, 1)  # the reference: every block of both passes at every step
+        row, images = run(0.0, guidance, full_depth=True)
         sweep.append((dict(row, guidance=guidance), images))
         if len(guidances) > 1:
             print(json.dumps(sweep[-1][0]), flush=True)
@@ -167,7 +175,7 @@ def main(argv=None):
         save_grid(full_images, args.per_class, model.num_classes, args.grid)
     rows = [full]
     for threshold in thresholds:
-        row, _ = run(threshold, guidance, args.uncond_every)
+        row, _ = run(threshold, guidance)
         rows.append(row)
         print(json.dumps(row), flush=True)
     ok = [r for r in rows[1:] if r["agreement"] >= full["agreement"] - args.max_drop]
@@ -180,6 +188,7 @@ def main(argv=None):
         "minDepth": args.min_depth,
         "batching": args.batching,
         "uncondEvery": args.uncond_every,
+        "guidanceMaxT": args.guidance_max_t,
         "sampler": "ddim",
         "perClass": args.per_class,
         "classifierTestAccuracy": info["testAccuracy"],

@@ -215,6 +215,8 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         defaults["batching"] = sampling["batching"]
     if sampling.get("uncond_every", 1) > 1:
         defaults["unconditionalEvery"] = sampling["uncond_every"]
+    if sampling.get("guidance_max_t") is not None:
+        defaults["guidanceMaxT"] = sampling["guidance_max_t"]
     manifest = {
         "formatVersion": FORMAT_VERSION,
         "id": cfg["id"],
@@ -274,14 +276,14 @@ class FixtureWriter:
 
 
 def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50, min_depth=1,
-                        batching="separate", uncond_every=1):
+                        batching="separate", uncond_every=1, guidance_max_t=None):
     """A seed whose adaptive run has no uncertainty within `margin` of θ, so float differences between
     PyTorch and ONNX Runtime cannot flip an exit decision."""
     S = model.img_size
     for seed in range(1, tries + 1):
         noise = torch.from_numpy(normal(seed, model.in_chans * S * S)).reshape(1, model.in_chans, S, S)
         _, trace = sample(model, schedule, label, noise, steps, guidance, threshold, min_depth=min_depth,
-                          batching=batching, uncond_every=uncond_every)
+                          batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t)
         values = [u for rec in trace for key in ("unc_cond", "unc_uncond") for row in rec.get(key, []) for u in row]
         if all(abs(u - threshold) > margin for u in values):
             return seed
@@ -321,18 +323,21 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     min_depth = sampling.get("min_depth", 1)
     batching = sampling.get("batching", "separate")
     uncond_every = sampling.get("uncond_every", 1)
+    guidance_max_t = sampling.get("guidance_max_t")
     label = torch.tensor([0])
     seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold, min_depth=min_depth,
-                               batching=batching, uncond_every=uncond_every)
+                               batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t)
     noise = torch.from_numpy(normal(seed, C * S * S)).reshape(1, C, S, S)
     fx.add("sampling.noise", noise)
     runs = {}
-    # full: the model run whole (both passes at every step); adaptive: the manifest's defaults
-    for name, theta, every in (("full", 0.0, 1), ("adaptive", threshold, uncond_every)):
+    # full: the model run whole (both passes at every step, the runtime's mode 'full'); adaptive: the
+    # manifest's defaults
+    for name, theta, how, every, max_t in (("full", 0.0, "separate", 1, None),
+                                           ("adaptive", threshold, batching, uncond_every, guidance_max_t)):
         img, trace = sample(model, schedule, label, noise, steps, guidance, theta, min_depth=min_depth,
-                            batching=batching, uncond_every=every)
+                            batching=how, uncond_every=every, guidance_max_t=max_t)
         fx.add(f"sampling.{name}.image", img)
-        runs[name] = {"threshold": theta, "uncondEvery": every, "trace": trace}
+        runs[name] = {"threshold": theta, "uncondEvery": every, "guidanceMaxT": max_t, "trace": trace}
     meta = {
         "model": manifest["id"],
         "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
@@ -391,8 +396,8 @@ def main(argv=None):
     p.add_argument("--threshold", type=float, default=None, help="default θ (default: the config's)")
     p.add_argument("--calibration", default=None,
                    help="evaluate.py JSON report to record in the manifest; its guidance, steps, min depth, "
-                        "batching and unconditional interval, under which θ was measured, become the manifest's "
-                        "defaults")
+                        "batching, unconditional interval and guidance interval, under which θ was measured, "
+                        "become the manifest's defaults")
     p.add_argument("--prefix-depth", type=int, default=None,
                    help="fuse embed and this many blocks into prefix.onnx (default: the min depth; 1 = none)")
     args = p.parse_args(argv)
@@ -403,7 +408,8 @@ def main(argv=None):
         report = read_calibration(args.calibration)
         calibration = report["calibration"]
         sampling.update(steps=report["steps"], guidance=report["guidance"], min_depth=report.get("minDepth", 1),
-                        batching=report.get("batching", "separate"), uncond_every=report.get("uncondEvery", 1))
+                        batching=report.get("batching", "separate"), uncond_every=report.get("uncondEvery", 1),
+                        guidance_max_t=report.get("guidanceMaxT"))
         if threshold is None:
             threshold = report["default"]["threshold"]
     if threshold is None:

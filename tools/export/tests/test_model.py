@@ -176,3 +176,33 @@ def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_be
     assert torch.allclose(image, x.clamp(-1, 1), atol=1e-6)
     with pytest.raises(ValueError, match="uncond_every"):
         sample(model, schedule, y, noise, steps=5, guidance=2.0, uncond_every=0)
+
+
+def test_guidance_interval_skips_the_noisiest_steps_and_shallow_stops_the_unconditional_pass_at_min_depth():
+    from tools.export.diffusion import Schedule, adaptive_eps, ddim_step, ddim_timesteps, exits_of, sample
+
+    model = tiny()
+    schedule = Schedule(num_timesteps=100)
+    y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    ts = ddim_timesteps(100, 5)  # 99, 79, 59, 39, 19
+    _, probe = sample(model, schedule, y, noise, steps=5, guidance=2.0, threshold=1.0)
+    values = sorted({u for rec in probe for row in rec["unc_cond"] for u in row})
+    theta = values[len(values) // 2]
+    image, trace = sample(model, schedule, y, noise, steps=5, guidance=2.0, threshold=theta, min_depth=2,
+                          batching="shallow", uncond_every=2, guidance_max_t=ts[2])
+    assert [bool(rec.get("unguided")) for rec in trace] == [True, True, False, False, False]
+    assert [bool(rec.get("uncond_reused")) for rec in trace] == [False, False, False, True, False]
+    assert [k for k, rec in enumerate(trace) if "exit_uncond" in rec] == [2, 4]
+    assert all(e == 1 for k in (2, 4) for e in trace[k]["exit_uncond"])  # block 2, 0-based 1: min_depth
+    assert len({e for rec in trace for e in rec["exit_cond"]}) > 1  # the conditional pass still exits at θ
+    # the same run by hand
+    null, x = torch.full_like(y, 10), noise
+    for k, t in enumerate(ts):
+        tt = torch.full((3,), float(t))
+        eps_c, _, _ = adaptive_eps(model, x, tt, y, theta, min_depth=2)
+        if k in (2, 4):
+            eps_u = exits_of(model, x, tt, null)[0][:, 1]
+        eps = eps_c if k < 2 else eps_u + 2.0 * (eps_c - eps_u)
+        ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+        x, _ = ddim_step(x, eps, float(schedule.alphas_cumprod[t]), ab_prev)
+    assert torch.allclose(image, x.clamp(-1, 1), atol=1e-6)

@@ -133,13 +133,14 @@ def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
 def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_path):
     weights, report_path = os.path.join(trained, "weights.pt"), str(tmp_path / "eval.json")
     run("tools.export.evaluate", "--checkpoint", weights, "--per-class", "1", "--guidance", "1,2",
-        "--thresholds", "0.3,0.6", "--min-depth", "2", "--uncond-every", "2", "--threads", "1", "--out", report_path)
+        "--thresholds", "0.3,0.6", "--min-depth", "2", "--uncond-every", "2", "--guidance-max-t", "74", "--threads", "1",
+        "--out", report_path)
     report = json.load(open(report_path))
     sweep = report["guidanceSweep"]
     assert [r["guidance"] for r in sweep] == [1.0, 2.0]
     best = max(sweep, key=lambda r: (r["agreement"], -r["fid"]))
     assert report["guidance"] == best["guidance"] and report["full"]["agreement"] == best["agreement"]
-    assert report["minDepth"] == 2 and report["uncondEvery"] == 2
+    assert report["minDepth"] == 2 and report["uncondEvery"] == 2 and report["guidanceMaxT"] == 74
     assert [r["threshold"] for r in report["calibration"]] == [0.0, 0.3, 0.6]
     for row in report["calibration"]:  # no pass exits before block 2
         assert min(row["depthByStep"]) >= 2, row
@@ -152,7 +153,7 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
     assert report["batching"] == "all"  # evaluate's default: the guidance passes exit together
     assert manifest["defaults"] == {"threshold": report["default"]["threshold"], "steps": 4,
                                     "guidance": report["guidance"], "sampler": "ddim", "minDepth": 2,
-                                    "batching": "all", "unconditionalEvery": 2}
+                                    "batching": "all", "unconditionalEvery": 2, "guidanceMaxT": 74}
     assert manifest["segments"]["prefix"]["depth"] == 2  # the min depth, fused
     meta = json.load(open(os.path.join(fixture_dir, "fixtures.json")))["sampling"]
     assert (meta["guidance"], meta["minDepth"], meta["batching"]) == (report["guidance"], 2, "all")
@@ -162,10 +163,14 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
             assert rec["exit_uncond"] == rec["exit_cond"]
     # the full-depth reference runs both passes at every step; the adaptive run as the manifest says
     assert meta["runs"]["full"]["uncondEvery"] == 1 and meta["runs"]["adaptive"]["uncondEvery"] == 2
+    assert meta["runs"]["full"]["guidanceMaxT"] is None and meta["runs"]["adaptive"]["guidanceMaxT"] == 74
     if report["guidance"] != 1:
-        reused = [bool(rec.get("uncond_reused")) for rec in meta["runs"]["adaptive"]["trace"]]
-        assert reused == [k % 2 == 1 for k in range(len(reused))]
-        assert not any(rec.get("uncond_reused") for rec in meta["runs"]["full"]["trace"])
+        # t = 99, 74, 49, 24: the first step unguided, the unconditional pass on guided steps 1 and 3
+        adaptive = meta["runs"]["adaptive"]["trace"]
+        assert [bool(rec.get("unguided")) for rec in adaptive] == [True, False, False, False]
+        assert [bool(rec.get("uncond_reused")) for rec in adaptive] == [False, False, True, False]
+        full = meta["runs"]["full"]["trace"]
+        assert not any(rec.get("uncond_reused") or rec.get("unguided") for rec in full)
 
 
 def test_bad_calibration_report(tmp_path):
