@@ -122,7 +122,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${r.batching ? ` (adaptive rows: guidance passes ${r.batching === 'all' || r.batching === 'any' ? 'batched' : r.batching}; the others batched)` : ''}${reuseNote(r)}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${r.batching ? ` (adaptive rows: ${r.batching === 'all' || r.batching === 'any' ? 'guidance passes batched' : r.batching === 'shallow' ? 'the unconditional pass at the minimum depth' : `guidance passes ${r.batching}`}; the others batched)` : ''}${reuseNote(r)}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic | blocks run / full | blocks saved | FLOPs saved |',
       '|---|---|---|---|---|---|---|',
@@ -170,5 +170,9 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
 
 function reuseNote(b: BenchReport): string {
   const every = b.unconditionalEvery ?? 1;
-  return every > 1 ? `; every row but full depth runs the unconditional pass on one step in ${every}` : '';
+  const notes = [
+    ...(b.guidanceMaxT !== undefined ? [`guides only the steps with t ≤ ${b.guidanceMaxT}`] : []),
+    ...(every > 1 ? [`runs the unconditional pass on one guided step in ${every}`] : []),
+  ];
+  return notes.length ? `; every row but full depth ${notes.join(' and ')}` : '';
 }

@@ -49,10 +49,12 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
   --threshold θ        uncertainty threshold 0…1; 0 = full depth (default: the manifest's)
   --min-depth N        never exit before N blocks (default: the manifest's)
   --patience N         confident blocks in a row needed in the first half (default 1)
-  --batching MODE      separate | weighted | all | any: how the two guidance passes exit
-                       (default: the manifest's)
-  --uncond-every N     run the unconditional guidance pass every N-th step, reuse it between
-                       (default: the manifest's; --threshold 0 runs it every step)
+  --batching MODE      separate | weighted | shallow | all | any: how the two guidance passes
+                       exit (default: the manifest's)
+  --uncond-every N     run the unconditional guidance pass every N-th guided step, reuse it
+                       between (default: the manifest's; --threshold 0 runs it every step)
+  --guidance-max-t T   guide only the steps with timestep t ≤ T (default: the manifest's;
+                       --threshold 0 guides every step)
   --depth N            static baseline: always run N blocks (overrides --threshold)
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout
@@ -86,6 +88,7 @@ const OPTIONS = {
   patience: { type: 'string' },
   batching: { type: 'string' },
   'uncond-every': { type: 'string' },
+  'guidance-max-t': { type: 'string' },
   depth: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
@@ -213,6 +216,7 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
     patience: num('patience', values.patience),
     batching: values.batching as GenerateParams['batching'] | undefined,
     unconditionalEvery: num('uncond-every', values['uncond-every']),
+    guidanceMaxT: num('guidance-max-t', values['guidance-max-t']),
     mode: depth !== undefined ? 'static' : threshold === 0 ? 'full' : 'adaptive',
     staticDepth: depth,
   };
@@ -294,6 +298,7 @@ const GENERATE_FLAGS = [
   'patience',
   'batching',
   'uncond-every',
+  'guidance-max-t',
   'depth',
   'out',
   'json',

@@ -9,9 +9,9 @@
  * runner's setting (see segments.ts); one block is timed with and without its read-back.
  * The rows that run both guidance passes to the same depth (full, static, schedule) batch them,
  * the fastest way to run them; the adaptive rows run as the manifest says (its batching). The
- * full-depth rows run the unconditional pass at every step (mode 'full' ignores
- * unconditionalEvery); the others reuse it as the manifest says, so the static and schedule rows
- * do the adaptive default's work.
+ * full-depth rows guide and run the unconditional pass at every step (mode 'full' ignores
+ * unconditionalEvery and guidanceMaxT); the others skip and reuse it as the manifest says, so the
+ * static and schedule rows do the adaptive default's work.
  */
 import type { Denoiser } from './denoiser';
 import type { GraphCaptureProbe } from './graph-capture';
@@ -60,6 +60,8 @@ export interface BenchReport {
   batching?: PassBatching;
   /** The unconditional pass's interval in every row but full depth (the manifest's). */
   unconditionalEvery?: number;
+  /** Guidance only at t ≤ this in every row but full depth (the manifest's). */
+  guidanceMaxT?: number;
   reps: number;
   rows: BenchRow[];
   /** One block timed with and without reading its uncertainty back (ms per run, medians). */
@@ -249,6 +251,8 @@ export async function runBench(
     guidance,
     batching: probeParams.batching,
     unconditionalEvery: probeParams.unconditionalEvery,
+    guidanceMaxT:
+      probeParams.guidanceMaxT < manifest.schedule.numTimesteps - 1 ? probeParams.guidanceMaxT : undefined,
     reps: opts.reps,
     rows,
     readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },

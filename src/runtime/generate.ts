@@ -6,7 +6,7 @@ import type { Denoiser } from './denoiser';
 import { CancelledError, ParameterError } from './errors';
 import type { Manifest } from './manifest';
 import { Mulberry32, normals } from './noise';
-import type { GenerateParams } from './params';
+import type { GenerateParams, PassBatching } from './params';
 import { guide, makeSampler } from './samplers';
 import { makeSchedule, samplingTimesteps } from './schedule';
 import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './scheduler';
@@ -90,11 +90,21 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
  * The guided noise is g·ε_c + (1 − g)·ε_u: an error in the unconditional estimate reaches the
  * image scaled by |1 − g|, the conditional's by g. 'weighted' batching gives the unconditional
  * pass the same error budget in the guided noise, θ·g/|1 − g| (5θ at g = 1.25), so it can stop
- * where the conditional pass, which carries the class, keeps going.
+ * where the conditional pass, which carries the class, keeps going. 'shallow' stops it at the
+ * minimum depth always: guiding with a weaker unconditional estimate costs no quality here (it
+ * is close to autoguidance, Karras et al. 2024, which guides with a weaker model on purpose;
+ * MODEL.md). Only adaptive passes are changed: the other modes' depths are the user's.
  */
-export function unconditionalPolicy(policy: DepthPolicy, guidance: number): DepthPolicy {
+export function unconditionalPolicy(
+  policy: DepthPolicy,
+  batching: PassBatching,
+  guidance: number,
+): DepthPolicy {
   if (policy.kind !== 'adaptive' || guidance === 1) return policy;
-  return { ...policy, threshold: (policy.threshold * guidance) / Math.abs(1 - guidance) };
+  if (batching === 'shallow') return { kind: 'static', depth: policy.minDepth };
+  if (batching === 'weighted')
+    return { ...policy, threshold: (policy.threshold * guidance) / Math.abs(1 - guidance) };
+  return policy;
 }
 
 export function emptyTotals(): Totals {
@@ -163,13 +173,16 @@ export async function generate(
   const sampler = makeSampler(params.sampler, params.eta);
   let samplerState = sampler.initialState;
   const policy = depthPolicy(params);
-  const uncondPolicy = params.batching === 'weighted' ? unconditionalPolicy(policy, params.guidance) : policy;
+  const uncondPolicy = unconditionalPolicy(policy, params.batching, params.guidance);
   const n = denoiser.numBlocks;
   checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
   const totals = emptyTotals();
   // full depth is the reference every saving is counted against: both passes at every step
   const uncondEvery = params.mode === 'full' ? 1 : params.unconditionalEvery;
+  const guidanceMaxT = params.mode === 'full' ? Infinity : params.guidanceMaxT;
+  const separatePasses = params.batching !== 'all' && params.batching !== 'any';
+  let guidedSteps = 0; // the unconditional pass runs on every uncondEvery-th of them
   let heldUncond: Float32Array | null = null; // the last unconditional estimate, for the steps that reuse it
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
@@ -191,18 +204,23 @@ export async function generate(
           flopsFull: fullFlops * batch,
         });
       };
-      const reuseUncond = heldUncond !== null && k % uncondEvery !== 0;
+      const guided = useGuidance && t <= guidanceMaxT;
+      const reuseUncond = guided && heldUncond !== null && guidedSteps % uncondEvery !== 0;
+      if (guided) guidedSteps++;
+      // full depth would have run the unconditional pass too: one not run counts as all blocks skipped
+      const skipUncond = () =>
+        addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
       let eps: Float32Array;
-      if (!useGuidance) {
+      if (!guided) {
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', 1);
+        if (useGuidance) skipUncond();
         eps = r.eps;
-      } else if (reuseUncond || params.batching === 'separate' || params.batching === 'weighted') {
+      } else if (reuseUncond || separatePasses) {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', 1);
         if (reuseUncond) {
-          // full depth would have run the unconditional pass too: it counts as all blocks skipped
-          addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
+          skipUncond();
         } else {
           const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
           account(u, 'uncond', 1);

@@ -89,6 +89,8 @@ export const manifestSchema = z.object({
     batching: z.enum(PASS_BATCHINGS).optional(),
     /** The unconditional pass's interval in steps when θ was calibrated (params' unconditionalEvery). Absent: 1. */
     unconditionalEvery: z.number().int().positive().optional(),
+    /** Guidance only at t ≤ this when θ was calibrated (params' guidanceMaxT). Absent: every step. */
+    guidanceMaxT: z.number().int().nonnegative().optional(),
   }),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */

@@ -10,10 +10,11 @@ import { SAMPLERS, type SamplerName } from './samplers';
 export type Mode = 'adaptive' | 'full' | 'static' | 'schedule';
 /**
  * How the two guidance passes exit. 'separate': each on its own at θ. 'weighted': each on its own,
- * the unconditional pass at θ·g/|1 − g| (see unconditionalPolicy). 'all'/'any': both share one
- * batched pass, which exits when all (any) of them are confident.
+ * the unconditional pass at θ·g/|1 − g| (see unconditionalPolicy). 'shallow': the conditional pass
+ * exits at θ, the unconditional one always at minDepth (see unconditionalPolicy). 'all'/'any':
+ * both share one batched pass, which exits when all (any) of them are confident.
  */
-export const PASS_BATCHINGS = ['separate', 'weighted', 'all', 'any'] as const;
+export const PASS_BATCHINGS = ['separate', 'weighted', 'shallow', 'all', 'any'] as const;
 export type PassBatching = (typeof PASS_BATCHINGS)[number];
 
 export interface GenerateParams {
@@ -38,6 +39,14 @@ export interface GenerateParams {
    * model run whole (the reference every saving is counted against), ignores it.
    */
   unconditionalEvery: number;
+  /**
+   * Guide only the steps whose timestep t is ≤ this; the noisier steps run the conditional pass
+   * alone. Guidance at the noisiest steps changes little in the image (Kynkäänniemi et al. 2024,
+   * "Applying guidance in a limited interval"; MODEL.md), so its unconditional pass is skipped
+   * there. Default: the manifest's, else every step. unconditionalEvery counts guided steps.
+   * Mode 'full' ignores it.
+   */
+  guidanceMaxT: number;
   mode: Mode;
   /** Blocks per step for mode 'static'. */
   staticDepth: number;
@@ -63,6 +72,7 @@ export function defaultParams(m: Manifest): GenerateParams {
     patience: 1,
     batching: m.defaults.batching ?? 'separate',
     unconditionalEvery: m.defaults.unconditionalEvery ?? 1,
+    guidanceMaxT: m.defaults.guidanceMaxT ?? m.schedule.numTimesteps - 1,
     mode: 'adaptive',
     staticDepth: m.architecture.numBlocks,
     depthSchedule: [],
@@ -88,6 +98,7 @@ function schema(m: Manifest) {
       patience: int(1, blocks),
       batching: z.enum(PASS_BATCHINGS),
       unconditionalEvery: int(1, MAX_STEPS),
+      guidanceMaxT: int(0, m.schedule.numTimesteps - 1),
       mode: z.enum(['adaptive', 'full', 'static', 'schedule']),
       staticDepth: int(1, blocks),
       depthSchedule: z.array(int(1, blocks)),

@@ -21,6 +21,8 @@ export interface TraceRecord {
   unc_uncond?: number[][];
   /** The step reused the last unconditional estimate (no unconditional pass ran). */
   uncond_reused?: boolean;
+  /** The step was outside the guidance interval: the conditional pass alone. */
+  unguided?: boolean;
 }
 
 export interface Fixtures {
@@ -35,13 +37,15 @@ export interface Fixtures {
     /** Absent in fixtures written before the exporter recorded it: 1. */
     minDepth?: number;
     /** Absent in fixtures written before the exporter recorded it: separate. */
-    batching?: 'separate' | 'weighted' | 'all';
+    batching?: 'separate' | 'weighted' | 'shallow' | 'all';
     runs: Record<
       'full' | 'adaptive',
       {
         threshold: number;
         /** Absent in fixtures written before the exporter recorded it: 1. */
         uncondEvery?: number;
+        /** Absent in fixtures written before the exporter recorded it; null: every step guided. */
+        guidanceMaxT?: number | null;
         trace: TraceRecord[];
       }
     >;

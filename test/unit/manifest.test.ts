@@ -231,10 +231,20 @@ describe('generate parameters are validated, never clamped', () => {
     expect(p.minDepth).toBe(m.defaults.minDepth ?? 1);
     expect(p.batching).toBe(m.defaults.batching ?? 'separate');
     expect(p.unconditionalEvery).toBe(m.defaults.unconditionalEvery ?? 1);
+    expect(p.guidanceMaxT).toBe(m.defaults.guidanceMaxT ?? m.schedule.numTimesteps - 1);
     const deeper = parseManifest({
       ...clone(),
-      defaults: { ...m.defaults, minDepth: 7, batching: 'any', unconditionalEvery: 3 },
+      defaults: { ...m.defaults, minDepth: 7, batching: 'any', unconditionalEvery: 3, guidanceMaxT: 500 },
     });
+    expect(resolveParams(deeper, {}).guidanceMaxT).toBe(500);
+    const everyStep = { ...m.defaults, guidanceMaxT: undefined };
+    expect(resolveParams(parseManifest({ ...clone(), defaults: everyStep }), {}).guidanceMaxT).toBe(
+      m.schedule.numTimesteps - 1,
+    );
+    expect(() => parseManifest({ ...clone(), defaults: { ...m.defaults, guidanceMaxT: -1 } })).toThrow(
+      /guidanceMaxT/,
+    );
+    expect(() => resolveParams(m, { guidanceMaxT: m.schedule.numTimesteps })).toThrow(/guidanceMaxT/);
     expect(resolveParams(deeper, {}).minDepth).toBe(7);
     expect(resolveParams(deeper, {}).batching).toBe('any');
     expect(resolveParams(deeper, {}).unconditionalEvery).toBe(3);

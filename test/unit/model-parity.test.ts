@@ -11,6 +11,7 @@ import {
   resolveParams,
   SegmentRunner,
   type Denoiser,
+  type GenerateParams,
   type LoadedModel,
 } from '../../src/runtime';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
@@ -110,6 +111,7 @@ describe('sampling against the PyTorch reference run', () => {
         minDepth: s.minDepth ?? 1,
         batching: s.batching ?? 'separate',
         unconditionalEvery: run.uncondEvery ?? 1,
+        guidanceMaxT: run.guidanceMaxT ?? undefined,
         mode: run.threshold === 0 ? 'full' : 'adaptive',
       });
       const result = await generate(runner, model.manifest, params);
@@ -151,6 +153,7 @@ describe('sampling against the PyTorch reference run', () => {
       threshold,
       guidance,
       unconditionalEvery: 1,
+      guidanceMaxT: 999,
     });
     const weighted = await generate(runner, model.manifest, { ...params, batching: 'weighted' });
     const minDepth = params.minDepth;
@@ -174,7 +177,7 @@ describe('sampling against the PyTorch reference run', () => {
   });
 
   it('a reused unconditional pass runs every N-th step, is counted as skipped between, and holds its estimate', async () => {
-    const given = { classIndex: 6, seed: 9, steps: 7, threshold: 0.1, guidance: 1.25 };
+    const given = { classIndex: 6, seed: 9, steps: 7, threshold: 0.1, guidance: 1.25, guidanceMaxT: 999 };
     const params = (n: number) => resolveParams(model.manifest, { ...given, unconditionalEvery: n });
     const [every, third] = [
       await generate(runner, model.manifest, params(1)),
@@ -214,6 +217,47 @@ describe('sampling against the PyTorch reference run', () => {
     ];
     expect(b.image).toEqual(a.image);
     expect(b.totals).toEqual({ ...a.totals, wallMs: b.totals.wallMs });
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+
+  it('a guidance interval runs the noisiest steps unguided, and shallow batching stops the unconditional pass at minDepth', async () => {
+    // 8 steps: t = 999, 874, 749, 624, …; guidance from t ≤ 800, the unconditional pass on every 2nd guided step
+    const given = { classIndex: 4, seed: 11, steps: 8, threshold: 0.05, guidance: 1.25, minDepth: 5 };
+    const run = (p: Partial<GenerateParams>) =>
+      generate(runner, model.manifest, resolveParams(model.manifest, { ...given, ...p }));
+    const interval = await run({ batching: 'shallow', unconditionalEvery: 2, guidanceMaxT: 800 });
+    expect(interval.steps.map((s) => s.passes.map((p) => p.label).join('+'))).toEqual([
+      'cond',
+      'cond',
+      'cond+uncond',
+      'cond',
+      'cond+uncond',
+      'cond',
+      'cond+uncond',
+      'cond',
+    ]);
+    for (const step of interval.steps) {
+      const uncond = step.passes.find((p) => p.label === 'uncond');
+      if (uncond) expect(uncond.exitBlock).toBe(4); // block 5, whatever its uncertainty
+      expect(step.blocksFull).toBe(2 * runner.numBlocks); // the reference runs both passes at every step
+    }
+    const cond = interval.steps.map((s) => s.passes[0]!);
+    expect(cond.some((p) => p.exitBlock > 4)).toBe(true); // the conditional pass still exits at θ
+    // the two unguided steps follow the conditional estimate alone: the runs part from step 0
+    const guidedAll = await run({ batching: 'shallow', unconditionalEvery: 2, guidanceMaxT: 999 });
+    expect(guidedAll.steps[0]!.passes.map((p) => p.label)).toEqual(['cond', 'uncond']);
+    expect(maxAbsDiff(interval.image, guidedAll.image)).toBeGreaterThan(1e-3);
+    expect(interval.totals.savedFraction).toBeGreaterThan(guidedAll.totals.savedFraction);
+    // shallow runs the unconditional pass no deeper than weighted does
+    const weighted = await run({ batching: 'weighted', unconditionalEvery: 2, guidanceMaxT: 800 });
+    expect(interval.totals.blocksRun).toBeLessThanOrEqual(weighted.totals.blocksRun);
+    // mode 'full', the reference, guides every step with both passes whole
+    const full = await run({ batching: 'shallow', unconditionalEvery: 2, guidanceMaxT: 800, mode: 'full' });
+    const last = runner.numBlocks - 1;
+    expect(full.steps.map((s) => s.passes.map((p) => `${p.label}${p.exitBlock}`).join('+'))).toEqual(
+      Array(8).fill(`cond${last}+uncond${last}`),
+    );
+    expect(full.totals.savedFraction).toBe(0);
     expect(runner.liveTensorCount()).toBe(0);
   });
 

@@ -29,6 +29,7 @@ const NUMERIC: (keyof GenerateParams)[] = [
   'patience',
   'staticDepth',
   'unconditionalEvery',
+  'guidanceMaxT',
 ];
 
 describe('resolveParams over arbitrary values', () => {
@@ -83,6 +84,7 @@ describe('CLI flags over arbitrary strings', () => {
     '--depth',
     '--batching',
     '--uncond-every',
+    '--guidance-max-t',
   ];
   it('a bad value exits 2 with a usage message; nothing else runs', async () => {
     await fc.assert(

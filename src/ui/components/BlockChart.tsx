@@ -14,7 +14,8 @@ export function BlockChart({ rows, steps, numBlocks }: Props) {
   const cell = 12;
   const w = Math.max(steps, 1) * cell;
   const h = numBlocks * cell;
-  const passes = rows[0]?.passes.length ?? 1;
+  // a step that skips or reuses the unconditional pass runs one pass where guided steps run two
+  const passes = Math.max(1, ...rows.map((r) => samplesRun(r, 0)));
   return (
     <figure className="chart">
       <figcaption>Blocks run at each step (bottom = block 1)</figcaption>
@@ -29,7 +30,7 @@ export function BlockChart({ rows, steps, numBlocks }: Props) {
       >
         {rows.map((row, k) =>
           Array.from({ length: numBlocks }, (_, i) => {
-            const ran = row.passes.filter((p) => p.exitBlock >= i).length;
+            const ran = samplesRun(row, i);
             if (ran === 0) return null;
             return (
               <rect
@@ -46,4 +47,9 @@ export function BlockChart({ rows, steps, numBlocks }: Props) {
       </svg>
     </figure>
   );
+}
+
+/** How many guidance passes ran block i at this step (a batched pass runs both). */
+function samplesRun(row: StepRow, i: number): number {
+  return row.passes.reduce((n, p) => n + (p.exitBlock < i ? 0 : p.label === 'batch' ? 2 : 1), 0);
 }
