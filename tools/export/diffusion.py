@@ -145,7 +145,8 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
            batching="separate", uncond_every=1, guidance_max_t=None):
     """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
 
-    threshold 0 = full depth. min_depth: no exit before this many blocks (the runtime's minDepth).
+    threshold 0 = full depth (with the defaults for the rest; the reference every saving is counted
+    against). min_depth: no exit before this many blocks (the runtime's minDepth).
     batching (the runtime's): "separate" — the conditional and unconditional passes exit on their
     own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g);
     "shallow" — the conditional pass exits at θ, the unconditional one always at min_depth; "all" —
