@@ -122,7 +122,7 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${r.batching ? ` (adaptive rows: ${r.batching === 'all' || r.batching === 'any' ? 'guidance passes batched' : r.batching === 'shallow' ? 'the unconditional pass at the minimum depth' : `guidance passes ${r.batching}`}; the others batched)` : ''}${reuseNote(r)}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic | blocks run / full | blocks saved | FLOPs saved |',
       '|---|---|---|---|---|---|---|',
@@ -166,6 +166,17 @@ export function benchMarkdown(reports: BenchReport[], m: Manifest): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+function batchingNote(b: BenchReport): string {
+  if (!b.batching) return '';
+  const adaptive =
+    b.batching === 'all' || b.batching === 'any'
+      ? 'guidance passes batched'
+      : b.batching === 'shallow'
+        ? 'the unconditional pass at the minimum depth'
+        : `guidance passes ${b.batching}`;
+  return ` (adaptive rows: ${adaptive}; the others batched)`;
 }
 
 function reuseNote(b: BenchReport): string {

@@ -186,6 +186,8 @@ export async function generate(
   let heldUncond: Float32Array | null = null; // the last unconditional estimate, for the steps that reuse it
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
+  // full depth would have run the unconditional pass too: one not run counts as all blocks skipped
+  const skipUncond = () => addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
 
   try {
     for (let k = 0; k < timesteps.length; k++) {
@@ -207,9 +209,6 @@ export async function generate(
       const guided = useGuidance && t <= guidanceMaxT;
       const reuseUncond = guided && heldUncond !== null && guidedSteps % uncondEvery !== 0;
       if (guided) guidedSteps++;
-      // full depth would have run the unconditional pass too: one not run counts as all blocks skipped
-      const skipUncond = () =>
-        addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
       let eps: Float32Array;
       if (!guided) {
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
