@@ -2,7 +2,7 @@
  * Intents: what the UI asks the engine to do, and how the answers land in the stores.
  * Components call these and render store state; they never talk to the worker themselves.
  */
-import type { GenerateParams } from '../runtime';
+import { defaultParams, type GenerateParams } from '../runtime';
 import { createEngineClient, errorName, type BackendChoice, type EngineClient } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
@@ -59,6 +59,17 @@ export function checkModelUrl(url: string, page: URL): string | null {
   return null;
 }
 
+/** What a model's manifest sets when it loads, unless the shared URL fixed it. */
+const MANIFEST_DEFAULTED = [
+  'threshold',
+  'steps',
+  'guidance',
+  'sampler',
+  'batching',
+  'unconditionalEvery',
+  'guidanceMaxT',
+] as const;
+
 let loading: Promise<void> | null = null;
 let defaultsAppliedFor: string | null = null;
 
@@ -106,12 +117,9 @@ async function load(url: string): Promise<void> {
     // reload of the same model (new backend, after a crash) keeps what the user has set
     if (defaultsAppliedFor === url) return;
     defaultsAppliedFor = url;
-    const d = info.manifest.defaults;
+    const d = defaultParams(info.manifest);
     const patch: Partial<typeof DEFAULTS> = {};
-    if (!urlGiven.has('threshold')) patch.threshold = d.threshold;
-    if (!urlGiven.has('steps')) patch.steps = d.steps;
-    if (!urlGiven.has('guidance')) patch.guidance = d.guidance;
-    if (!urlGiven.has('sampler')) patch.sampler = d.sampler;
+    for (const key of MANIFEST_DEFAULTED) if (!urlGiven.has(key)) Object.assign(patch, { [key]: d[key] });
     if ((useParams.getState().classIndex ?? 0) >= info.manifest.classes.length) patch.classIndex = 0;
     useParams.getState().set(patch);
   } catch (e) {
@@ -137,6 +145,9 @@ function currentParams(): Partial<GenerateParams> {
     sampler: p.sampler,
     guidance: p.guidance,
     threshold: p.threshold,
+    batching: p.batching,
+    unconditionalEvery: p.unconditionalEvery,
+    guidanceMaxT: p.guidanceMaxT,
     mode: p.threshold === 0 ? 'full' : 'adaptive',
     preview: true,
   };

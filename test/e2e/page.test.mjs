@@ -107,7 +107,8 @@ test('compare with full depth shows both images and their difference', async () 
 
 test('the URL holds every parameter, and a reload downloads no model bytes', async () => {
   const url = new URL(page.url());
-  for (const key of ['class', 'seed', 'steps', 'sampler', 'guidance', 'threshold', 'backend', 'compare']) {
+  const keys = ['class', 'seed', 'steps', 'sampler', 'guidance', 'threshold', 'backend', 'compare'];
+  for (const key of [...keys, 'batching', 'uncondEvery', 'guidanceMaxT']) {
     assert.ok(url.searchParams.has(key), `URL has ${key}`);
   }
   assert.equal(url.searchParams.get('threshold'), '0.3');
@@ -117,6 +118,24 @@ test('the URL holds every parameter, and a reload downloads no model bytes', asy
   const onnx = browser.requests.slice(before).filter((u) => u.endsWith('.onnx'));
   assert.deepEqual(onnx, [], 'no .onnx request after reload');
   assert.equal(await page.locator('#threshold').inputValue(), '0.3', 'θ restored from the URL');
+});
+
+test('guidance-pass settings from a shared URL reach the worker, and reset to the model’s', async () => {
+  const p = await browser.context.newPage();
+  // the plain guidance pass: every step, to its own exit
+  await p.goto(`${served.url}?steps=8&batching=separate&uncondEvery=1&guidanceMaxT=999`);
+  await waitLoaded(p);
+  assert.equal(await p.getByLabel('Unconditional pass').inputValue(), 'separate');
+  assert.match(await p.textContent('.guidance-pass summary'), /changed/);
+  assert.equal(await generateAndWait(p), 'done');
+  const plain = await savedFraction(p);
+  await p.getByRole('button', { name: 'Use the model’s settings' }).click();
+  assert.equal(await p.getByLabel('Unconditional pass').inputValue(), 'shallow');
+  assert.equal(new URL(p.url()).searchParams.get('batching'), 'shallow');
+  assert.equal(await generateAndWait(p), 'done');
+  const shallow = await savedFraction(p);
+  assert.ok(shallow > plain + 0.1, `the model's settings save ${shallow}, the plain pass ${plain}`);
+  await p.close();
 });
 
 test('a bad model URL shows an error with a retry, not a blank page', async () => {

@@ -4,7 +4,13 @@ import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseManifest, type GenerateParams, type StepEvent, type Totals } from '../../src/runtime';
+import {
+  defaultParams,
+  parseManifest,
+  type GenerateParams,
+  type StepEvent,
+  type Totals,
+} from '../../src/runtime';
 import {
   cancelIntent,
   checkModelUrl,
@@ -14,7 +20,12 @@ import {
   setEngineFactory,
 } from '../../src/ui/actions';
 import { BlockChart } from '../../src/ui/components/BlockChart';
-import { calibrationFor, calibrationSummary, Controls } from '../../src/ui/components/Controls';
+import {
+  calibrationFor,
+  calibrationSummary,
+  Controls,
+  changedFromCalibration,
+} from '../../src/ui/components/Controls';
 import { Counters } from '../../src/ui/components/Counters';
 import { useModel } from '../../src/ui/state/model';
 import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
@@ -112,6 +123,9 @@ describe('shareable URL parameters', () => {
       steps: 12,
       sampler: 'dpmpp2m' as const,
       threshold: 0.125,
+      batching: 'shallow' as const,
+      unconditionalEvery: 3,
+      guidanceMaxT: 700,
       compare: true,
     };
     expect(paramsFromUrl(paramsToSearch(p)).values).toEqual(p);
@@ -121,6 +135,9 @@ describe('shareable URL parameters', () => {
     const r = paramsFromUrl('?threshold=NaN&steps=-3&seed=1.5&sampler=euler&class=2');
     expect(r.values).toEqual({ classIndex: 2 });
     expect(r.ignored).toEqual(['seed=1.5', 'steps=-3', 'sampler=euler', 'threshold=NaN']);
+    const pass = paramsFromUrl('?batching=deep&uncondEvery=0&guidanceMaxT=1.5&compare=1');
+    expect(pass.values).toEqual({ compare: true });
+    expect(pass.ignored).toEqual(['batching=deep', 'uncondEvery=0', 'guidanceMaxT=1.5']);
   });
 });
 
@@ -153,7 +170,12 @@ describe('intents update the stores', () => {
     expect(m.status).toBe('ready');
     expect(m.backend).toBe('wasm');
     expect([m.loaded, m.total]).toEqual([100, 100]);
-    expect(useParams.getState().threshold).toBe(manifest.defaults.threshold);
+    expect(useParams.getState()).toMatchObject({
+      threshold: manifest.defaults.threshold,
+      batching: manifest.defaults.batching,
+      unconditionalEvery: manifest.defaults.unconditionalEvery,
+      guidanceMaxT: manifest.defaults.guidanceMaxT,
+    });
   });
 
   it('a failed load shows the error, and retry works', async () => {
@@ -181,6 +203,9 @@ describe('intents update the stores', () => {
     expect(r.totals!.blocksRun).toBe(2 + 5 + 13);
     expect(r.image).not.toBeNull();
     expect(fake.calls[0]).toMatchObject({ threshold: 0.2, seed: 9, mode: 'adaptive', preview: true });
+    useParams.getState().set({ batching: 'separate', unconditionalEvery: 1, guidanceMaxT: 500 });
+    await generateIntent();
+    expect(fake.calls[1]).toMatchObject({ batching: 'separate', unconditionalEvery: 1, guidanceMaxT: 500 });
   });
 
   it('θ = 0 asks for full depth; compare runs a second, full-depth generation', async () => {
@@ -290,6 +315,42 @@ describe('components', () => {
     expect(useParams.getState().threshold).toBe(0.19);
     expect(screen.getByText(/50 % blocks saved, class agreement 85 %/)).toBeTruthy();
     expect(calibrationFor(calibrated.calibration, 0.11)?.threshold).toBe(0.1);
+  });
+
+  it('Controls: the guidance-pass settings, marked when they leave the calibrated ones, and reset', () => {
+    const { threshold, steps, sampler, guidance, batching, unconditionalEvery, guidanceMaxT } =
+      defaultParams(manifest);
+    useParams
+      .getState()
+      .set({ threshold, steps, sampler, guidance, batching, unconditionalEvery, guidanceMaxT });
+    render(<Controls manifest={manifest} />);
+    expect(screen.getByText('Guidance pass')).toBeTruthy();
+    expect(screen.queryByText(/yours differ/)).toBeNull();
+    fireEvent.change(screen.getByLabelText('Unconditional pass'), { target: { value: 'separate' } });
+    fireEvent.change(screen.getByLabelText(/every N-th guided step/), { target: { value: '1' } });
+    fireEvent.change(screen.getByLabelText(/Guide only at timesteps/), { target: { value: '5000' } });
+    expect(useParams.getState()).toMatchObject({
+      batching: 'separate',
+      unconditionalEvery: 1,
+      guidanceMaxT: 999,
+    });
+    expect(changedFromCalibration(useParams.getState(), manifest)).toEqual([
+      'batching',
+      'unconditionalEvery',
+      'guidanceMaxT',
+    ]);
+    expect(screen.getByText('Guidance pass (changed)')).toBeTruthy();
+    expect(
+      screen.getByText(
+        /yours differ in how the unconditional pass exits, how often it runs, guidance interval\.$/,
+      ),
+    ).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Use the model’s settings' }));
+    expect(changedFromCalibration(useParams.getState(), manifest)).toEqual([]);
+    expect(screen.queryByText(/yours differ/)).toBeNull();
+    fireEvent.change(screen.getByLabelText('Guidance'), { target: { value: '2' } });
+    expect(screen.getByText(/yours differ in guidance\.$/)).toBeTruthy();
+    expect(screen.getByText('Guidance pass')).toBeTruthy();
   });
 
   it('calibrationSummary gives agreement and FID against full depth when the table has it', () => {

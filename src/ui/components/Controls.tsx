@@ -1,5 +1,5 @@
-import type { CalibrationRow, Manifest } from '../../runtime';
-import { MAX_SEED } from '../../runtime/params';
+import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
+import { defaultParams, MAX_SEED, PASS_BATCHINGS } from '../../runtime/params';
 import { cancelIntent, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
@@ -40,6 +40,46 @@ export function calibrationSummary(rows: CalibrationRow[], threshold: number): s
   return `${parts.join(', ')}.`;
 }
 
+/** How each way of running the unconditional pass reads in the select. */
+function batchingLabel(b: PassBatching, minDepth: number): string {
+  switch (b) {
+    case 'shallow':
+      return `Shallow: stops at block ${minDepth}`;
+    case 'separate':
+      return 'Exits on its own uncertainty (θ)';
+    case 'weighted':
+      return 'Exits on its own, at θ·g/|1 − g|';
+    case 'all':
+      return 'One batch with the conditional pass: exits when both are confident';
+    case 'any':
+      return 'One batch with the conditional pass: exits when either is confident';
+  }
+}
+
+/** The settings a calibration row was measured at, by the names the page shows. */
+const CALIBRATED_SETTINGS = {
+  steps: 'steps',
+  sampler: 'sampler',
+  guidance: 'guidance',
+  batching: 'how the unconditional pass exits',
+  unconditionalEvery: 'how often it runs',
+  guidanceMaxT: 'guidance interval',
+} as const;
+type CalibratedSetting = keyof typeof CALIBRATED_SETTINGS;
+const GUIDANCE_PASS: CalibratedSetting[] = ['batching', 'unconditionalEvery', 'guidanceMaxT'];
+
+/**
+ * The settings that differ from the model's defaults, which its calibration table was measured
+ * with: the table's figures say nothing about other settings.
+ */
+export function changedFromCalibration(
+  p: Pick<GenerateParams, CalibratedSetting>,
+  manifest: Manifest,
+): CalibratedSetting[] {
+  const d = defaultParams(manifest);
+  return (Object.keys(CALIBRATED_SETTINGS) as CalibratedSetting[]).filter((k) => p[k] !== d[k]);
+}
+
 function num(v: string, fallback: number): number {
   const n = Number(v);
   return v.trim() !== '' && Number.isFinite(n) ? n : fallback;
@@ -48,6 +88,10 @@ function num(v: string, fallback: number): number {
 export function Controls({ manifest }: { manifest: Manifest }) {
   const p = useParams();
   const running = useRun((s) => s.status === 'running');
+  const modelDefaults = defaultParams(manifest);
+  const changed = changedFromCalibration(p, manifest);
+  const passChanged = changed.some((k) => GUIDANCE_PASS.includes(k));
+  const maxT = manifest.schedule.numTimesteps - 1;
   return (
     <form
       className="controls"
@@ -133,8 +177,73 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           {p.threshold === 0
             ? 'θ = 0: every block runs (full depth).'
             : calibrationSummary(manifest.calibration, p.threshold)}
+          {p.threshold !== 0 && changed.length > 0 && manifest.calibration.length > 0
+            ? ` Measured at the model’s settings; yours differ in ${changed.map((k) => CALIBRATED_SETTINGS[k]).join(', ')}.`
+            : ''}
         </p>
       </div>
+      <details className="guidance-pass" open={passChanged}>
+        <summary>Guidance pass{passChanged ? ' (changed)' : ''}</summary>
+        <p className="muted">
+          Classifier-free guidance runs a second, unconditional pass. Most of the saving at the model’s
+          default comes from running it less: shallower, on fewer steps, and not at the noisiest ones.
+          {p.guidance === 1 ? ' Guidance 1 runs no unconditional pass, so these settings do nothing.' : ''} θ
+          = 0 (full depth) ignores them.
+        </p>
+        <label>
+          Unconditional pass
+          <select value={p.batching} onChange={(e) => p.set({ batching: e.target.value as PassBatching })}>
+            {PASS_BATCHINGS.map((b) => (
+              <option key={b} value={b}>
+                {batchingLabel(b, modelDefaults.minDepth)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Run it every N-th guided step
+          <input
+            type="number"
+            min={1}
+            max={p.steps}
+            step={1}
+            value={p.unconditionalEvery}
+            onChange={(e) =>
+              p.set({
+                unconditionalEvery: Math.max(1, Math.floor(num(e.target.value, p.unconditionalEvery))),
+              })
+            }
+          />
+        </label>
+        <label>
+          Guide only at timesteps t ≤
+          <input
+            type="number"
+            min={0}
+            max={maxT}
+            step={1}
+            value={p.guidanceMaxT}
+            onChange={(e) =>
+              p.set({
+                guidanceMaxT: Math.min(maxT, Math.max(0, Math.floor(num(e.target.value, p.guidanceMaxT)))),
+              })
+            }
+          />
+        </label>
+        <button
+          type="button"
+          disabled={!passChanged}
+          onClick={() =>
+            p.set({
+              batching: modelDefaults.batching,
+              unconditionalEvery: modelDefaults.unconditionalEvery,
+              guidanceMaxT: modelDefaults.guidanceMaxT,
+            })
+          }
+        >
+          Use the model’s settings
+        </button>
+      </details>
       <label className="checkbox">
         <input type="checkbox" checked={p.compare} onChange={(e) => p.set({ compare: e.target.checked })} />
         Compare with full depth

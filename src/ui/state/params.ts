@@ -3,7 +3,8 @@
  * Values read from a URL are parsed strictly; anything invalid is dropped (and reported).
  */
 import { create } from 'zustand';
-import type { SamplerName } from '../../runtime';
+import type { PassBatching, SamplerName } from '../../runtime';
+import { PASS_BATCHINGS } from '../../runtime/params';
 import type { BackendChoice } from '../../worker/client';
 
 export interface ParamsState {
@@ -13,6 +14,12 @@ export interface ParamsState {
   sampler: SamplerName;
   guidance: number;
   threshold: number;
+  /** How the unconditional guidance pass exits (the runtime's batching). */
+  batching: PassBatching;
+  /** Run the unconditional pass on every N-th guided step, reuse it between. */
+  unconditionalEvery: number;
+  /** Guide only the steps with timestep t ≤ this. */
+  guidanceMaxT: number;
   backend: BackendChoice;
   compare: boolean;
   /** Parameters a shared URL held that were invalid and ignored. */
@@ -27,6 +34,10 @@ export const DEFAULTS = {
   sampler: 'ddim' as SamplerName,
   guidance: 3,
   threshold: 0.1,
+  // placeholders until a model loads: its manifest's defaults replace these (see loadModelIntent)
+  batching: 'separate' as PassBatching,
+  unconditionalEvery: 1,
+  guidanceMaxT: 999,
   backend: 'auto' as BackendChoice,
   compare: false,
 };
@@ -39,6 +50,9 @@ const KEYS: Record<UrlKey, string> = {
   sampler: 'sampler',
   guidance: 'guidance',
   threshold: 'threshold',
+  batching: 'batching',
+  unconditionalEvery: 'uncondEvery',
+  guidanceMaxT: 'guidanceMaxT',
   backend: 'backend',
   compare: 'compare',
 };
@@ -47,6 +61,8 @@ function parseValue(key: UrlKey, raw: string): unknown {
   switch (key) {
     case 'sampler':
       return ['ddim', 'dpmpp2m', 'ddpm'].includes(raw) ? raw : undefined;
+    case 'batching':
+      return (PASS_BATCHINGS as readonly string[]).includes(raw) ? raw : undefined;
     case 'backend':
       return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
     case 'compare':
@@ -54,8 +70,11 @@ function parseValue(key: UrlKey, raw: string): unknown {
     default: {
       const v = raw.trim() === '' ? NaN : Number(raw);
       if (!Number.isFinite(v)) return undefined;
-      if (['classIndex', 'seed', 'steps'].includes(key) && !Number.isInteger(v)) return undefined;
+      if (['classIndex', 'seed', 'steps', 'unconditionalEvery', 'guidanceMaxT'].includes(key)) {
+        if (!Number.isInteger(v)) return undefined;
+      }
       if (key === 'threshold' && (v < 0 || v > 1)) return undefined;
+      if (key === 'unconditionalEvery' && v < 1) return undefined;
       if (v < 0) return undefined;
       return v;
     }
