@@ -24,6 +24,7 @@ from .classifier import features_of, load_classifier
 from .diffusion import BATCHINGS, Schedule, sample
 from .errors import UserError, run_cli
 from .export import load_model
+from .noise import normal
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):
@@ -43,12 +44,23 @@ def number_list(flag, text, what="comma-separated numbers"):
         raise UserError(f"{flag} must be {what}, got {text!r}") from None
 
 
-def seeded_inputs(model, per_class, seed):
+RUNTIME_FIRST_SEED = 1000  # `adadiff eval` draws image k (class-major) from seed 1000 + k (src/cli/eval.ts)
+NOISES = ("torch", "runtime")
+
+
+def seeded_inputs(model, per_class, seed, noise="torch"):
     """per_class labels of each class in order, and their starting noise: the same draw at every θ
-    and in every tool that compares against this one's rows."""
+    and in every tool that compares against this one's rows. noise "torch": one torch draw from
+    seed; "runtime": the runtime's seeded noise, image by image as `adadiff eval` draws it, so the
+    two evaluations see identical inputs and their rows differ only by how each implementation runs."""
     labels = torch.arange(model.num_classes).repeat_interleave(per_class)
+    shape = (model.in_chans, model.img_size, model.img_size)
+    if noise == "runtime":
+        size = int(np.prod(shape))
+        draws = [normal(RUNTIME_FIRST_SEED + k, size).reshape(shape) for k in range(len(labels))]
+        return labels, torch.from_numpy(np.stack(draws))
     gen = torch.Generator().manual_seed(seed)
-    return labels, torch.randn(len(labels), model.in_chans, model.img_size, model.img_size, generator=gen)
+    return labels, torch.randn(len(labels), *shape, generator=gen)
 
 
 def load_judge(path):
@@ -68,9 +80,9 @@ def judge(classifier, reference, images, labels):
 
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
-    batching="separate", uncond_every=1, guidance_max_t=None,
+    batching="separate", uncond_every=1, guidance_max_t=None, noise="torch",
 ):
-    labels, noise = seeded_inputs(model, per_class, seed)
+    labels, noise = seeded_inputs(model, per_class, seed, noise)
     images, blocks_run, passes = [], 0, 0
     depth_by_step = np.zeros(steps)  # mean blocks of the passes run at each sampling step: the exit pattern
     passes_by_step = np.zeros(steps)
@@ -123,7 +135,10 @@ def main(argv=None):
                         "alone (the runtime's guidanceMaxT; default: every step)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, default=1234, help="the torch draw's seed (--noise torch)")
+    p.add_argument("--noise", choices=NOISES, default="torch",
+                   help="starting noise: one torch draw from --seed, or the runtime's seeded noise as `adadiff eval` "
+                        "draws it (seeds 1000 + k), to compare the two evaluations on identical inputs")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="write the JSON report here (export.py --calibration reads it)")
     p.add_argument("--grid", default=None, help="save a PNG grid of the full-depth samples")
@@ -158,7 +173,7 @@ def main(argv=None):
         return evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
             args.min_depth, "separate" if full_depth else args.batching, 1 if full_depth else args.uncond_every,
-            None if full_depth else args.guidance_max_t,
+            None if full_depth else args.guidance_max_t, args.noise,
         )
 
     sweep = []
@@ -191,6 +206,7 @@ def main(argv=None):
         "guidanceMaxT": args.guidance_max_t,
         "sampler": "ddim",
         "perClass": args.per_class,
+        "noise": args.noise,
         "classifierTestAccuracy": info["testAccuracy"],
         "full": full,
         "calibration": rows,

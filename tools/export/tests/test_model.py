@@ -206,3 +206,19 @@ def test_guidance_interval_skips_the_noisiest_steps_and_shallow_stops_the_uncond
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         x, _ = ddim_step(x, eps, float(schedule.alphas_cumprod[t]), ab_prev)
     assert torch.allclose(image, x.clamp(-1, 1), atol=1e-6)
+
+
+def test_evaluate_can_draw_the_runtimes_noise():
+    """`evaluate --noise runtime` starts image k (class-major) from the runtime's seed 1000 + k, as
+    `adadiff eval` does, so the two evaluations can be compared on identical inputs."""
+    from tools.export.evaluate import seeded_inputs
+    from tools.export.noise import normal
+
+    m = tiny()
+    labels, noise = seeded_inputs(m, 3, seed=0, noise="runtime")
+    assert labels.tolist() == [c for c in range(m.num_classes) for _ in range(3)]
+    assert noise.shape == (3 * m.num_classes, 1, 28, 28) and noise.dtype == torch.float32
+    for k in (0, 4, 3 * m.num_classes - 1):
+        assert torch.equal(noise[k].flatten(), torch.from_numpy(normal(1000 + k, 784)))
+    _, torch_noise = seeded_inputs(m, 3, seed=0)
+    assert not torch.equal(torch_noise, noise)
