@@ -157,6 +157,7 @@ export async function runEval(
         for (let i = 0; i < opts.perClass; i++) {
           const params = resolveParams(manifest, {
             classIndex: c,
+            // image k (class-major) from seed 1000 + k: `evaluate --noise runtime` draws the same
             seed: 1000 + c * opts.perClass + i,
             steps: opts.steps,
             threshold,

@@ -85,6 +85,11 @@ function num(v: string, fallback: number): number {
   return v.trim() !== '' && Number.isFinite(n) ? n : fallback;
 }
 
+/** A typed integer field's value, kept in range (a half-typed or empty field keeps the last value). */
+function int(v: string, fallback: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, Math.floor(num(v, fallback))));
+}
+
 export function Controls({ manifest }: { manifest: Manifest }) {
   const p = useParams();
   const running = useRun((s) => s.status === 'running');
@@ -122,9 +127,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             max={MAX_SEED}
             step={1}
             value={p.seed}
-            onChange={(e) =>
-              p.set({ seed: Math.min(MAX_SEED, Math.max(0, Math.floor(num(e.target.value, p.seed)))) })
-            }
+            onChange={(e) => p.set({ seed: int(e.target.value, p.seed, 0, MAX_SEED) })}
           />
         </label>
         <button type="button" onClick={() => p.set({ seed: Math.floor(Math.random() * MAX_SEED) })}>
@@ -138,9 +141,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           min={1}
           max={200}
           value={p.steps}
-          onChange={(e) =>
-            p.set({ steps: Math.min(200, Math.max(1, Math.floor(num(e.target.value, p.steps)))) })
-          }
+          onChange={(e) => p.set({ steps: int(e.target.value, p.steps, 1, 200) })}
         />
       </label>
       <label>
@@ -210,7 +211,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             value={p.unconditionalEvery}
             onChange={(e) =>
               p.set({
-                unconditionalEvery: Math.max(1, Math.floor(num(e.target.value, p.unconditionalEvery))),
+                unconditionalEvery: int(e.target.value, p.unconditionalEvery, 1, p.steps),
               })
             }
           />
@@ -225,7 +226,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             value={p.guidanceMaxT}
             onChange={(e) =>
               p.set({
-                guidanceMaxT: Math.min(maxT, Math.max(0, Math.floor(num(e.target.value, p.guidanceMaxT)))),
+                guidanceMaxT: int(e.target.value, p.guidanceMaxT, 0, maxT),
               })
             }
           />
