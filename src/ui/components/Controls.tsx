@@ -85,9 +85,28 @@ function num(v: string, fallback: number): number {
   return v.trim() !== '' && Number.isFinite(n) ? n : fallback;
 }
 
-/** A typed integer field's value, kept in range (a half-typed or empty field keeps the last value). */
-function int(v: string, fallback: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, Math.floor(num(v, fallback))));
+/** A field for an integer setting: what is typed is kept in range, a half-typed or empty field keeps the value. */
+function IntField(props: {
+  label: string;
+  value: number;
+  min: number;
+  max: number;
+  onChange: (value: number) => void;
+}) {
+  const { label, value, min, max, onChange } = props;
+  return (
+    <label>
+      {label}
+      <input
+        type="number"
+        min={min}
+        max={max}
+        step={1}
+        value={value}
+        onChange={(e) => onChange(Math.min(max, Math.max(min, Math.floor(num(e.target.value, value)))))}
+      />
+    </label>
+  );
 }
 
 export function Controls({ manifest }: { manifest: Manifest }) {
@@ -119,31 +138,12 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         </select>
       </label>
       <div className="seed">
-        <label>
-          Seed
-          <input
-            type="number"
-            min={0}
-            max={MAX_SEED}
-            step={1}
-            value={p.seed}
-            onChange={(e) => p.set({ seed: int(e.target.value, p.seed, 0, MAX_SEED) })}
-          />
-        </label>
+        <IntField label="Seed" value={p.seed} min={0} max={MAX_SEED} onChange={(seed) => p.set({ seed })} />
         <button type="button" onClick={() => p.set({ seed: Math.floor(Math.random() * MAX_SEED) })}>
           Random seed
         </button>
       </div>
-      <label>
-        Steps
-        <input
-          type="number"
-          min={1}
-          max={200}
-          value={p.steps}
-          onChange={(e) => p.set({ steps: int(e.target.value, p.steps, 1, 200) })}
-        />
-      </label>
+      <IntField label="Steps" value={p.steps} min={1} max={200} onChange={(steps) => p.set({ steps })} />
       <label>
         Sampler
         <select value={p.sampler} onChange={(e) => p.set({ sampler: e.target.value as typeof p.sampler })}>
@@ -201,36 +201,20 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             ))}
           </select>
         </label>
-        <label>
-          Run it every N-th guided step
-          <input
-            type="number"
-            min={1}
-            max={p.steps}
-            step={1}
-            value={p.unconditionalEvery}
-            onChange={(e) =>
-              p.set({
-                unconditionalEvery: int(e.target.value, p.unconditionalEvery, 1, p.steps),
-              })
-            }
-          />
-        </label>
-        <label>
-          Guide only at timesteps t ≤
-          <input
-            type="number"
-            min={0}
-            max={maxT}
-            step={1}
-            value={p.guidanceMaxT}
-            onChange={(e) =>
-              p.set({
-                guidanceMaxT: int(e.target.value, p.guidanceMaxT, 0, maxT),
-              })
-            }
-          />
-        </label>
+        <IntField
+          label="Run it every N-th guided step"
+          value={p.unconditionalEvery}
+          min={1}
+          max={p.steps}
+          onChange={(unconditionalEvery) => p.set({ unconditionalEvery })}
+        />
+        <IntField
+          label="Guide only at timesteps t ≤"
+          value={p.guidanceMaxT}
+          min={0}
+          max={maxT}
+          onChange={(guidanceMaxT) => p.set({ guidanceMaxT })}
+        />
         <button
           type="button"
           disabled={!passChanged}
