@@ -5,6 +5,7 @@
 import { create } from 'zustand';
 import type { PassBatching, SamplerName } from '../../runtime';
 import { PASS_BATCHINGS } from '../../runtime/params';
+import { SAMPLERS } from '../../runtime/samplers';
 import type { BackendChoice } from '../../worker/client';
 
 export interface ParamsState {
@@ -60,7 +61,7 @@ const KEYS: Record<UrlKey, string> = {
 function parseValue(key: UrlKey, raw: string): unknown {
   switch (key) {
     case 'sampler':
-      return ['ddim', 'dpmpp2m', 'ddpm'].includes(raw) ? raw : undefined;
+      return (SAMPLERS as readonly string[]).includes(raw) ? raw : undefined;
     case 'batching':
       return (PASS_BATCHINGS as readonly string[]).includes(raw) ? raw : undefined;
     case 'backend':
