@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ddim, ddpm, dpmpp2m, guide, makeSchedule, samplingTimesteps, type Sampler } from '../../src/runtime';
+import {
+  ddim,
+  ddpm,
+  dpmpp2m,
+  guide,
+  impliedEps,
+  makeSchedule,
+  samplingTimesteps,
+  type Sampler,
+} from '../../src/runtime';
 
 const schedule = makeSchedule({ type: 'ddpm-linear', numTimesteps: 1000, betaStart: 1e-4, betaEnd: 0.02 });
 const zeros = (n: number) => () => new Float32Array(n);
@@ -32,8 +41,27 @@ describe('DDIM', () => {
     const eps = Float32Array.from([0.1, 0.3, -0.7]);
     const out = ddim(0).step(schedule, { x, eps, t: 999, tPrev: 499, noise: zeros(3) }, null);
     expect(Array.from(out.x0)).toEqual([1, -1, 1]);
-    const want = [0.3763244152069092, 0.007636576890945435, -0.39159756898880005];
+    const want = [0.7541968822479248, -0.46622034907341003, 1.5221343040466309];
     out.x.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+  });
+
+  it('steps with the noise the clipped x̂0 implies: √ᾱ·x̂0 + √(1−ᾱ)·ε gives back x_t', () => {
+    const t = 600;
+    const tPrev = 550;
+    const ab = schedule.alphasCumprod[t]!;
+    const abPrev = schedule.alphasCumprod[tPrev]!;
+    // x̂0 of the model's ε lies far outside [-1, 1] for the first two entries, as under strong guidance
+    const x = Float32Array.from([0.9, -0.95, 0.1]);
+    const eps = Float32Array.from([-1.5, 1.4, 0.2]);
+    const out = ddim(0).step(schedule, { x, eps, t, tPrev, noise: zeros(3) }, null);
+    const implied = impliedEps(x, out.x0, ab);
+    x.forEach((v, i) => expect(Math.sqrt(ab) * out.x0[i]! + Math.sqrt(1 - ab) * implied[i]!).toBeCloseTo(v, 6));
+    expect(Math.abs(implied[0]! - eps[0]!)).toBeGreaterThan(0.1); // the clip changed it
+    out.x.forEach((v, i) =>
+      expect(v).toBeCloseTo(Math.sqrt(abPrev) * out.x0[i]! + Math.sqrt(1 - abPrev) * implied[i]!, 6),
+    );
+    // where nothing was clipped, the implied noise is the model's own
+    expect(implied[2]).toBeCloseTo(eps[2]!, 5);
   });
 
   it('DDPM’s mean is DDIM with η = 1 (same posterior), and both draw noise only when σ > 0', () => {

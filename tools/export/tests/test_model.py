@@ -222,3 +222,18 @@ def test_evaluate_can_draw_the_runtimes_noise():
         assert torch.equal(noise[k].flatten(), torch.from_numpy(normal(1000 + k, 784)))
     _, torch_noise = seeded_inputs(m, 3, seed=0)
     assert not torch.equal(torch_noise, noise)
+
+
+def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
+    from tools.export.diffusion import Schedule, ddim_step
+
+    schedule = Schedule()
+    ab_t, ab_prev = float(schedule.alphas_cumprod[600]), float(schedule.alphas_cumprod[550])
+    x = torch.tensor([0.9, -0.95, 0.1])
+    eps = torch.tensor([-1.5, 1.4, 0.2])  # x0 of this ε lies far outside [-1, 1] for the first two
+    x_prev, x0 = ddim_step(x, eps, ab_t, ab_prev)
+    assert x0[:2].abs().tolist() == [1.0, 1.0]
+    implied = (x - ab_t**0.5 * x0) / (1 - ab_t) ** 0.5
+    assert torch.allclose(ab_t**0.5 * x0 + (1 - ab_t) ** 0.5 * implied, x, atol=1e-6)
+    assert torch.allclose(x_prev, ab_prev**0.5 * x0 + (1 - ab_prev) ** 0.5 * implied, atol=1e-6)
+    assert abs(float(implied[2] - eps[2])) < 1e-5  # unclipped: the model's own noise
