@@ -90,6 +90,11 @@ def ddim_timesteps(num_timesteps, steps):
     return [int(round(num_timesteps - k * ratio)) - 1 for k in range(steps)]
 
 
+def predict_x0(x, eps, ab_t):
+    """x̂0 = (x − √(1−ᾱ)·ε) / √ᾱ, clipped to the data range [-1, 1]."""
+    return ((x - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5).clamp(-1, 1)
+
+
 def ddim_step(x, eps, ab_t, ab_prev, eta=0.0, noise=None):
     """One DDIM update (Song et al.); x0 is clipped to the data range [-1, 1].
 
@@ -97,7 +102,7 @@ def ddim_step(x, eps, ab_t, ab_prev, eta=0.0, noise=None):
     the raw ε after clipping x0 leaves a mismatch that grows with every step under guidance (FID
     70 → 151 from 20 to 50 steps on the shipped model; diffusers' `use_clipped_model_output`).
     """
-    x0 = ((x - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5).clamp(-1, 1)
+    x0 = predict_x0(x, eps, ab_t)
     eps = (x - ab_t**0.5 * x0) / (1 - ab_t) ** 0.5
     sigma = eta * ((1 - ab_prev) / (1 - ab_t)) ** 0.5 * (1 - ab_t / ab_prev) ** 0.5
     direction = max(1 - ab_prev - sigma**2, 0.0) ** 0.5 * eps
@@ -105,6 +110,36 @@ def ddim_step(x, eps, ab_t, ab_prev, eta=0.0, noise=None):
     if sigma > 0:
         x_prev = x_prev + sigma * noise
     return x_prev, x0
+
+
+def ddpm_step(x, eps, ab_t, ab_prev, noise=None):
+    """Ancestral DDPM over strided steps: a sample of the posterior q(x_prev | x_t, x̂0)."""
+    alpha = ab_t / ab_prev
+    beta = 1 - alpha
+    x0 = predict_x0(x, eps, ab_t)
+    mean = (ab_prev**0.5 * beta / (1 - ab_t)) * x0 + (alpha**0.5 * (1 - ab_prev) / (1 - ab_t)) * x
+    std = (beta * (1 - ab_prev) / (1 - ab_t)) ** 0.5
+    return (mean + std * noise if noise is not None and std > 0 else mean), x0
+
+
+def dpmpp2m_step(x, eps, ab_t, ab_prev, previous=None):
+    """DPM-Solver++(2M) (Lu et al. 2022) in data prediction, first order on the first and last step.
+    previous: the last step's (x̂0, λ) or None; returns (x_prev, x̂0, this step's (x̂0, λ))."""
+    x0 = predict_x0(x, eps, ab_t)
+    lam = 0.5 * np.log(ab_t / (1 - ab_t))
+    if ab_prev >= 1:
+        return x0, x0, None
+    lam_prev = 0.5 * np.log(ab_prev / (1 - ab_prev))
+    h = lam_prev - lam
+    d = x0
+    if previous is not None:
+        r = (lam - previous[1]) / h
+        d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous[0]
+    x_prev = ((1 - ab_prev) / (1 - ab_t)) ** 0.5 * x - ab_prev**0.5 * float(np.expm1(-h)) * d
+    return x_prev, x0, (x0, lam)
+
+
+SAMPLERS = ("ddim", "dpmpp2m", "ddpm")  # the runtime's SAMPLERS
 
 
 def first_confident(unc, threshold, min_depth=1):
@@ -137,6 +172,12 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     return eps_all[torch.arange(x.shape[0]), exit_block], exit_block, unc
 
 
+def switch_depths(timesteps, switch_t, shallow_depth, num_blocks):
+    """A DuoDiff-style switch schedule (the runtime's switchDepths): shallow_depth blocks at the steps
+    with t > switch_t, every block below; one depth per step, for sample(depths=)."""
+    return [shallow_depth if t > switch_t else num_blocks for t in timesteps]
+
+
 BATCHINGS = ("separate", "weighted", "shallow", "all")
 
 
@@ -148,8 +189,13 @@ def unconditional_threshold(threshold, guidance):
 
 @torch.no_grad()
 def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
-           batching="separate", uncond_every=1, guidance_max_t=None):
-    """DDIM sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
+           batching="separate", uncond_every=1, guidance_max_t=None, sampler="ddim", depths=None):
+    """Sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
+
+    sampler: one of SAMPLERS, stepped as the runtime's are (DDIM by default; ddpm needs step_noise).
+    depths: a static baseline (the runtime's modes 'static' and 'schedule'): the passes at step k run
+    depths[k] blocks, whatever the uncertainties say — but for 'shallow''s unconditional pass, which
+    stops at min_depth in every mode; threshold is then unused.
 
     threshold 0 = full depth (with the defaults for the rest; the reference every saving is counted
     against). min_depth: no exit before this many blocks (the runtime's minDepth).
@@ -164,6 +210,8 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     guidance_max_t (the runtime's guidanceMaxT): guidance, and with it the unconditional pass, only
     on steps with t ≤ this; the noisier steps run the conditional pass alone. None: every step.
     """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
     if int(uncond_every) != uncond_every or uncond_every < 1:
@@ -174,25 +222,37 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     rows = torch.arange(x.shape[0])
     trace = []
     guided = 0  # guided steps so far: the unconditional pass runs on every uncond_every-th of them
+    solver_state = None  # DPM-Solver++'s previous x̂0 and λ
     for k, t in enumerate(ts):
         ab_t = float(schedule.alphas_cumprod[t])
         ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
         tt = torch.full((x.shape[0],), float(t))
+        # θ 1 exits at the first block allowed (a mean uncertainty is a sigmoid's, never above 1):
+        # a static baseline's depth is that floor
+        theta_c, min_c = (1.0, int(depths[k])) if depths is not None else (threshold, min_depth)
         guide = guidance != 1.0 and (guidance_max_t is None or t <= guidance_max_t)
         reuse = guide and guided % uncond_every != 0
         guided += guide
         if not guide or reuse:
-            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
-        elif batching == "all":
+            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, theta_c, min_c)
+        elif batching == "all" and depths is None:
             eps_c_all, unc_c = exits_of(model, x, tt, y)
             eps_u_all, unc_u = exits_of(model, x, tt, null)
             exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
             eps_c, eps_u = eps_c_all[rows, exit_c], eps_u_all[rows, exit_u]
         else:
-            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, threshold, min_depth)
-            theta_u = {"weighted": unconditional_threshold(threshold, guidance), "shallow": 1.0}.get(batching, threshold)
-            # θ 1 exits at min_depth: a mean uncertainty is a sigmoid's, never above 1
-            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_depth)
+            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, theta_c, min_c)
+            # the runtime's unconditionalPolicy: 'shallow' stops it at min_depth in every mode; a
+            # static baseline runs it as deep as the conditional pass; 'weighted' scales θ
+            if batching == "shallow":
+                theta_u, min_u = 1.0, min_depth
+            elif depths is not None:
+                theta_u, min_u = theta_c, min_c
+            elif batching == "weighted":
+                theta_u, min_u = unconditional_threshold(threshold, guidance), min_depth
+            else:
+                theta_u, min_u = threshold, min_depth
+            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_u)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
         if guide:
             eps = eps_u + guidance * (eps_c - eps_u)  # on a reused step, eps_u is the last one computed
@@ -204,6 +264,12 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
             eps = eps_c
             if guidance != 1.0:
                 record["unguided"] = True
-        x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, None if step_noise is None else step_noise[k])
+        z = None if step_noise is None else step_noise[k]
+        if sampler == "ddim":
+            x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, z)
+        elif sampler == "ddpm":
+            x, _ = ddpm_step(x, eps, ab_t, ab_prev, z)
+        else:
+            x, _, solver_state = dpmpp2m_step(x, eps, ab_t, ab_prev, solver_state)
         trace.append(record)
     return x.clamp(-1, 1), trace

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .classifier import features_of, load_classifier
-from .diffusion import BATCHINGS, Schedule, sample
+from .diffusion import BATCHINGS, SAMPLERS, Schedule, sample
 from .errors import UserError, run_cli
 from .export import load_model
 from .noise import normal
@@ -80,16 +80,22 @@ def judge(classifier, reference, images, labels):
 
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
-    batching="separate", uncond_every=1, guidance_max_t=None, noise="torch",
+    batching="separate", uncond_every=1, guidance_max_t=None, noise="torch", sampler="ddim", depths=None,
 ):
     labels, noise = seeded_inputs(model, per_class, seed, noise)
     images, blocks_run, passes = [], 0, 0
+    # blocks skipped against full depth, by source (the runtime's savedByExits / BySchedule / ByFixedDepth)
+    skipped = {"exits": 0, "schedule": 0, "fixedDepth": 0}
     depth_by_step = np.zeros(steps)  # mean blocks of the passes run at each sampling step: the exit pattern
     passes_by_step = np.zeros(steps)
+    gen = torch.Generator().manual_seed(seed + 1)
     for i in range(0, len(labels), batch):
+        x_start = noise[i : i + batch]
+        step_noise = torch.randn(steps, *x_start.shape, generator=gen) if sampler == "ddpm" else None
         img, trace = sample(
-            model, schedule, labels[i : i + batch], noise[i : i + batch], steps, guidance, threshold,
+            model, schedule, labels[i : i + batch], x_start, steps, guidance, threshold,
             min_depth=min_depth, batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
+            sampler=sampler, step_noise=step_noise, depths=depths,
         )
         images.append(img)
         for k, rec in enumerate(trace):
@@ -99,13 +105,22 @@ def evaluate_threshold(
                     passes += len(rec[key])
                     depth_by_step[k] += sum(e + 1 for e in rec[key])
                     passes_by_step[k] += len(rec[key])
+                    # a static baseline, and 'shallow''s unconditional pass, fix the depth ahead
+                    fixed = depths is not None or (key == "exit_uncond" and batching == "shallow")
+                    source = "fixedDepth" if fixed else "exits"
+                    skipped[source] += sum(model.num_blocks - (e + 1) for e in rec[key])
             if rec.get("uncond_reused") or rec.get("unguided"):
                 passes += len(rec["exit_cond"])  # skipped whole: full depth would have run it
+                skipped["schedule"] += len(rec["exit_cond"]) * model.num_blocks
     images = torch.cat(images)
     agreement, fid = judge(classifier, reference, images, labels)
+    reference_blocks = passes * model.num_blocks
     return {
         "threshold": threshold,
-        "savedFraction": round(1 - blocks_run / (passes * model.num_blocks), 4),
+        "savedFraction": round(1 - blocks_run / reference_blocks, 4),
+        "savedByExits": round(skipped["exits"] / reference_blocks, 4),
+        "savedBySchedule": round(skipped["schedule"] / reference_blocks, 4),
+        "savedByFixedDepth": round(skipped["fixedDepth"] / reference_blocks, 4),
         "agreement": round(agreement, 4),
         "fid": round(fid, 3),
         "samples": len(labels),
@@ -133,6 +148,8 @@ def main(argv=None):
     p.add_argument("--guidance-max-t", type=int, default=None,
                    help="guide only the steps with timestep t ≤ this; the noisier ones run the conditional pass "
                         "alone (the runtime's guidanceMaxT; default: every step)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="the runtime's samplers, stepped alike")
+    p.add_argument("--full-only", action="store_true", help="full depth alone: no θ sweep (e.g. quality against steps)")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234, help="the torch draw's seed (--noise torch)")
@@ -173,7 +190,7 @@ def main(argv=None):
         return evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, args.batch, args.seed,
             args.min_depth, "separate" if full_depth else args.batching, 1 if full_depth else args.uncond_every,
-            None if full_depth else args.guidance_max_t, args.noise,
+            None if full_depth else args.guidance_max_t, args.noise, args.sampler,
         )
 
     sweep = []
@@ -189,7 +206,7 @@ def main(argv=None):
     if args.grid:
         save_grid(full_images, args.per_class, model.num_classes, args.grid)
     rows = [full]
-    for threshold in thresholds:
+    for threshold in [] if args.full_only else thresholds:
         row, _ = run(threshold, guidance)
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -204,7 +221,7 @@ def main(argv=None):
         "batching": args.batching,
         "uncondEvery": args.uncond_every,
         "guidanceMaxT": args.guidance_max_t,
-        "sampler": "ddim",
+        "sampler": args.sampler,
         "perClass": args.per_class,
         "noise": args.noise,
         "classifierTestAccuracy": info["testAccuracy"],

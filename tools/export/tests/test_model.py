@@ -237,3 +237,43 @@ def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
     assert torch.allclose(ab_t**0.5 * x0 + (1 - ab_t) ** 0.5 * implied, x, atol=1e-6)
     assert torch.allclose(x_prev, ab_prev**0.5 * x0 + (1 - ab_prev) ** 0.5 * implied, atol=1e-6)
     assert abs(float(implied[2] - eps[2])) < 1e-5  # unclipped: the model's own noise
+
+
+def test_static_depths_fix_every_pass_and_shallow_keeps_the_unconditional_one_at_min_depth():
+    from tools.export.diffusion import Schedule, ddim_timesteps, sample, switch_depths
+
+    model = tiny()
+    schedule = Schedule(num_timesteps=100)
+    y, noise = torch.tensor([1, 2]), torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    ts = ddim_timesteps(100, 5)  # 99, 79, 59, 39, 19
+    depths = switch_depths(ts, 60, 2, model.num_blocks)
+    assert depths == [2, 2, model.num_blocks, model.num_blocks, model.num_blocks]
+    _, trace = sample(model, schedule, y, noise, steps=5, guidance=2.0, depths=depths)
+    for d, rec in zip(depths, trace):
+        assert rec["exit_cond"] == [d - 1, d - 1] and rec["exit_uncond"] == [d - 1, d - 1]
+    _, shallow = sample(model, schedule, y, noise, steps=5, guidance=2.0, depths=depths, min_depth=1,
+                        batching="shallow")
+    assert [rec["exit_cond"][0] for rec in shallow] == [d - 1 for d in depths]
+    assert all(rec["exit_uncond"] == [0, 0] for rec in shallow)
+
+
+def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model():
+    """As the runtime's samplers test: a model that knows x0 must lead every sampler to it."""
+    from tools.export.diffusion import Schedule, ddim_step, ddim_timesteps, ddpm_step, dpmpp2m_step
+
+    schedule = Schedule()
+    target = torch.tensor([0.25, -0.5, 0.75, 0.0])
+    for name in ("ddim", "ddpm", "dpmpp2m"):
+        x, state = torch.tensor([1.1, -0.3, 0.2, -1.7]), None
+        ts = ddim_timesteps(1000, 10)
+        for k, t in enumerate(ts):
+            ab = float(schedule.alphas_cumprod[t])
+            ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+            eps = (x - ab**0.5 * target) / (1 - ab) ** 0.5
+            if name == "ddim":
+                x, _ = ddim_step(x, eps, ab, ab_prev)
+            elif name == "ddpm":
+                x, _ = ddpm_step(x, eps, ab, ab_prev, torch.zeros(4))
+            else:
+                x, _, state = dpmpp2m_step(x, eps, ab, ab_prev, state)
+        assert torch.allclose(x, target, atol=1e-4), name
