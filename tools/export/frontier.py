@@ -1,0 +1,143 @@
+"""Quality against blocks run for the adaptive exits and the static schedules a user could run
+instead, each with and without the guidance schedule: the data behind BENCHMARKS.md's frontier plot.
+
+    /usr/bin/python3 -m tools.export.frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \
+        --per-class 30 --out docs/frontier.json
+
+Curves (same seeds everywhere, full depth as the reference): the adaptive θ sweep; a static depth
+for every pass; and DuoDiff-style switch schedules (depth D at t > T, full depth below). The switch
+(T, D) searched for is the one with the best FID among those that run as many blocks as the adaptive
+default (within --match), found by counting blocks ahead (a static schedule's cost is known before
+it runs) and sampling only those candidates. With the guidance schedule the unconditional pass is
+skipped at t > guidance_max_t, reused on alternate guided steps and run shallow (at the minimum
+depth) in every curve, as the runtime's defaults say; without it every step runs both passes, the
+unconditional one as deep as the conditional one (static) or exiting on its own (adaptive). Results are appended as they come: a run that stops resumes.
+"""
+
+import argparse
+import json
+import os
+
+from .diffusion import Schedule, ddim_timesteps, switch_depths
+from .errors import run_cli
+from .evaluate import evaluate_threshold, load_judge, number_list
+from .export import load_model
+
+SETTINGS = {
+    # the runtime's defaults for the shipped model (manifest.defaults) and the schedule off
+    "schedule": {"batching": "shallow", "uncond_every": 2, "guidance_max_t": 800},
+    "none": {"batching": "separate", "uncond_every": 1, "guidance_max_t": None},
+}
+
+
+def blocks_run_fraction(timesteps, depths, guidance, batching, uncond_every, guidance_max_t, min_depth, num_blocks):
+    """Blocks a static schedule runs, as a fraction of full depth (both passes, every step), without
+    sampling: the passes it runs are fixed by the guidance schedule, their depths by the schedule
+    ('shallow' runs the unconditional pass at min_depth)."""
+    run = full = 0
+    guided = 0
+    for t, d in zip(timesteps, depths):
+        guide = guidance != 1.0 and (guidance_max_t is None or t <= guidance_max_t)
+        uncond = guide and guided % uncond_every == 0
+        guided += guide
+        run += d + uncond * (min_depth if batching == "shallow" else d)
+        full += num_blocks * (2 if guidance != 1.0 else 1)
+    return run / full
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tools.export.frontier", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    p.add_argument("--per-class", type=int, default=30)
+    p.add_argument("--min-depth", type=int, default=5, help="the adaptive rows' minimum depth (the manifest's)")
+    p.add_argument("--default-threshold", type=float, default=0.025, help="the adaptive default θ (the manifest's)")
+    p.add_argument("--thresholds-schedule", default="0.015,0.025,0.04,0.06,0.1")
+    p.add_argument("--thresholds-none", default="0.025,0.05,0.1,0.15,0.2")
+    p.add_argument("--static-depths", default="5,7,9,11")
+    p.add_argument("--switch-ts", default="900,700,500,300", help="T of the switch curve at the best D")
+    p.add_argument("--match", type=float, default=0.02, help="how near in blocks run a switch candidate must be")
+    p.add_argument("--confirm", default=None,
+                   help="a finished run's JSON: sample only full depth, the adaptive default and that run's best "
+                        "switch per setting (e.g. at 1000 samples, to check a 300-sample pick on more)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    model, cfg, _ = load_model(args.checkpoint)
+    schedule = Schedule(**cfg["schedule"])
+    steps, guidance = cfg["sampling"]["steps"], cfg["sampling"]["guidance"]
+    n = model.num_blocks
+    ts = ddim_timesteps(schedule.num_timesteps, steps)
+    classifier, reference, _ = load_judge(args.classifier)
+    report = {"checkpoint": args.checkpoint, "perClass": args.per_class, "steps": steps, "guidance": guidance, "minDepth": args.min_depth,
+              "seed": args.seed, "settings": SETTINGS, "rows": []}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            report["rows"] = json.load(f)["rows"]
+    done = {r["key"] for r in report["rows"]}
+
+    def run(key, setting, curve, threshold=0.0, depths=None, full=False, **extra):
+        if key in done:
+            return next(r for r in report["rows"] if r["key"] == key)
+        s = SETTINGS[setting]
+        row, _ = evaluate_threshold(
+            model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, 100, args.seed,
+            args.min_depth, "separate" if full else s["batching"], 1 if full else s["uncond_every"],
+            None if full else s["guidance_max_t"], depths=depths,
+        )
+        row.update(key=key, setting=setting, curve=curve, **extra)
+        report["rows"].append(row)
+        done.add(key)
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+        print(json.dumps({k: row[k] for k in ("key", "savedFraction", "agreement", "fid")}), flush=True)
+        return row
+
+    run("full", "none", "full", full=True)
+    if args.confirm:
+        with open(args.confirm) as f:
+            picked = [r for r in json.load(f)["rows"] if r.get("bestSwitch")]
+        for setting in SETTINGS:
+            run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive", threshold=args.default_threshold)
+        for r in picked:
+            row = run(r["key"], r["setting"], "switch-match", depths=switch_depths(ts, r["switchT"], r["shallowDepth"], n),
+                      switchT=r["switchT"], shallowDepth=r["shallowDepth"])
+            row["bestSwitch"] = True
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+        return
+    for setting in SETTINGS:
+        s = SETTINGS[setting]
+        thresholds = number_list(f"--thresholds-{setting}", getattr(args, f"thresholds_{setting}"))
+        for theta in sorted({*thresholds, args.default_threshold}):
+            run(f"{setting}/adaptive/{theta}", setting, "adaptive", threshold=theta)
+        for depth in number_list("--static-depths", args.static_depths):
+            run(f"{setting}/static/{int(depth)}", setting, "static", depths=[int(depth)] * steps, depth=int(depth))
+        # the switch candidates that run as many blocks as the adaptive default
+        target = 1 - run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive")["savedFraction"]
+        candidates = []
+        for shallow in range(1, n):
+            for k in range(1, steps + 1):  # T at each step boundary: the first k steps shallow
+                switch_t = ts[k] if k < steps else -1
+                depths = switch_depths(ts, switch_t, shallow, n)
+                ran = blocks_run_fraction(ts, depths, guidance, s["batching"], s["uncond_every"], s["guidance_max_t"],
+                                          args.min_depth, n)
+                if abs(ran - target) <= args.match:
+                    candidates.append((shallow, switch_t, depths))
+        matched = [run(f"{setting}/switch/{t}/{d}", setting, "switch-match", depths=depths, switchT=t, shallowDepth=d)
+                   for d, t, depths in candidates]
+        if not matched:
+            continue
+        best = min(matched, key=lambda r: r["fid"])
+        best["bestSwitch"] = True
+        for switch_t in number_list("--switch-ts", args.switch_ts):
+            d = best["shallowDepth"]
+            run(f"{setting}/switch/{int(switch_t)}/{d}", setting, "switch", depths=switch_depths(ts, switch_t, d, n),
+                switchT=int(switch_t), shallowDepth=d)
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    run_cli(main)
