@@ -11,8 +11,19 @@ import { guide, makeSampler } from './samplers';
 import { makeSchedule, samplingTimesteps } from './schedule';
 import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './scheduler';
 
+/**
+ * Where a skipped block's saving comes from, against full depth (both passes, every block, every
+ * step): an adaptive exit decision in a pass that ran; the guidance schedule, which did not run a
+ * pass at all (an unguided step, a reused unconditional estimate); or a depth fixed ahead (the
+ * 'shallow' unconditional pass, the static and per-timestep baselines).
+ */
+export type SavingSource = 'exits' | 'schedule' | 'fixedDepth';
+export const SAVING_SOURCES: readonly SavingSource[] = ['exits', 'schedule', 'fixedDepth'];
+
 export interface PassSummary {
   label: 'cond' | 'uncond' | 'batch';
+  /** How this pass's depth was set: by its exit decisions, or ahead (a fixed depth or full depth). */
+  depth: 'adaptive' | 'fixed';
   exitBlock: number;
   /**
    * Mean uncertainty of each block that ran. For a batched pass, the one its exit was decided on:
@@ -21,15 +32,38 @@ export interface PassSummary {
   uncertainties: number[];
 }
 
+/** Blocks (or FLOPs) skipped against full depth, by source. */
+export type SkippedBySource = Record<SavingSource, number>;
+
 export interface Totals {
   blocksRun: number;
   blocksFull: number;
-  /** Fraction of transformer blocks skipped against full depth (the paper's "layers saved"). */
+  /** Fraction of transformer blocks skipped against full depth: savedByExits + BySchedule + ByFixedDepth. */
   savedFraction: number;
+  /** Blocks that adaptive exit decisions skipped in passes that ran, as a fraction of blocksFull. */
+  savedByExits: number;
+  /** Passes the guidance schedule did not run (unguided steps, reused unconditional estimates). */
+  savedBySchedule: number;
+  /** Blocks skipped because a pass's depth was fixed ahead (the shallow unconditional pass, static baselines). */
+  savedByFixedDepth: number;
+  blocksSkipped: SkippedBySource;
   flops: number;
   flopsFull: number;
   flopsSavedFraction: number;
+  flopsSavedByExits: number;
+  flopsSavedBySchedule: number;
+  flopsSavedByFixedDepth: number;
+  flopsSkipped: SkippedBySource;
   wallMs: number;
+}
+
+/** One pass's (or skipped pass's) share of the accounting, tagged with where its skipped blocks come from. */
+export interface Counts {
+  blocksRun: number;
+  blocksFull: number;
+  flops: number;
+  flopsFull: number;
+  source: SavingSource;
 }
 
 export interface StepEvent {
@@ -37,8 +71,12 @@ export interface StepEvent {
   steps: number;
   t: number;
   passes: PassSummary[];
+  /** The unconditional pass, when the guidance schedule did not run it at this step, and why. */
+  scheduleSkipped: 'unguided' | 'reused' | null;
   blocksRun: number;
   blocksFull: number;
+  /** This step's skipped blocks, by source. */
+  blocksSkipped: SkippedBySource;
   /** FLOPs this step executed (embed, blocks run, head; every pass). */
   flops: number;
   stepMs: number;
@@ -93,44 +131,91 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
  * where the conditional pass, which carries the class, keeps going. 'shallow' stops it at the
  * minimum depth always: guiding with a weaker unconditional estimate costs no quality here (it
  * is close to autoguidance, Karras et al. 2024, which guides with a weaker model on purpose;
- * MODEL.md). Only adaptive passes are changed: the other modes' depths are the user's.
+ * MODEL.md), in the static modes as well; 'weighted' changes only adaptive passes. Full depth, the
+ * reference, is never changed.
  */
 export function unconditionalPolicy(
   policy: DepthPolicy,
   batching: PassBatching,
   guidance: number,
+  minDepth: number,
 ): DepthPolicy {
-  if (policy.kind !== 'adaptive' || guidance === 1) return policy;
-  if (batching === 'shallow') return { kind: 'static', depth: policy.minDepth };
+  if (policy.kind === 'full' || guidance === 1) return policy;
+  // in the static modes too: a static schedule can guide from a shallow pass as the exits do, so
+  // it is the fair baseline at the same settings
+  if (batching === 'shallow') return { kind: 'static', depth: minDepth };
+  if (policy.kind !== 'adaptive') return policy;
   if (batching === 'weighted')
     return { ...policy, threshold: (policy.threshold * guidance) / Math.abs(1 - guidance) };
   return policy;
 }
+
+const noneSkipped = (): SkippedBySource => ({ exits: 0, schedule: 0, fixedDepth: 0 });
 
 export function emptyTotals(): Totals {
   return {
     blocksRun: 0,
     blocksFull: 0,
     savedFraction: 0,
+    savedByExits: 0,
+    savedBySchedule: 0,
+    savedByFixedDepth: 0,
+    blocksSkipped: noneSkipped(),
     flops: 0,
     flopsFull: 0,
     flopsSavedFraction: 0,
+    flopsSavedByExits: 0,
+    flopsSavedBySchedule: 0,
+    flopsSavedByFixedDepth: 0,
+    flopsSkipped: noneSkipped(),
     wallMs: 0,
   };
 }
 
-/** Adds b's counts to a and recomputes a's fractions (wall time is the caller's to set). */
-export function addTotals(
-  a: Totals,
-  b: Pick<Totals, 'blocksRun' | 'blocksFull' | 'flops' | 'flopsFull'>,
-): Totals {
+/** A deep copy, for events that must not change when the running totals do. */
+export function copyTotals(a: Totals): Totals {
+  return { ...a, blocksSkipped: { ...a.blocksSkipped }, flopsSkipped: { ...a.flopsSkipped } };
+}
+
+/**
+ * Recomputes a's fractions from its counts. Each share is a fraction of the same reference
+ * (blocksFull, flopsFull), so the three sum to savedFraction.
+ */
+function refreshFractions(a: Totals): Totals {
+  const share = (skipped: number, full: number) => (full ? skipped / full : 0);
+  a.savedFraction = a.blocksFull ? 1 - a.blocksRun / a.blocksFull : 0;
+  a.savedByExits = share(a.blocksSkipped.exits, a.blocksFull);
+  a.savedBySchedule = share(a.blocksSkipped.schedule, a.blocksFull);
+  a.savedByFixedDepth = share(a.blocksSkipped.fixedDepth, a.blocksFull);
+  a.flopsSavedFraction = a.flopsFull ? 1 - a.flops / a.flopsFull : 0;
+  a.flopsSavedByExits = share(a.flopsSkipped.exits, a.flopsFull);
+  a.flopsSavedBySchedule = share(a.flopsSkipped.schedule, a.flopsFull);
+  a.flopsSavedByFixedDepth = share(a.flopsSkipped.fixedDepth, a.flopsFull);
+  return a;
+}
+
+/** Adds one pass's counts to a, its skipped blocks to their source (wall time is the caller's to set). */
+export function addCounts(a: Totals, b: Counts): Totals {
   a.blocksRun += b.blocksRun;
   a.blocksFull += b.blocksFull;
   a.flops += b.flops;
   a.flopsFull += b.flopsFull;
-  a.savedFraction = a.blocksFull ? 1 - a.blocksRun / a.blocksFull : 0;
-  a.flopsSavedFraction = a.flopsFull ? 1 - a.flops / a.flopsFull : 0;
-  return a;
+  a.blocksSkipped[b.source] += b.blocksFull - b.blocksRun;
+  a.flopsSkipped[b.source] += b.flopsFull - b.flops;
+  return refreshFractions(a);
+}
+
+/** Adds b's counts to a, source by source (e.g. one image's totals to a run's). */
+export function addTotals(a: Totals, b: Totals): Totals {
+  a.blocksRun += b.blocksRun;
+  a.blocksFull += b.blocksFull;
+  a.flops += b.flops;
+  a.flopsFull += b.flopsFull;
+  for (const source of SAVING_SOURCES) {
+    a.blocksSkipped[source] += b.blocksSkipped[source];
+    a.flopsSkipped[source] += b.flopsSkipped[source];
+  }
+  return refreshFractions(a);
 }
 
 export function passFlops(m: Manifest, blocksRun: number): number {
@@ -173,7 +258,7 @@ export async function generate(
   const sampler = makeSampler(params.sampler, params.eta);
   let samplerState = sampler.initialState;
   const policy = depthPolicy(params);
-  const uncondPolicy = unconditionalPolicy(policy, params.batching, params.guidance);
+  const uncondPolicy = unconditionalPolicy(policy, params.batching, params.guidance, params.minDepth);
   const n = denoiser.numBlocks;
   checkDepthFloor(policy, denoiser, timesteps.length);
   const useGuidance = params.guidance !== 1;
@@ -187,7 +272,8 @@ export async function generate(
   const records: GenerateResult['steps'] = [];
   const fullFlops = passFlops(manifest, n);
   // full depth would have run the unconditional pass too: one not run counts as all blocks skipped
-  const skipUncond = () => addTotals(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops });
+  const skipUncond = () =>
+    addCounts(totals, { blocksRun: 0, blocksFull: n, flops: 0, flopsFull: fullFlops, source: 'schedule' });
 
   try {
     for (let k = 0; k < timesteps.length; k++) {
@@ -195,34 +281,52 @@ export async function generate(
       const stepStart = now();
       const t = timesteps[k]!;
       const passes: PassSummary[] = [];
-      const account = (r: PassResult, label: PassSummary['label'], batch: number) => {
+      const stepSkipped = noneSkipped();
+      const account = (
+        r: PassResult,
+        label: PassSummary['label'],
+        passPolicy: DepthPolicy,
+        batch: number,
+      ) => {
         const deciding = (u: number[]) =>
           label !== 'batch' ? u[0]! : params.batching === 'any' ? Math.min(...u) : Math.max(...u);
-        passes.push({ label, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map(deciding) });
-        addTotals(totals, {
+        const depth = passPolicy.kind === 'adaptive' ? 'adaptive' : 'fixed';
+        passes.push({ label, depth, exitBlock: r.exitBlock, uncertainties: r.uncertainties.map(deciding) });
+        const source = depth === 'adaptive' ? 'exits' : 'fixedDepth';
+        stepSkipped[source] += (n - r.blocksRun) * batch;
+        addCounts(totals, {
           blocksRun: r.blocksRun * batch,
           blocksFull: n * batch,
           flops: passFlops(manifest, r.blocksRun) * batch,
           flopsFull: fullFlops * batch,
+          source,
         });
       };
       const guided = useGuidance && t <= guidanceMaxT;
       const reuseUncond = guided && heldUncond !== null && guidedSteps % uncondEvery !== 0;
+      const scheduleSkipped: StepEvent['scheduleSkipped'] = !useGuidance
+        ? null
+        : !guided
+          ? 'unguided'
+          : reuseUncond
+            ? 'reused'
+            : null;
+      if (scheduleSkipped) stepSkipped.schedule += n;
       if (guided) guidedSteps++;
       let eps: Float32Array;
       if (!guided) {
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
-        account(r, 'cond', 1);
+        account(r, 'cond', policy, 1);
         if (useGuidance) skipUncond();
         eps = r.eps;
       } else if (reuseUncond || separatePasses) {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
-        account(c, 'cond', 1);
+        account(c, 'cond', policy, 1);
         if (reuseUncond) {
           skipUncond();
         } else {
           const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
-          account(u, 'uncond', 1);
+          account(u, 'uncond', uncondPolicy, 1);
           heldUncond = u.eps;
         }
         eps = guide(c.eps, heldUncond!, params.guidance); // set above, or held from an earlier step
@@ -239,7 +343,7 @@ export async function generate(
           k,
           options.signal,
         );
-        account(r, 'batch', 2);
+        account(r, 'batch', policy, 2);
         heldUncond = r.eps.slice(size);
         eps = guide(r.eps.subarray(0, size), r.eps.subarray(size), params.guidance);
       }
@@ -257,14 +361,20 @@ export async function generate(
         steps: timesteps.length,
         t,
         passes,
+        scheduleSkipped,
         blocksRun: stepBlocks,
         blocksFull: n * (useGuidance ? 2 : 1),
+        blocksSkipped: stepSkipped,
         flops: stepFlops,
         stepMs: now() - stepStart,
         blockMs: options.blockMs ? options.blockMs().slice(0, passes[passes.length - 1]!.exitBlock + 1) : [],
       };
       records.push(record);
-      options.onStep?.({ ...record, totals: { ...totals }, ...(params.preview ? { preview: out.x0 } : {}) });
+      options.onStep?.({
+        ...record,
+        totals: copyTotals(totals),
+        ...(params.preview ? { preview: out.x0 } : {}),
+      });
     }
   } catch (e) {
     if (options.signal?.aborted) throw new CancelledError();

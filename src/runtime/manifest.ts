@@ -38,6 +38,10 @@ const prefixSpec = fileSpec.extend({ depth: z.number().int().min(2) });
 const calibrationRow = z.object({
   threshold: z.number().min(0).max(1),
   savedFraction: z.number().min(0).max(1),
+  /** savedFraction by source (Totals): the exits' share is what θ buys; the others come at any θ. */
+  savedByExits: z.number().min(0).max(1).optional(),
+  savedBySchedule: z.number().min(0).max(1).optional(),
+  savedByFixedDepth: z.number().min(0).max(1).optional(),
   agreement: z.number().min(0).max(1).optional(),
   fid: z.number().nonnegative().optional(),
   psnr: z.number().optional(),

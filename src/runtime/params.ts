@@ -80,6 +80,24 @@ export function defaultParams(m: Manifest): GenerateParams {
   };
 }
 
+/**
+ * The guidance schedule turned off: the unconditional pass at every guided step, guidance at every
+ * step. What the exits save alone shows only without it (it skips whole passes at any θ).
+ */
+export function withoutGuidanceSchedule(
+  m: Manifest,
+): Pick<GenerateParams, 'unconditionalEvery' | 'guidanceMaxT'> {
+  return { unconditionalEvery: 1, guidanceMaxT: m.schedule.numTimesteps - 1 };
+}
+
+/** Whether params run a guidance schedule, i.e. skip some unconditional passes at any θ. */
+export function hasGuidanceSchedule(
+  m: Manifest,
+  p: Pick<GenerateParams, 'unconditionalEvery' | 'guidanceMaxT'>,
+): boolean {
+  return p.unconditionalEvery > 1 || p.guidanceMaxT < m.schedule.numTimesteps - 1;
+}
+
 const int = (min: number, max: number) => z.number().int('must be an integer').min(min).max(max);
 
 function schema(m: Manifest) {

@@ -64,6 +64,19 @@ export function decideExit(
   }
 }
 
+/**
+ * A DuoDiff-style switch schedule: a shallow depth at the noisy steps (t > switchT), full depth
+ * below. One depth per sampling step, for mode 'schedule'.
+ */
+export function switchDepths(
+  timesteps: readonly number[],
+  switchT: number,
+  shallowDepth: number,
+  numBlocks: number,
+): number[] {
+  return timesteps.map((t) => (t > switchT ? shallowDepth : numBlocks));
+}
+
 /** Blocks a pass runs whatever the uncertainties say: no policy exits before this. */
 export function blocksBeforeFirstExit(policy: DepthPolicy, numBlocks: number, stepIndex: number): number {
   const depth = (() => {

@@ -13,6 +13,8 @@ import {
   type Denoiser,
   type GenerateParams,
   type LoadedModel,
+  type Totals,
+  withoutGuidanceSchedule,
 } from '../../src/runtime';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
 import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
@@ -258,6 +260,49 @@ describe('sampling against the PyTorch reference run', () => {
       Array(8).fill(`cond${last}+uncond${last}`),
     );
     expect(full.totals.savedFraction).toBe(0);
+    expect(runner.liveTensorCount()).toBe(0);
+  });
+
+  it('the saving splits by source: exits, guidance schedule, fixed depth, summing to savedFraction', async () => {
+    const given = { classIndex: 2, seed: 5, steps: 8, threshold: 0.05, guidance: 1.25, minDepth: 5 };
+    const run = (p: Partial<GenerateParams>) =>
+      generate(runner, model.manifest, resolveParams(model.manifest, { ...given, ...p }));
+    const n = runner.numBlocks;
+    const sum = (t: Totals) => t.savedByExits + t.savedBySchedule + t.savedByFixedDepth;
+    const flopsSum = (t: Totals) => t.flopsSavedByExits + t.flopsSavedBySchedule + t.flopsSavedByFixedDepth;
+    const scheduled = await run({ batching: 'shallow', unconditionalEvery: 2, guidanceMaxT: 800 });
+    const t = scheduled.totals;
+    expect(Math.abs(sum(t) - t.savedFraction)).toBeLessThan(1e-9);
+    expect(Math.abs(flopsSum(t) - t.flopsSavedFraction)).toBeLessThan(1e-9);
+    // 8 steps, 2 unguided + 3 of the 6 guided reuse: 5 passes not run, of 16 the reference runs
+    expect(t.savedBySchedule).toBeCloseTo((5 * n) / (16 * n), 12);
+    // 3 shallow unconditional passes at block 5
+    expect(t.savedByFixedDepth).toBeCloseTo((3 * (n - 5)) / (16 * n), 12);
+    expect(t.savedByExits).toBeGreaterThan(0);
+    // per step, the event's counts add up to the totals'
+    const steps = scheduled.steps;
+    for (const source of ['exits', 'schedule', 'fixedDepth'] as const)
+      expect(steps.reduce((a, s) => a + s.blocksSkipped[source], 0)).toBe(t.blocksSkipped[source]);
+    expect(steps.map((s) => s.scheduleSkipped)).toEqual([
+      'unguided',
+      'unguided',
+      null,
+      'reused',
+      null,
+      'reused',
+      null,
+      'reused',
+    ]);
+    expect(steps[2]!.passes.map((p) => p.depth)).toEqual(['adaptive', 'fixed']);
+    // with the schedule off and the passes exiting apart, every skipped block is an exit's
+    const alone = await run({ batching: 'separate', ...withoutGuidanceSchedule(model.manifest) });
+    expect(alone.totals.savedBySchedule).toBe(0);
+    expect(alone.totals.savedByFixedDepth).toBe(0);
+    expect(alone.totals.savedByExits).toBeCloseTo(alone.totals.savedFraction, 12);
+    // a static depth is all fixed depth; with the schedule the skipped passes come on top
+    const fixed = await run({ mode: 'static', staticDepth: 9, batching: 'all' });
+    expect(fixed.totals.savedByExits).toBe(0);
+    expect(fixed.totals.savedByFixedDepth).toBeCloseTo(((n - 9) * 11) / (16 * n), 12);
     expect(runner.liveTensorCount()).toBe(0);
   });
 
