@@ -8,11 +8,31 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import type * as OrtModule from 'onnxruntime-web';
-import { generate, resolveParams, type CalibrationRow, type Denoiser, type Manifest } from '../runtime';
+import {
+  addTotals,
+  emptyTotals,
+  generate,
+  resolveParams,
+  type CalibrationRow,
+  type Denoiser,
+  type GenerateParams,
+  type Manifest,
+} from '../runtime';
 
 export interface EvalRow extends Required<Omit<CalibrationRow, 'psnr'>> {
+  /** What ran: 'full depth', 'θ=0.025', 'static depth 9', 'switch t > 800 → depth 5', … */
+  label: string;
+  mode: GenerateParams['mode'];
   psnr: number | null;
   samples: number;
+}
+
+/** One configuration to evaluate against full depth: the adaptive θ sweep, or a static baseline. */
+export interface EvalConfig {
+  label: string;
+  /** θ for adaptive rows; null for the baselines, which have none. */
+  threshold: number | null;
+  params: Partial<GenerateParams>;
 }
 
 /** The quality a default θ must keep against full depth (issue #6: 2 points, 1.10× FID). */
@@ -41,7 +61,8 @@ export interface EvalReport {
   guidance: number;
   bound: QualityBound;
   rows: EvalRow[];
-  default: EvalDefault;
+  /** The default θ's figures; null when only a baseline ran (no θ to choose). */
+  default: EvalDefault | null;
 }
 
 function withinBound(r: EvalRow, full: EvalRow, bound: QualityBound): boolean {
@@ -55,14 +76,14 @@ function withinBound(r: EvalRow, full: EvalRow, bound: QualityBound): boolean {
  * figures say what the default costs rather than hiding it.
  */
 export function chooseDefault(rows: EvalRow[], manifestThreshold: number, bound: QualityBound): EvalDefault {
-  const full = rows.find((r) => r.threshold === 0);
+  const full = rows.find((r) => r.mode === 'full');
   if (!full) throw new Error('eval rows lack the full-depth row (θ 0)');
-  const ok = rows.filter((r) => r.threshold > 0 && withinBound(r, full, bound));
+  const ok = rows.filter((r) => r.mode === 'adaptive' && withinBound(r, full, bound));
   const best = ok.reduce<EvalRow | undefined>(
     (a, r) => (!a || r.savedFraction > a.savedFraction ? r : a),
     undefined,
   );
-  const kept = rows.find((r) => r.threshold === manifestThreshold) ?? full;
+  const kept = rows.find((r) => r.mode === 'adaptive' && r.threshold === manifestThreshold) ?? full;
   const row = best ?? kept;
   return {
     threshold: row.threshold,
@@ -128,7 +149,10 @@ export async function runEval(
     classifierDir: string;
     perClass: number;
     steps: number;
-    thresholds: number[];
+    /** Rows to run after full depth: adaptive θs, or a baseline (see adaptiveSweep). */
+    configs: EvalConfig[];
+    /** Settings every row but full depth runs with (e.g. the guidance schedule off). */
+    common?: Partial<GenerateParams>;
     bound: QualityBound;
     onProgress?: (s: string) => void;
   },
@@ -146,30 +170,28 @@ export async function runEval(
   const fullImages: Float32Array[] = [];
   const rows: EvalRow[] = [];
   try {
-    // the manifest's θ always runs: if no θ keeps the bound it stays the default, and the report
-    // must give its figures
-    const sweep = [...new Set([...opts.thresholds, manifest.defaults.threshold])].filter((t) => t > 0);
-    for (const threshold of [0, ...sweep.sort((a, b) => a - b)]) {
+    // 'full' runs both passes at every step, whatever `common` says: the reference
+    const reference: EvalConfig = { label: 'full depth', threshold: 0, params: { mode: 'full' } };
+    for (const config of [reference, ...opts.configs]) {
       const images: Float32Array[] = [];
-      let run = 0;
-      let full = 0;
+      const totals = emptyTotals();
+      const isFull = config === reference;
       for (let c = 0; c < numClasses; c++) {
         for (let i = 0; i < opts.perClass; i++) {
           const params = resolveParams(manifest, {
+            ...(isFull ? {} : opts.common),
+            ...config.params,
             classIndex: c,
             // image k (class-major) from seed 1000 + k: `evaluate --noise runtime` draws the same
             seed: 1000 + c * opts.perClass + i,
             steps: opts.steps,
-            threshold,
-            mode: threshold === 0 ? 'full' : 'adaptive', // 'full' runs both passes at every step
           });
           const r = await generate(denoiser, manifest, params);
           images.push(r.image);
-          run += r.totals.blocksRun;
-          full += r.totals.blocksFull;
+          addTotals(totals, r.totals);
         }
       }
-      if (threshold === 0) fullImages.push(...images);
+      if (isFull) fullImages.push(...images);
       const batch = new Float32Array(images.length * size);
       images.forEach((img, i) => batch.set(img, i * size));
       const out = await classifier.run({
@@ -187,14 +209,16 @@ export async function runEval(
       });
       const { mean, cov } = covariance(featRows);
       const row: EvalRow = {
-        threshold,
-        savedFraction: 1 - run / full,
+        label: config.label,
+        mode: config.params.mode ?? 'adaptive',
+        threshold: config.threshold ?? 0,
+        savedFraction: totals.savedFraction,
+        savedByExits: totals.savedByExits,
+        savedBySchedule: totals.savedBySchedule,
+        savedByFixedDepth: totals.savedByFixedDepth,
         agreement: agree / images.length,
         fid: frechetDistance(mean, cov, ref.testFeatureMean, refCov),
-        psnr:
-          threshold === 0
-            ? null
-            : images.reduce((a, img, i) => a + psnr(img, fullImages[i]!), 0) / images.length,
+        psnr: isFull ? null : images.reduce((a, img, i) => a + psnr(img, fullImages[i]!), 0) / images.length,
         samples: images.length,
       };
       rows.push(row);
@@ -203,6 +227,7 @@ export async function runEval(
   } finally {
     await classifier.release();
   }
+  const adaptive = rows.some((r) => r.mode === 'adaptive');
   return {
     model: manifest.id,
     perClass: opts.perClass,
@@ -210,6 +235,17 @@ export async function runEval(
     guidance: manifest.defaults.guidance,
     bound: opts.bound,
     rows,
-    default: chooseDefault(rows, manifest.defaults.threshold, opts.bound),
+    default: adaptive ? chooseDefault(rows, manifest.defaults.threshold, opts.bound) : null,
   };
+}
+
+/**
+ * The adaptive rows for a list of θs. The manifest's θ always runs: if no θ keeps the bound it
+ * stays the default, and the report must give its figures.
+ */
+export function adaptiveSweep(thresholds: number[], manifestThreshold: number): EvalConfig[] {
+  return [...new Set([...thresholds, manifestThreshold])]
+    .filter((t) => t > 0)
+    .sort((a, b) => a - b)
+    .map((t) => ({ label: `θ=${t}`, threshold: t, params: { mode: 'adaptive', threshold: t } }));
 }

@@ -17,15 +17,18 @@ import {
   PASS_BATCHINGS,
   SAMPLERS,
   resolveParams,
+  samplingTimesteps,
   SegmentRunner,
+  switchDepths,
   runBench,
+  withoutGuidanceSchedule,
   type BenchReport,
   type GenerateParams,
   type Manifest,
 } from '../runtime';
-import { benchKey, benchMarkdown, fidVsSaved, svgPlot } from './bench';
+import { benchKey, benchMarkdown, fidVsSaved, frontierSeries, svgPlot, type FrontierReport } from './bench';
 import { BrowserBenchError, runBrowserBench } from './browser-bench';
-import { runEval } from './eval';
+import { adaptiveSweep, runEval, type EvalConfig } from './eval';
 import { runSoak } from './soak';
 import { directorySource, loadOrt } from './node-source';
 
@@ -36,7 +39,9 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
-                    [--max-agreement-drop D] [--max-fid-ratio R]
+                    [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
+                    [--guidance-max-t T] [--no-guidance-schedule]
+                    [--depth N | --schedule d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
   --class NAME|INDEX   class to draw (default 0)
@@ -55,7 +60,12 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
                        between (default: the manifest's; --threshold 0 runs it every step)
   --guidance-max-t T   guide only the steps with timestep t ≤ T (default: the manifest's;
                        --threshold 0 guides every step)
+  --no-guidance-schedule  guide every step and run the unconditional pass at each (what the
+                       exits save alone; same as --uncond-every 1 --guidance-max-t T−1)
   --depth N            static baseline: always run N blocks (overrides --threshold)
+  --schedule d1,d2,…   static baseline: run d_k blocks at step k (one depth per step)
+  --switch-t T --shallow-depth D
+                       static baseline (DuoDiff-style): D blocks at the steps with t > T, all below
   --out DIR            write one PNG per image
   --json               print a JSON summary on stdout
   --quiet              no progress on stderr
@@ -70,7 +80,10 @@ default θ always runs): class agreement and FID by the classifier in tools/expo
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement
 at most D = 0.02 below full depth, FID at most R = 1.10× full depth); when no θ is within it, the
 manifest's θ is kept and reported with withinBound false. --write-manifest stores the calibration
-and that default θ in manifest.json.`;
+and that default θ in manifest.json. With --depth, --schedule or --switch-t, eval runs that static
+baseline against full depth instead of the θ sweep. Every row reports its saving by source:
+savedByExits (exit decisions), savedBySchedule (passes the guidance schedule did not run) and
+savedByFixedDepth (depths fixed ahead: the shallow unconditional pass, static baselines).`;
 
 class UsageError extends Error {}
 
@@ -89,7 +102,11 @@ const OPTIONS = {
   batching: { type: 'string' },
   'uncond-every': { type: 'string' },
   'guidance-max-t': { type: 'string' },
+  'no-guidance-schedule': { type: 'boolean' },
   depth: { type: 'string' },
+  schedule: { type: 'string' },
+  'switch-t': { type: 'string' },
+  'shallow-depth': { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
@@ -190,35 +207,25 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > 10000) {
     throw new UsageError(`--count must be an integer 1…10000, got ${values.count}`);
   }
-  for (const [flag, allowed] of [
-    ['sampler', SAMPLERS],
-    ['batching', PASS_BATCHINGS],
-  ] as const) {
-    const v = values[flag];
-    if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
-      throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
-    }
-  }
   const progress = values.quiet ? () => undefined : io.stderr;
   const model = await loadModel(directorySource(values.model));
   const { manifest } = model;
-  const depth = num('depth', values.depth);
   const threshold = num('threshold', values.threshold);
+  const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
+  const baseline = baselineParams(manifest, values, steps);
   const base: Partial<GenerateParams> = {
+    ...scheduleParams(manifest, values),
     classIndex: classIndex(manifest, values.class),
     seed: num('seed', values.seed),
-    steps: num('steps', values.steps),
+    steps,
     sampler: values.sampler as GenerateParams['sampler'] | undefined,
     eta: num('eta', values.eta),
     guidance: num('guidance', values.guidance),
     threshold,
     minDepth: num('min-depth', values['min-depth']),
     patience: num('patience', values.patience),
-    batching: values.batching as GenerateParams['batching'] | undefined,
-    unconditionalEvery: num('uncond-every', values['uncond-every']),
-    guidanceMaxT: num('guidance-max-t', values['guidance-max-t']),
-    mode: depth !== undefined ? 'static' : threshold === 0 ? 'full' : 'adaptive',
-    staticDepth: depth,
+    mode: threshold === 0 ? 'full' : 'adaptive',
+    ...baseline?.params,
   };
   const first = resolveParams(manifest, base); // validate every flag before any work
   if (first.seed + count - 1 > 0xffffffff) throw new UsageError('--seed + --count runs past 4294967295');
@@ -256,6 +263,10 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
         blocksRun: result.totals.blocksRun,
         blocksFull: result.totals.blocksFull,
         savedFraction: result.totals.savedFraction,
+        savedByExits: result.totals.savedByExits,
+        savedBySchedule: result.totals.savedBySchedule,
+        savedByFixedDepth: result.totals.savedByFixedDepth,
+        flopsSavedFraction: result.totals.flopsSavedFraction,
         wallMs: result.totals.wallMs,
       });
     }
@@ -268,21 +279,31 @@ async function runGenerate(values: Values, io: CliIo): Promise<number> {
       steps: first.steps,
       sampler: first.sampler,
       guidance: first.guidance,
+      batching: first.batching,
+      unconditionalEvery: first.unconditionalEvery,
+      guidanceMaxT: first.guidanceMaxT,
+      ...(first.mode === 'static' ? { staticDepth: first.staticDepth } : {}),
+      ...(first.mode === 'schedule' ? { depthSchedule: first.depthSchedule } : {}),
       images,
       totals: sum,
       savedFraction: sum.savedFraction,
+      savedByExits: sum.savedByExits,
+      savedBySchedule: sum.savedBySchedule,
+      savedByFixedDepth: sum.savedByFixedDepth,
       wallMs: sum.wallMs,
     };
     if (values.json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     else
       progress(
-        `${count} image(s) in ${(sum.wallMs / 1000).toFixed(1)} s; blocks run ${sum.blocksRun}/${sum.blocksFull} (saved ${(100 * sum.savedFraction).toFixed(1)}%)\n`,
+        `${count} image(s) in ${(sum.wallMs / 1000).toFixed(1)} s; blocks run ${sum.blocksRun}/${sum.blocksFull} (saved ${(100 * sum.savedFraction).toFixed(1)} %: exits ${(100 * sum.savedByExits).toFixed(1)}, guidance schedule ${(100 * sum.savedBySchedule).toFixed(1)}, fixed depth ${(100 * sum.savedByFixedDepth).toFixed(1)})\n`,
       );
     return 0;
   } finally {
     await runner.release();
   }
 }
+
+const BASELINE_FLAGS = ['depth', 'schedule', 'switch-t', 'shallow-depth'];
 
 const GENERATE_FLAGS = [
   'model',
@@ -299,11 +320,81 @@ const GENERATE_FLAGS = [
   'batching',
   'uncond-every',
   'guidance-max-t',
-  'depth',
+  'no-guidance-schedule',
+  ...BASELINE_FLAGS,
   'out',
   'json',
   'quiet',
 ];
+
+/** The guidance-pass flags, shared by generate and eval; --no-guidance-schedule wins over the other two. */
+function scheduleParams(m: Manifest, values: Values): Partial<GenerateParams> {
+  for (const [flag, allowed] of [
+    ['sampler', SAMPLERS],
+    ['batching', PASS_BATCHINGS],
+  ] as const) {
+    const v = values[flag];
+    if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
+      throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+    }
+  }
+  if (values['no-guidance-schedule'] && (values['uncond-every'] || values['guidance-max-t']))
+    throw new UsageError('--no-guidance-schedule cannot be combined with --uncond-every or --guidance-max-t');
+  return {
+    batching: values.batching as GenerateParams['batching'] | undefined,
+    ...(values['no-guidance-schedule']
+      ? withoutGuidanceSchedule(m)
+      : {
+          unconditionalEvery: num('uncond-every', values['uncond-every']),
+          guidanceMaxT: num('guidance-max-t', values['guidance-max-t']),
+        }),
+  };
+}
+
+/**
+ * A static baseline from --depth, --schedule or --switch-t/--shallow-depth (at most one), or null.
+ * Each runs through the same loop as the exits; its skipped blocks count as fixed depth.
+ */
+function baselineParams(m: Manifest, values: Values, steps: number): EvalConfig | null {
+  const given = ['depth', 'schedule', 'switch-t'].filter((f) => values[f as keyof Values] !== undefined);
+  if (given.length > 1) throw new UsageError(`--${given.join(', --')}: choose one baseline`);
+  if ((values['switch-t'] === undefined) !== (values['shallow-depth'] === undefined))
+    throw new UsageError('--switch-t and --shallow-depth go together');
+  const n = m.architecture.numBlocks;
+  if (values.depth !== undefined) {
+    const depth = num('depth', values.depth)!;
+    return {
+      label: `static depth ${depth}`,
+      threshold: null,
+      params: { mode: 'static', staticDepth: depth },
+    };
+  }
+  if (values.schedule !== undefined) {
+    const depths = values.schedule.split(',').map((v) => num('schedule', v)!);
+    if (depths.length !== steps)
+      throw new UsageError(
+        `--schedule has ${depths.length} depths, but there are ${steps} steps: one per step`,
+      );
+    return {
+      label: `schedule ${depths.join(',')}`,
+      threshold: null,
+      params: { mode: 'schedule', depthSchedule: depths },
+    };
+  }
+  if (values['switch-t'] !== undefined) {
+    const switchT = num('switch-t', values['switch-t'])!;
+    const shallow = num('shallow-depth', values['shallow-depth'])!;
+    if (!Number.isInteger(shallow) || shallow < 1 || shallow > n)
+      throw new UsageError(`--shallow-depth must be an integer 1…${n}, got ${values['shallow-depth']}`);
+    const depths = switchDepths(samplingTimesteps(m.schedule.numTimesteps, steps), switchT, shallow, n);
+    return {
+      label: `switch: depth ${shallow} at t > ${switchT}, full below`,
+      threshold: null,
+      params: { mode: 'schedule', depthSchedule: depths },
+    };
+  }
+  return null;
+}
 
 function thresholdList(values: Values): number[] {
   const list = (values.thresholds ?? '')
@@ -435,7 +526,32 @@ async function writeBenchMarkdown(file: string, report: BenchReport, manifest: M
     // results of another model would mislead next to these
     if (r.model === manifest.id && r.environment) saved.push(r);
   }
-  await writeFile(file, benchMarkdown(saved, manifest));
+  const frontier = await readFrontier(docs);
+  if (frontier) {
+    await writeFile(
+      path.join(docs, 'bench-frontier.svg'),
+      svgPlot(frontierSeries(frontier.report), {
+        title: 'Classifier-FID relative to full depth vs blocks run',
+        xLabel: 'fraction of full depth’s blocks run',
+        yLabel: 'FID / full-depth FID',
+        refY: { y: 1.1, label: '1.10×' },
+      }),
+    );
+  }
+  await writeFile(file, benchMarkdown(saved, manifest, frontier));
+}
+
+/** tools/export/frontier.py's reports, where they have been made: docs/frontier.json (+ -confirm). */
+async function readFrontier(docs: string) {
+  const read = async (name: string) => {
+    try {
+      return JSON.parse(await readFile(path.join(docs, name), 'utf8')) as FrontierReport;
+    } catch {
+      return null;
+    }
+  };
+  const report = await read('frontier.json');
+  return report ? { report, confirm: await read('frontier-confirm.json') } : null;
 }
 
 /** The θs the manifest was calibrated at, so a run checks what the slider shows (runEval adds the default θ). */
@@ -454,6 +570,11 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
     'write-manifest',
     'max-agreement-drop',
     'max-fid-ratio',
+    'batching',
+    'uncond-every',
+    'guidance-max-t',
+    'no-guidance-schedule',
+    ...BASELINE_FLAGS,
     'json',
     'quiet',
   ]);
@@ -474,6 +595,13 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
   const given = thresholdList(values);
+  const baseline = baselineParams(manifest, values, steps);
+  if (baseline && given.length)
+    throw new UsageError('--thresholds sweeps θ; a baseline flag runs no θ: choose one');
+  if (baseline && values['write-manifest'])
+    throw new UsageError('--write-manifest stores a θ calibration; a baseline run has none');
+  const common = scheduleParams(manifest, values);
+  resolveParams(manifest, { ...common, ...baseline?.params, steps }); // every flag checked before any work
   const ort = await loadOrt();
   const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
   try {
@@ -481,12 +609,15 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
       classifierDir: values.classifier ?? 'tools/export/eval',
       perClass,
       steps,
-      thresholds: given.length ? given : evalSweep(manifest),
+      configs: baseline
+        ? [baseline]
+        : adaptiveSweep(given.length ? given : evalSweep(manifest), manifest.defaults.threshold),
+      common,
       bound,
       onProgress: values.quiet ? undefined : io.stderr,
     });
     const d = report.default;
-    if (!d.withinBound) {
+    if (d && !d.withinBound) {
       // not progress: a run whose default misses the bound says so even with --quiet
       io.stderr(
         `adadiff eval: no θ kept agreement within ${(100 * bound.maxAgreementDrop).toFixed(1)} points and FID within ${bound.maxFidRatio.toFixed(2)}× of full depth; ` +
@@ -494,20 +625,24 @@ async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
           `--max-fid-ratio and --max-agreement-drop set the bound.\n`,
       );
     }
-    if (values['write-manifest']) {
+    if (values['write-manifest'] && d) {
       const file = path.join(dir, 'manifest.json');
       const json = JSON.parse(await readFile(file, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-      json.calibration = report.rows.map(({ threshold, savedFraction, agreement, fid, psnr }) => ({
-        threshold,
-        savedFraction: Number(savedFraction.toFixed(4)),
-        agreement: Number(agreement.toFixed(4)),
-        fid: Number(fid.toFixed(3)),
-        ...(psnr !== null && Number.isFinite(psnr) ? { psnr: Number(psnr.toFixed(2)) } : {}),
+      const share = (v: number) => Number(v.toFixed(4));
+      json.calibration = report.rows.map((r) => ({
+        threshold: r.threshold,
+        savedFraction: share(r.savedFraction),
+        savedByExits: share(r.savedByExits),
+        savedBySchedule: share(r.savedBySchedule),
+        savedByFixedDepth: share(r.savedByFixedDepth),
+        agreement: Number(r.agreement.toFixed(4)),
+        fid: Number(r.fid.toFixed(3)),
+        ...(r.psnr !== null && Number.isFinite(r.psnr) ? { psnr: Number(r.psnr.toFixed(2)) } : {}),
       }));
-      json.defaults.threshold = report.default.threshold;
+      json.defaults.threshold = d.threshold;
       json.calibrationSource =
         `adadiff eval: ${perClass} per class, ${steps} steps, guidance ${manifest.defaults.guidance}; ` +
-        `default θ ${report.default.threshold} ${d.chosenBy === 'bound' ? 'chosen within' : 'kept, no θ within'} ` +
+        `default θ ${d.threshold} ${d.chosenBy === 'bound' ? 'chosen within' : 'kept, no θ within'} ` +
         `the bound (agreement −${bound.maxAgreementDrop}, FID ×${bound.maxFidRatio})`;
       await writeFile(file, `${JSON.stringify(json, null, 2)}\n`);
     }

@@ -31,7 +31,15 @@ test('bench --browser measures every configuration in Chromium and reports the d
     'segmented-full',
     'static',
   ]);
-  for (const k of ['threshold', 'savedFraction', 'adaptiveMs', 'segmentedFullMs', 'monolithicMs']) {
+  for (const k of [
+    'threshold',
+    'savedFraction',
+    'savedByExits',
+    'adaptiveMs',
+    'segmentedFullMs',
+    'monolithicMs',
+    'monolithicScheduledMs',
+  ]) {
     assert.equal(typeof report.default[k], 'number', k);
   }
   const full = report.rows.find((r) => r.kind === 'segmented-full');

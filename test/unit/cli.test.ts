@@ -105,6 +105,10 @@ describe('adadiff generate', () => {
     ['bad sampler', ['--sampler', 'euler'], /--sampler must be one of/],
     ['count 0', ['--count', '0'], /--count must be an integer/],
     ['huge steps', ['--steps', '100000'], /steps is 100000/],
+    ['two baselines', ['--depth', '9', '--switch-t', '800', '--shallow-depth', '5'], /choose one baseline/],
+    ['switch without a depth', ['--switch-t', '800'], /--switch-t and --shallow-depth go together/],
+    ['schedule of the wrong length', ['--steps', '3', '--schedule', '5,13'], /--schedule has 2 depths/],
+    ['schedule off and an interval', ['--no-guidance-schedule', '--uncond-every', '2'], /cannot be combined/],
   ];
   for (const [name, args, message] of bad) {
     it(`${name}: usage message and exit code 2`, async () => {
@@ -114,6 +118,27 @@ describe('adadiff generate', () => {
       expect(r.stderr).toMatch(/usage: adadiff generate/);
     });
   }
+
+  it('--json splits the saving by source, per image and in total; the schedule off saves nothing by it', async () => {
+    const gen = (...args: string[]) =>
+      cli('generate', '--model', MODEL_DIR, '--steps', '8', '--count', '2', '--json', '--quiet', ...args);
+    const shares = (o: { savedByExits: number; savedBySchedule: number; savedByFixedDepth: number }) =>
+      o.savedByExits + o.savedBySchedule + o.savedByFixedDepth;
+    const scheduled = JSON.parse((await gen()).stdout);
+    for (const o of [scheduled, scheduled.totals, ...scheduled.images])
+      expect(Math.abs(shares(o) - o.savedFraction)).toBeLessThan(1e-9);
+    expect(scheduled.savedBySchedule).toBeGreaterThan(0); // the shipped model's default has a schedule
+    const alone = JSON.parse((await gen('--no-guidance-schedule', '--batching', 'separate')).stdout);
+    expect(alone.savedBySchedule).toBe(0);
+    expect(alone.savedByFixedDepth).toBe(0);
+    expect(Math.abs(alone.savedByExits - alone.savedFraction)).toBeLessThan(1e-9);
+    // a DuoDiff-style switch: block 5 at t > 800 (steps 0–1 of 8), full depth below, all fixed ahead
+    const sw = JSON.parse((await gen('--switch-t', '800', '--shallow-depth', '5')).stdout);
+    expect(sw.mode).toBe('schedule');
+    expect(sw.depthSchedule).toEqual([5, 5, 13, 13, 13, 13, 13, 13]);
+    expect(sw.savedByExits).toBe(0);
+    expect(sw.savedByFixedDepth).toBeGreaterThan(0);
+  });
 
   it('no command or an unknown one: exit 2', async () => {
     expect((await cli()).code).toBe(2);
@@ -194,6 +219,67 @@ describe('adadiff generate with a broken model: exit 1, one line naming the file
 });
 
 describe('adadiff eval and bench', () => {
+  it('the frontier renders one curve per kind and setting, and its table gives every share', async () => {
+    const { frontierSeries, frontierMarkdown } = await import('../../src/cli/bench');
+    const row = (
+      key: string,
+      setting: 'schedule' | 'none',
+      curve: string,
+      saved: number,
+      fid: number,
+      extra = {},
+    ) => ({
+      key,
+      setting,
+      curve,
+      threshold: 0,
+      savedFraction: saved,
+      savedByExits: curve === 'adaptive' ? saved / 2 : 0,
+      savedBySchedule: setting === 'schedule' ? saved / 2 : 0,
+      savedByFixedDepth: curve === 'adaptive' ? 0 : saved / 2,
+      agreement: 0.9,
+      fid,
+      samples: 300,
+      ...extra,
+    });
+    const report = {
+      perClass: 30,
+      steps: 20,
+      guidance: 1.25,
+      minDepth: 5,
+      seed: 1234,
+      rows: [
+        row('full', 'none', 'full', 0, 50),
+        row('schedule/adaptive/0.025', 'schedule', 'adaptive', 0.5, 54),
+        row('schedule/static/9', 'schedule', 'static', 0.5, 60, { depth: 9 }),
+        row('schedule/switch/799/5', 'schedule', 'switch-match', 0.5, 56, {
+          switchT: 799,
+          shallowDepth: 5,
+          bestSwitch: true,
+        }),
+        row('schedule/switch/500/5', 'schedule', 'switch', 0.55, 58, { switchT: 500, shallowDepth: 5 }),
+        row('schedule/switch/799/7', 'schedule', 'switch-match', 0.49, 57, { switchT: 799, shallowDepth: 7 }),
+        row('none/adaptive/0.1', 'none', 'adaptive', 0.4, 62),
+      ],
+    } as Parameters<typeof frontierSeries>[0];
+    const series = frontierSeries(report);
+    expect(series.map((s) => s.name)).toEqual([
+      'adaptive θ sweep, with the guidance schedule',
+      'static depth, with the guidance schedule',
+      'switch, depth 5 at t > T, with the guidance schedule',
+      'adaptive θ sweep, without it',
+    ]);
+    expect(series[2]!.points).toHaveLength(2); // the best depth's points only
+    expect(series[0]!.points[0]).toEqual({ x: 0.5, y: 54 / 50 });
+    const md = frontierMarkdown(report, null).join('\n');
+    expect(md).toMatch(
+      /switch: depth 5 at t > 799 \(best at the default’s blocks\) \| 50\.0 % \| 50\.0 = 0\.0 \+ 25\.0 \+ 25\.0/,
+    );
+    expect(md).toMatch(
+      /adaptive θ 0 \| 50\.0 % \| 50\.0 = 25\.0 \+ 25\.0 \+ 0\.0 \| 90\.0 % \| 54\.0 \| 1\.080×/,
+    );
+  });
+
   it('frechetDistance: 0 for identical Gaussians, and the closed form in one dimension', async () => {
     const { frechetDistance } = await import('../../src/cli/eval');
     const { Matrix } = await import('ml-matrix');
@@ -209,8 +295,13 @@ describe('adadiff eval and bench', () => {
   it('chooseDefault: the largest saving within the bound, else the manifest’s θ marked outside it', async () => {
     const { chooseDefault } = await import('../../src/cli/eval');
     const row = (threshold: number, savedFraction: number, agreement: number, fid: number) => ({
+      label: threshold ? `θ=${threshold}` : 'full depth',
+      mode: threshold ? ('adaptive' as const) : ('full' as const),
       threshold,
       savedFraction,
+      savedByExits: savedFraction,
+      savedBySchedule: 0,
+      savedByFixedDepth: 0,
       agreement,
       fid,
       psnr: null,
@@ -336,6 +427,31 @@ describe('adadiff eval and bench', () => {
     }
   });
 
+  it('eval runs a static baseline against full depth: --depth and a switch schedule report agreement and FID', async () => {
+    for (const args of [
+      ['--depth', '9'],
+      ['--switch-t', '800', '--shallow-depth', '5', '--no-guidance-schedule'],
+    ]) {
+      const r = await cli('eval', '--per-class', '2', '--steps', '2', '--json', '--quiet', ...args);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.default).toBeNull(); // no θ ran, none to choose
+      expect(report.rows.map((x: { mode: string }) => x.mode)).toEqual([
+        'full',
+        args[0] === '--depth' ? 'static' : 'schedule',
+      ]);
+      const row = report.rows[1];
+      expect(row.agreement).toBeGreaterThanOrEqual(0);
+      expect(row.fid).toBeGreaterThan(0);
+      expect(row.savedByExits).toBe(0);
+      expect(row.savedByFixedDepth).toBeGreaterThan(0);
+      if (args.includes('--no-guidance-schedule')) expect(row.savedBySchedule).toBe(0);
+    }
+    const both = await cli('eval', '--depth', '9', '--thresholds', '0.1');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/choose one/);
+  });
+
   it('eval sweeps the manifest’s calibrated θs and its default unless told otherwise', async () => {
     const r = await cli('eval', '--per-class', '2', '--steps', '1', '--json', '--quiet');
     expect(r.code).toBe(0);
@@ -353,15 +469,35 @@ describe('adadiff eval and bench', () => {
     const r = await cli('bench', '--reps', '1', '--steps', '2', '--thresholds', '0.5', '--json', '--quiet');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    for (const k of ['threshold', 'savedFraction', 'adaptiveMs', 'segmentedFullMs', 'monolithicMs']) {
+    for (const k of [
+      'threshold',
+      'savedFraction',
+      'savedByExits',
+      'adaptiveMs',
+      'segmentedFullMs',
+      'monolithicMs',
+      'monolithicScheduledMs',
+    ]) {
       expect(typeof report.default[k]).toBe('number');
     }
     expect(report.rows.map((x: { kind: string }) => x.kind)).toEqual(
-      expect.arrayContaining(['monolithic', 'segmented-full', 'adaptive', 'static', 'schedule']),
+      expect.arrayContaining([
+        'monolithic',
+        'monolithic-scheduled',
+        'segmented-full',
+        'adaptive',
+        'static',
+        'schedule',
+      ]),
     );
+    // the scheduled monolithic baseline skips what the guidance schedule skips, and nothing else
+    const scheduled = report.rows.find((x: { kind: string }) => x.kind === 'monolithic-scheduled');
+    expect(scheduled.savedBySchedule).toBeGreaterThan(0);
+    expect(scheduled.savedByExits + scheduled.savedByFixedDepth).toBe(0);
+    expect(scheduled.savedFraction).toBeCloseTo(scheduled.savedBySchedule, 12);
     // the fused prefix's effect is measured in the same rounds, and one block's read-back
     const unfused = report.rows.filter(
-      (x: { fused: boolean; kind: string }) => !x.fused && x.kind !== 'monolithic',
+      (x: { fused: boolean; kind: string }) => !x.fused && !x.kind.startsWith('monolithic'),
     );
     expect(unfused.map((x: { kind: string }) => x.kind)).toEqual(['segmented-full', 'adaptive']);
     expect(report.readback.withMs).toBeGreaterThan(0);
