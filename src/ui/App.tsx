@@ -76,7 +76,7 @@ export function App() {
       <header>
         <h1>AdaDiff Web</h1>
         <p className="tagline">
-          A diffusion model that decides at every step how deep to run — in your browser.
+          A diffusion model that ends each step at the first block confident enough — in your browser.
         </p>
         <BackendBadge />
       </header>

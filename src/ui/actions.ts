@@ -2,7 +2,7 @@
  * Intents: what the UI asks the engine to do, and how the answers land in the stores.
  * Components call these and render store state; they never talk to the worker themselves.
  */
-import { defaultParams, type GenerateParams } from '../runtime';
+import { defaultParams, withoutGuidanceSchedule, type GenerateParams, type Manifest } from '../runtime';
 import { createEngineClient, errorName, type BackendChoice, type EngineClient } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
@@ -136,8 +136,8 @@ function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function currentParams(): Partial<GenerateParams> {
-  const p = useParams.getState();
+/** The generate parameters the page's settings mean (the guidance schedule's switch applied). */
+export function effectiveParams(p: Omit<typeof DEFAULTS, 'backend' | 'compare'>, m: Manifest | null) {
   return {
     classIndex: p.classIndex,
     seed: p.seed,
@@ -148,6 +148,14 @@ function currentParams(): Partial<GenerateParams> {
     batching: p.batching,
     unconditionalEvery: p.unconditionalEvery,
     guidanceMaxT: p.guidanceMaxT,
+    ...(!p.guidanceSchedule && m ? withoutGuidanceSchedule(m) : {}),
+  };
+}
+
+function currentParams(): Partial<GenerateParams> {
+  const p = useParams.getState();
+  return {
+    ...effectiveParams(p, useModel.getState().manifest),
     mode: p.threshold === 0 ? 'full' : 'adaptive',
     preview: true,
   };
@@ -168,7 +176,7 @@ export async function generateIntent(): Promise<void> {
   try {
     const result = await getEngine().generate(params, (e) => {
       useRun.setState((s) => ({
-        rows: [...s.rows, { t: e.t, passes: e.passes }],
+        rows: [...s.rows, { t: e.t, passes: e.passes, scheduleSkipped: e.scheduleSkipped }],
         totals: e.totals,
         preview: e.preview ?? s.preview,
       }));

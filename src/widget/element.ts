@@ -204,7 +204,7 @@ export class AdaDiffGenerator extends HTMLElement {
         params,
         (e) => {
           this.store.setState((s) => ({
-            rows: [...s.rows, { t: e.t, passes: e.passes }],
+            rows: [...s.rows, { t: e.t, passes: e.passes, scheduleSkipped: e.scheduleSkipped }],
             totals: e.totals,
             image: e.preview ?? s.image,
           }));

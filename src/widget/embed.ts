@@ -31,8 +31,8 @@ function post(type: string, detail: unknown): void {
 
 el.addEventListener('load', () => post('adadiff:ready', null));
 el.addEventListener('step', (e) => {
-  const { step, steps, t, totals, passes } = (e as CustomEvent).detail;
-  post('adadiff:step', { step, steps, t, totals, passes });
+  const { step, steps, t, totals, passes, scheduleSkipped } = (e as CustomEvent).detail;
+  post('adadiff:step', { step, steps, t, totals, passes, scheduleSkipped });
 });
 el.addEventListener('done', (e) => post('adadiff:done', { totals: (e as CustomEvent).detail.totals }));
 el.addEventListener('error', (e) => post('adadiff:error', (e as unknown as CustomEvent).detail));

@@ -73,15 +73,25 @@ export function WidgetView({ store, actions }: { store: StoreApi<WidgetState>; a
         aria-live="polite"
         data-testid="savings"
         data-value={s.totals?.savedFraction ?? ''}
+        data-exits={s.totals?.savedByExits ?? ''}
+        data-schedule={s.totals?.savedBySchedule ?? ''}
+        data-fixed-depth={s.totals?.savedByFixedDepth ?? ''}
       >
-        {s.totals
-          ? `Blocks run ${s.totals.blocksRun}/${s.totals.blocksFull} · saved ${(100 * s.totals.savedFraction).toFixed(1)} %`
-          : 'Blocks saved appear here.'}
+        {s.totals ? savingsText(s.totals) : 'Blocks saved appear here.'}
       </p>
       {!s.compact && s.manifest && (
         <BlockChart rows={s.rows} steps={s.steps || 1} numBlocks={s.manifest.architecture.numBlocks} />
       )}
       {s.backend && <p className="muted">Backend: {s.backend}</p>}
     </div>
+  );
+}
+
+/** The saving and its sources in one line: exits, guidance schedule, fixed depth. */
+function savingsText(t: Totals): string {
+  const pts = (v: number) => (100 * v).toFixed(1);
+  return (
+    `Blocks run ${t.blocksRun}/${t.blocksFull} · saved ${pts(t.savedFraction)} %: ` +
+    `exits ${pts(t.savedByExits)}, guidance schedule ${pts(t.savedBySchedule)}, fixed depth ${pts(t.savedByFixedDepth)}`
   );
 }

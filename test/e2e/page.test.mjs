@@ -66,6 +66,39 @@ test('Generate makes a non-blank image and saves blocks at the default θ', asyn
   await page.screenshot({ path: path.join(ARTIFACTS, 'page-default-threshold.png'), fullPage: true });
 });
 
+test('the counters split the saving by source, and the schedule switch leaves the exits alone', async () => {
+  const theta = await page.inputValue('#threshold');
+  await page.locator('#threshold').fill('0.05');
+  const split = async () => {
+    assert.equal(await generateAndWait(page), 'done');
+    const read = async (id) => Number(await page.getAttribute(`[data-testid=${id}]`, 'data-value'));
+    const [total, exits, schedule, fixed] = await Promise.all(
+      ['saved-fraction', 'saved-exits', 'saved-schedule', 'saved-fixed-depth'].map(read),
+    );
+    assert.ok(
+      Math.abs(exits + schedule + fixed - total) < 1e-9,
+      `${exits} + ${schedule} + ${fixed} = ${total}`,
+    );
+    return { total, exits, schedule, fixed };
+  };
+  const on = await split();
+  assert.ok(on.schedule > 0 && on.exits > 0, `the model's default: ${JSON.stringify(on)}`);
+  const legend = await page.locator('[data-testid=block-chart-legend] li').allTextContents();
+  assert.ok(
+    legend.some((l) => /guidance schedule/.test(l)),
+    `legend: ${legend.join('; ')}`,
+  );
+  await page.locator('summary', { hasText: 'Guidance pass' }).click();
+  await page.getByTestId('guidance-schedule').uncheck();
+  assert.match(page.url(), /guidanceSchedule=0/);
+  const off = await split();
+  assert.equal(off.schedule, 0, 'the schedule off skips no pass');
+  assert.ok(off.exits > 0, 'the exits still save');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-schedule-off.png'), fullPage: true });
+  await page.getByTestId('guidance-schedule').check();
+  await page.locator('#threshold').fill(theta);
+});
+
 test('moving the slider changes the savings; θ = 0 saves nothing', async () => {
   const before = await savedFraction(page);
   await page.locator('#threshold').fill('0.5');

@@ -5,7 +5,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  addCounts,
   defaultParams,
+  emptyTotals,
   parseManifest,
   type GenerateParams,
   type StepEvent,
@@ -35,15 +37,26 @@ import { MODEL_DIR } from './fixtures';
 
 const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
 
-const totals = (run: number, full: number): Totals => ({
-  blocksRun: run,
-  blocksFull: full,
-  savedFraction: 1 - run / full,
-  flops: run,
-  flopsFull: full,
-  flopsSavedFraction: 1 - run / full,
-  wallMs: 100,
-});
+/** run of full blocks, the skipped ones by exits; `bySchedule` more skipped by the guidance schedule. */
+const totals = (run: number, full: number, bySchedule = 0): Totals => {
+  const t = addCounts(emptyTotals(), {
+    blocksRun: run,
+    blocksFull: full,
+    flops: run,
+    flopsFull: full,
+    source: 'exits',
+  });
+  if (bySchedule)
+    addCounts(t, {
+      blocksRun: 0,
+      blocksFull: bySchedule,
+      flops: 0,
+      flopsFull: bySchedule,
+      source: 'schedule',
+    });
+  t.wallMs = 100;
+  return t;
+};
 
 /** An engine whose generate emits one step per exit block given, and can be cancelled. */
 function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
@@ -75,9 +88,13 @@ function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
           step: k,
           steps: exits.length,
           t: 999 - k,
-          passes: [{ label: 'cond', exitBlock: e, uncertainties: [0.3, 0.05].slice(0, e + 1) }],
+          passes: [
+            { label: 'cond', depth: 'adaptive', exitBlock: e, uncertainties: [0.3, 0.05].slice(0, e + 1) },
+          ],
+          scheduleSkipped: null,
           blocksRun: e + 1,
           blocksFull: 13,
+          blocksSkipped: { exits: 12 - e, schedule: 0, fixedDepth: 0 },
           flops: 1,
           stepMs: 1,
           blockMs: [],
@@ -126,6 +143,7 @@ describe('shareable URL parameters', () => {
       batching: 'shallow' as const,
       unconditionalEvery: 3,
       guidanceMaxT: 700,
+      guidanceSchedule: false,
       compare: true,
     };
     expect(paramsFromUrl(paramsToSearch(p)).values).toEqual(p);
@@ -287,19 +305,40 @@ describe('intents update the stores', () => {
 });
 
 describe('components', () => {
-  it('BlockChart draws one cell per block that ran', () => {
+  it('BlockChart tells apart blocks that ran, exits, fixed depths and passes the schedule skipped', () => {
+    const pass = (label: 'cond' | 'uncond', depth: 'adaptive' | 'fixed', exitBlock: number) => ({
+      label,
+      depth,
+      exitBlock,
+      uncertainties: [],
+    });
     const rows = [
-      { t: 999, passes: [{ label: 'cond' as const, exitBlock: 1, uncertainties: [] }] },
-      { t: 500, passes: [{ label: 'cond' as const, exitBlock: 3, uncertainties: [] }] },
+      // unguided: the conditional pass alone, the unconditional one skipped by the schedule
+      { t: 999, passes: [pass('cond', 'adaptive', 1)], scheduleSkipped: 'unguided' as const },
+      // guided: the conditional pass exits at block 4, the shallow unconditional pass stops at 5
+      { t: 500, passes: [pass('cond', 'adaptive', 3), pass('uncond', 'fixed', 4)], scheduleSkipped: null },
     ];
     const { container } = render(<BlockChart rows={rows} steps={2} numBlocks={13} />);
-    expect(container.querySelectorAll('rect')).toHaveLength(2 + 4);
+    const chart = screen.getByTestId('block-chart');
+    const count = (cls: string) => chart.querySelectorAll(`rect.${cls}`).length;
+    expect(count('ran')).toBe(2 + 4);
+    expect(count('skipped-exit')).toBe(11 + 9);
+    expect(count('ran-fixed')).toBe(5);
+    expect(count('skipped-fixed')).toBe(8);
+    expect(count('skipped-schedule')).toBe(13);
+    const legend = [...container.querySelectorAll('[data-testid="block-chart-legend"] li')].map((li) =>
+      li.getAttribute('data-cell'),
+    );
+    expect(legend).toEqual(['ran', 'ran-fixed', 'skipped-exit', 'skipped-fixed', 'skipped-schedule']);
   });
 
-  it('Counters shows blocks skipped and the saved fraction', () => {
-    render(<Counters totals={totals(60, 100)} running={false} />);
-    expect(screen.getByTestId('blocks-run').textContent).toBe('60 / 100');
-    expect(screen.getByTestId('saved-fraction').textContent).toBe('40 (40.0 %)');
+  it('Counters shows blocks skipped, the saved fraction, and its sources side by side', () => {
+    render(<Counters totals={totals(60, 100, 30)} running={false} />);
+    expect(screen.getByTestId('blocks-run').textContent).toBe('60 / 130');
+    expect(screen.getByTestId('saved-fraction').textContent).toBe('70 (53.8 %)');
+    expect(screen.getByTestId('saved-exits').textContent).toBe('30.8 %');
+    expect(screen.getByTestId('saved-schedule').textContent).toBe('23.1 %');
+    expect(screen.getByTestId('saved-fixed-depth').textContent).toBe('0.0 %');
   });
 
   it('Controls: the slider sets θ and the calibration beside it follows', () => {
@@ -351,6 +390,30 @@ describe('components', () => {
     fireEvent.change(screen.getByLabelText('Guidance'), { target: { value: '2' } });
     expect(screen.getByText(/yours differ in guidance\.$/)).toBeTruthy();
     expect(screen.getByText('Guidance pass')).toBeTruthy();
+  });
+
+  it('Controls: the guidance schedule switch turns reuse and the interval off, and generate follows', async () => {
+    const d = defaultParams(manifest);
+    useParams.getState().set({ ...d, guidanceSchedule: true });
+    useModel.setState({ status: 'ready', manifest });
+    const fake = fakeEngine([4, 12]);
+    setEngine(fake.engine);
+    render(<Controls manifest={manifest} />);
+    const toggle = screen.getByTestId('guidance-schedule') as HTMLInputElement;
+    expect(toggle.checked).toBe(true);
+    fireEvent.click(toggle);
+    expect(useParams.getState().guidanceSchedule).toBe(false);
+    expect((screen.getByLabelText(/every N-th guided step/) as HTMLInputElement).disabled).toBe(true);
+    // the fields keep the user's values; the switch decides what generate gets
+    expect(useParams.getState().unconditionalEvery).toBe(d.unconditionalEvery);
+    expect(screen.getByText(/yours differ in how often it runs, guidance interval\.$/)).toBeTruthy();
+    await generateIntent();
+    expect(fake.calls[0]).toMatchObject({
+      unconditionalEvery: 1,
+      guidanceMaxT: manifest.schedule.numTimesteps - 1,
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Use the model’s settings' }));
+    expect(useParams.getState().guidanceSchedule).toBe(true);
   });
 
   it('calibrationSummary gives agreement and FID against full depth when the table has it', () => {

@@ -1,6 +1,6 @@
 import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
-import { defaultParams, MAX_SEED, PASS_BATCHINGS } from '../../runtime/params';
-import { cancelIntent, generateIntent, setBackendIntent } from '../actions';
+import { defaultParams, MAX_SEED, MAX_STEPS, PASS_BATCHINGS } from '../../runtime/params';
+import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
 import { ThresholdRange } from './ThresholdRange';
@@ -21,8 +21,12 @@ export function calibrationSummary(rows: CalibrationRow[], threshold: number): s
   const cal = calibrationFor(rows, threshold);
   if (!cal) return 'Higher θ exits earlier: faster, less exact. This model has no calibration table yet.';
   const full = rows.find((r) => r.threshold === 0);
+  const exits =
+    cal.savedByExits !== undefined && cal !== full
+      ? ` (by the exits ${(100 * cal.savedByExits).toFixed(1)} %, the rest at any θ by the guidance schedule and fixed depths)`
+      : '';
   const parts = [
-    `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved`,
+    `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved${exits}`,
   ];
   if (cal.agreement !== undefined)
     parts.push(
@@ -65,6 +69,7 @@ const CALIBRATED_SETTINGS = {
   unconditionalEvery: 'how often it runs',
   guidanceMaxT: 'guidance interval',
 } as const;
+// a switched-off guidance schedule differs from the model's in unconditionalEvery and guidanceMaxT
 type CalibratedSetting = keyof typeof CALIBRATED_SETTINGS;
 const GUIDANCE_PASS: CalibratedSetting[] = ['batching', 'unconditionalEvery', 'guidanceMaxT'];
 
@@ -92,8 +97,10 @@ function IntField(props: {
   min: number;
   max: number;
   onChange: (value: number) => void;
+  disabled?: boolean;
+  hint?: string;
 }) {
-  const { label, value, min, max, onChange } = props;
+  const { label, value, min, max, onChange, disabled, hint } = props;
   return (
     <label>
       {label}
@@ -103,8 +110,10 @@ function IntField(props: {
         max={max}
         step={1}
         value={value}
+        disabled={disabled}
         onChange={(e) => onChange(Math.min(max, Math.max(min, Math.floor(num(e.target.value, value)))))}
       />
+      {hint && <small className="muted">{hint}</small>}
     </label>
   );
 }
@@ -113,7 +122,8 @@ export function Controls({ manifest }: { manifest: Manifest }) {
   const p = useParams();
   const running = useRun((s) => s.status === 'running');
   const modelDefaults = defaultParams(manifest);
-  const changed = changedFromCalibration(p, manifest);
+  const changed = changedFromCalibration(effectiveParams(p, manifest), manifest);
+  const maxSteps = Math.min(MAX_STEPS, manifest.schedule.numTimesteps);
   const passChanged = changed.some((k) => GUIDANCE_PASS.includes(k));
   const maxT = manifest.schedule.numTimesteps - 1;
   return (
@@ -143,7 +153,14 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           Random seed
         </button>
       </div>
-      <IntField label="Steps" value={p.steps} min={1} max={200} onChange={(steps) => p.set({ steps })} />
+      <IntField
+        label="Steps"
+        value={p.steps}
+        min={1}
+        max={maxSteps}
+        onChange={(steps) => p.set({ steps })}
+        hint={`θ calibrated at ${modelDefaults.steps} steps${p.steps !== modelDefaults.steps ? ': its figures do not hold at other step counts' : ''}`}
+      />
       <label>
         Sampler
         <select value={p.sampler} onChange={(e) => p.set({ sampler: e.target.value as typeof p.sampler })}>
@@ -201,11 +218,22 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             ))}
           </select>
         </label>
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={p.guidanceSchedule}
+            data-testid="guidance-schedule"
+            onChange={(e) => p.set({ guidanceSchedule: e.target.checked })}
+          />
+          Guidance schedule: guide only at t ≤ T and reuse between (off: every step guided afresh, so the
+          counters show what the exits save alone)
+        </label>
         <IntField
           label="Run it every N-th guided step"
           value={p.unconditionalEvery}
           min={1}
           max={p.steps}
+          disabled={!p.guidanceSchedule}
           onChange={(unconditionalEvery) => p.set({ unconditionalEvery })}
         />
         <IntField
@@ -213,6 +241,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           value={p.guidanceMaxT}
           min={0}
           max={maxT}
+          disabled={!p.guidanceSchedule}
           onChange={(guidanceMaxT) => p.set({ guidanceMaxT })}
         />
         <button
@@ -223,6 +252,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
               batching: modelDefaults.batching,
               unconditionalEvery: modelDefaults.unconditionalEvery,
               guidanceMaxT: modelDefaults.guidanceMaxT,
+              guidanceSchedule: true,
             })
           }
         >

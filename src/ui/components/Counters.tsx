@@ -4,7 +4,11 @@ function pct(v: number): string {
   return `${(100 * v).toFixed(1)} %`;
 }
 
-/** Blocks run/skipped, FLOPs saved, elapsed and the estimated full-depth time. */
+/**
+ * Blocks run and skipped against full depth, the skipped blocks by source side by side (what the
+ * exits decided, what the guidance schedule never ran, what a fixed depth left out), FLOPs saved,
+ * elapsed and the estimated full-depth time.
+ */
 export function Counters({ totals, running }: { totals: Totals | null; running: boolean }) {
   if (!totals) return <p className="muted">Savings appear here while the image forms.</p>;
   const skipped = totals.blocksFull - totals.blocksRun;
@@ -24,9 +28,29 @@ export function Counters({ totals, running }: { totals: Totals | null; running: 
           {skipped} ({pct(totals.savedFraction)})
         </dd>
       </div>
+      <div title="Blocks the uncertainty exits skipped in passes that ran: what θ buys">
+        <dt>by exits</dt>
+        <dd data-testid="saved-exits" data-value={totals.savedByExits}>
+          {pct(totals.savedByExits)}
+        </dd>
+      </div>
+      <div title="Unconditional passes the guidance schedule did not run (unguided steps, reused estimates), at any θ">
+        <dt>by guidance schedule</dt>
+        <dd data-testid="saved-schedule" data-value={totals.savedBySchedule}>
+          {pct(totals.savedBySchedule)}
+        </dd>
+      </div>
+      <div title="Blocks left out by a depth fixed ahead (the shallow unconditional pass), at any θ">
+        <dt>by fixed depth</dt>
+        <dd data-testid="saved-fixed-depth" data-value={totals.savedByFixedDepth}>
+          {pct(totals.savedByFixedDepth)}
+        </dd>
+      </div>
       <div>
         <dt>FLOPs saved</dt>
-        <dd>{pct(totals.flopsSavedFraction)}</dd>
+        <dd data-testid="flops-saved">
+          {pct(totals.flopsSavedFraction)} (exits {pct(totals.flopsSavedByExits)})
+        </dd>
       </div>
       <div>
         <dt>Elapsed</dt>

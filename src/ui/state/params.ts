@@ -21,6 +21,11 @@ export interface ParamsState {
   unconditionalEvery: number;
   /** Guide only the steps with timestep t ≤ this. */
   guidanceMaxT: number;
+  /**
+   * Whether the guidance schedule (unconditionalEvery, guidanceMaxT) applies; off, every step is
+   * guided with a fresh unconditional pass, so the counters show what the exits save alone.
+   */
+  guidanceSchedule: boolean;
   backend: BackendChoice;
   compare: boolean;
   /** Parameters a shared URL held that were invalid and ignored. */
@@ -39,6 +44,7 @@ export const DEFAULTS = {
   batching: 'separate' as PassBatching,
   unconditionalEvery: 1,
   guidanceMaxT: 999,
+  guidanceSchedule: true,
   backend: 'auto' as BackendChoice,
   compare: false,
 };
@@ -54,6 +60,7 @@ const KEYS: Record<UrlKey, string> = {
   batching: 'batching',
   unconditionalEvery: 'uncondEvery',
   guidanceMaxT: 'guidanceMaxT',
+  guidanceSchedule: 'guidanceSchedule',
   backend: 'backend',
   compare: 'compare',
 };
@@ -67,6 +74,7 @@ function parseValue(key: UrlKey, raw: string): unknown {
     case 'backend':
       return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
     case 'compare':
+    case 'guidanceSchedule':
       return raw === '1' ? true : raw === '0' ? false : undefined;
     default: {
       const v = raw.trim() === '' ? NaN : Number(raw);

@@ -1,13 +1,10 @@
 /** One generation as it happens: exits per step, the forming image, counters, and the result. */
 import { create } from 'zustand';
-import type { GenerateResult, PassSummary, Totals } from '../../runtime';
+import type { GenerateResult, StepEvent, Totals } from '../../runtime';
 
 export type RunStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 
-export interface StepRow {
-  t: number;
-  passes: PassSummary[];
-}
+export type StepRow = Pick<StepEvent, 't' | 'passes' | 'scheduleSkipped'>;
 
 export interface CompareResult {
   full: Float32Array;
