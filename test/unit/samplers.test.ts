@@ -55,7 +55,9 @@ describe('DDIM', () => {
     const eps = Float32Array.from([-1.5, 1.4, 0.2]);
     const out = ddim(0).step(schedule, { x, eps, t, tPrev, noise: zeros(3) }, null);
     const implied = impliedEps(x, out.x0, ab);
-    x.forEach((v, i) => expect(Math.sqrt(ab) * out.x0[i]! + Math.sqrt(1 - ab) * implied[i]!).toBeCloseTo(v, 6));
+    x.forEach((v, i) =>
+      expect(Math.sqrt(ab) * out.x0[i]! + Math.sqrt(1 - ab) * implied[i]!).toBeCloseTo(v, 6),
+    );
     expect(Math.abs(implied[0]! - eps[0]!)).toBeGreaterThan(0.1); // the clip changed it
     out.x.forEach((v, i) =>
       expect(v).toBeCloseTo(Math.sqrt(abPrev) * out.x0[i]! + Math.sqrt(1 - abPrev) * implied[i]!, 6),
