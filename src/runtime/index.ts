@@ -13,6 +13,3 @@ export * from './generate';
 export * from './segments';
 export * from './image';
 export type { Denoiser, ForwardPass } from './denoiser';
-export * from './monolithic';
-export * from './bench';
-export * from './graph-capture';

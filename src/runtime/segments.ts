@@ -16,7 +16,7 @@
  * a gain on a hardware adapter.
  *
  * Graph capture (ORT records a session's GPU commands once and replays them) is not used: the
- * benchmark's probe (graph-capture.ts) found the WebGPU EP's replays wrong and JSEP's correct
+ * benchmark's probe (src/bench/graph-capture.ts) found the WebGPU EP's replays wrong and JSEP's correct
  * but slower, on SwiftShader; see BENCHMARKS.md.
  */
 import type * as OrtModule from 'onnxruntime-web';

@@ -2,15 +2,7 @@
  * The worker's API as the UI sees it: one engine per worker, owning every ONNX session.
  * Only types live here, so the UI can import it without pulling in the runtime.
  */
-import type {
-  Backend,
-  BenchReport,
-  GenerateParams,
-  GenerateResult,
-  LoadProgress,
-  Manifest,
-  StepEvent,
-} from '../runtime';
+import type { Backend, GenerateParams, GenerateResult, LoadProgress, Manifest, StepEvent } from '../runtime';
 
 export type BackendChoice = 'auto' | Backend;
 
@@ -32,26 +24,8 @@ export interface EngineStats {
   running: boolean;
 }
 
-export interface LoadOptions {
-  /** Also load the monolithic full-depth graph, the benchmark's baseline (11 MB more). */
-  monolithic?: boolean;
-}
-
-export interface BenchOptions {
-  reps: number;
-  steps: number;
-  thresholds: number[];
-}
-
 export interface EngineApi {
-  load(
-    modelUrl: string,
-    backend: BackendChoice,
-    onProgress?: (p: LoadProgress) => void,
-    options?: LoadOptions,
-  ): Promise<LoadInfo>;
-  /** `adadiff bench` inside the worker (needs a load with monolithic: true). */
-  bench(options: BenchOptions, onProgress?: (line: string) => void): Promise<BenchReport>;
+  load(modelUrl: string, backend: BackendChoice, onProgress?: (p: LoadProgress) => void): Promise<LoadInfo>;
   generate(params: Partial<GenerateParams>, onStep?: (e: StepEvent) => void): Promise<GenerateResult>;
   /** Stops the running generation within one segment; its promise rejects with CancelledError. */
   cancel(): void;

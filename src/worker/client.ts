@@ -4,7 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
-import type { BackendChoice, BenchOptions, EngineApi, EngineStats, LoadOptions } from './api';
+import type { BackendChoice, EngineApi, EngineStats } from './api';
 
 export type { BackendChoice, EngineApi, LoadInfo, EngineStats } from './api';
 
@@ -13,9 +13,7 @@ export interface EngineClient {
     modelUrl: string,
     backend: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
-    options?: LoadOptions,
   ): ReturnType<EngineApi['load']>;
-  bench(options: BenchOptions, onProgress?: (line: string) => void): ReturnType<EngineApi['bench']>;
   generate(
     params: Partial<GenerateParams>,
     onStep?: (e: StepEvent) => void,
@@ -61,17 +59,14 @@ export function createEngineClient(
     });
   };
   return {
-    load: (url, backend, onProgress, options) =>
+    load: (url, backend, onProgress) =>
       guard(() =>
         remote.load(
           new URL(url, globalThis.location?.href).href,
           backend,
           onProgress ? Comlink.proxy(onProgress) : undefined,
-          options,
         ),
       ),
-    bench: (options, onProgress) =>
-      guard(() => remote.bench(options, onProgress ? Comlink.proxy(onProgress) : undefined)),
     generate: (params, onStep) =>
       guard(() => remote.generate(params, onStep ? Comlink.proxy(onStep) : undefined)),
     cancel: () => guard(() => remote.cancel()),

@@ -7,18 +7,16 @@ import {
   DeviceLostError,
   generate,
   httpSource,
-  probeGraphCapture,
   loadModel,
   resolveParams,
-  runBench,
   SegmentRunner,
   type GenerateParams,
   type Backend,
   type LoadProgress,
   type Ort,
 } from '../runtime';
-import type { BackendChoice, BenchOptions, EngineApi, EngineStats, LoadInfo, LoadOptions } from './api';
-import { chooseBackend, type AdapterInfo } from './backend';
+import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
+import { chooseBackend } from './backend';
 import { openModelCache } from './cache';
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
@@ -28,59 +26,30 @@ const LOSS_GRACE_MS = 250;
 
 export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
-  /** The WebGPU adapter the loaded runner was chosen on (null on wasm), named in bench reports. */
-  private adapter: AdapterInfo | null = null;
   private running: { abort: AbortController; done: Promise<unknown> } | null = null;
   /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
   private lost: DeviceLostError | null = null;
   private onLost: ((e: DeviceLostError) => void) | null = null;
 
-  /** A bench load on WebGPU keeps one block's bytes for the graph-capture probe. */
-  private probeBlock: { index: number; bytes: Uint8Array; tokens: number; width: number } | null = null;
-
-  /**
-   * loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download).
-   * graphCaptureBuilds: the WebGPU builds the benchmark asks whether graph capture works; loaded
-   * only by a WebGPU benchmark, never by the page.
-   */
-  constructor(
-    private readonly loadOrt: (backend: Backend) => Promise<Ort>,
-    private readonly graphCaptureBuilds?: () => Promise<{ build: string; ort: Ort }[]>,
-  ) {}
+  /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
+  constructor(private readonly loadOrt: (backend: Backend) => Promise<Ort>) {}
 
   async load(
     modelUrl: string,
     choice: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
-    options: LoadOptions = {},
   ): Promise<LoadInfo> {
     const started = performance.now();
     await this.unload(); // nothing half-loaded survives a new load
     if (!/^https?:\/\//i.test(modelUrl)) {
       throw new BackendError(`model URL must be an absolute http(s) URL, got "${modelUrl}"`);
     }
-    const { backend, reason, adapter } = await chooseBackend(choice);
+    const { backend, reason } = await chooseBackend(choice);
     const { cache, notice } = await openModelCache();
-    const monolithic = options.monolithic ?? false;
-    // the benchmark also runs every block on its own; the page only ever runs the fused prefix
-    const model = await loadModel(httpSource(modelUrl), {
-      cache,
-      onProgress,
-      includeMonolithic: monolithic,
-      skipFusedBlocks: !monolithic,
-    });
+    // the page runs the fused prefix, never the blocks inside it, and no baseline
+    const model = await loadModel(httpSource(modelUrl), { cache, onProgress, skipFusedBlocks: true });
     const ort = await this.loadOrt(backend);
-    this.runner = await SegmentRunner.create(ort, model, { backend, monolithic });
-    // the mid-block: it takes no skip, so the probe feeds it hidden tokens and temb alone
-    const mid = model.manifest.architecture.numInBlocks;
-    const spec = model.manifest.segments.blocks[mid];
-    const bytes = spec && model.files.get(spec.path);
-    const dims = spec?.inputs.find((i) => i.name === 'hidden')?.dims;
-    this.probeBlock =
-      monolithic && backend === 'webgpu' && bytes && spec.skipFrom === null && dims
-        ? { index: mid, bytes, tokens: Number(dims[1]), width: Number(dims[2]) }
-        : null;
-    this.adapter = adapter;
+    this.runner = await SegmentRunner.create(ort, model, { backend });
     return {
       manifest: model.manifest,
       backend,
@@ -154,42 +123,6 @@ export class Engine implements EngineApi {
     this.onLost?.(this.lost);
   }
 
-  async bench(options: BenchOptions, onProgress?: (line: string) => void) {
-    const runner = this.runner;
-    if (!runner) throw new BackendError('no model is loaded: load one first');
-    if (!runner.hasMonolithic)
-      throw new BackendError('the benchmark needs the model loaded with monolithic: true');
-    if (this.running) throw new BackendError('a generation is running: cancel it before benchmarking');
-    let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
-    const adapter = this.adapter;
-    if (adapter) {
-      // the times mean nothing without the adapter: SwiftShader is the CPU pretending
-      environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
-    }
-    const report = await runBench(runner, runner.manifest, {
-      ...options,
-      environment,
-      onProgress,
-    });
-    const block = this.probeBlock;
-    if (block && this.graphCaptureBuilds) {
-      report.graphCapture = [];
-      for (const { build, ort } of await this.graphCaptureBuilds()) {
-        onProgress?.(`graph capture: ${build}\n`);
-        report.graphCapture.push(
-          await probeGraphCapture(ort, {
-            build,
-            block: block.bytes,
-            blockIndex: block.index,
-            tokens: block.tokens,
-            width: block.width,
-          }),
-        );
-      }
-    }
-    return report;
-  }
-
   cancel(): void {
     this.running?.abort.abort();
   }
@@ -200,7 +133,6 @@ export class Engine implements EngineApi {
     this.lost = null;
     const runner = this.runner;
     this.runner = null;
-    this.probeBlock = null;
     // on a lost device neither the run nor the release may ever settle: wait a little, then move on
     const settle = <T>(p: Promise<T> | undefined) =>
       lost ? Promise.race([p, new Promise((r) => setTimeout(r, LOST_RELEASE_MS))]) : p;

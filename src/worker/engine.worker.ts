@@ -6,20 +6,12 @@ import { Engine } from './engine';
 
 // WebGPU needs the asyncify build (27 MB of wasm); plain wasm runs on the 14 MB build, which also
 // compiles and runs faster, so each backend loads only its own build
-const engine = new Engine(
-  async (backend) => {
-    const ort =
-      backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
-    ort.env.logLevel = 'error';
-    return ort;
-  },
-  // the benchmark's graph-capture probe also asks the older JSEP build (onnxruntime-web's default
-  // export, 28 MB more wasm), whose capture is a separate implementation; the page never loads it
-  async () => [
-    { build: 'onnxruntime-web/webgpu (WebGPU EP)', ort: await import('onnxruntime-web/webgpu') },
-    { build: 'onnxruntime-web (JSEP)', ort: await import('onnxruntime-web') },
-  ],
-);
+const engine = new Engine(async (backend) => {
+  const ort =
+    backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
+  ort.env.logLevel = 'error';
+  return ort;
+});
 
 watchDeviceLoss((reason) => engine.deviceLost(reason));
 Comlink.expose(engine);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
-import { CHROMIUM_PATH, chromiumArgs } from '../../src/cli/chromium.mjs';
+import { CHROMIUM_PATH, chromiumArgs } from '../../src/bench/chromium.mjs';
 
 export const ARTIFACTS = path.resolve('test-results');
 mkdirSync(ARTIFACTS, { recursive: true });

@@ -105,9 +105,6 @@ function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
       }
       return { image: new Float32Array(784).fill(0.5), steps: [], totals: totals(run, 13 * exits.length) };
     },
-    async bench() {
-      throw new Error('the page never benchmarks');
-    },
     async cancel() {
       cancelled = true;
     },

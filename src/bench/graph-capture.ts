@@ -12,10 +12,8 @@
  * where `navigator.gpu` exists.
  */
 import type { InferenceSession } from 'onnxruntime-web';
-import { median } from './bench';
-import { messageOf } from './errors';
-import { Mulberry32, normals } from './noise';
-import type { Ort } from './segments';
+import { messageOf, Mulberry32, normals, type Ort } from '../runtime';
+import { median } from './stats';
 
 export interface GraphCaptureProbe {
   /** Which onnxruntime-web build ran it. */

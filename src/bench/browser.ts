@@ -6,7 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { Backend, BenchReport } from '../runtime';
+import type { Backend } from '../runtime';
+import type { BenchReport } from './harness';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
 
 export interface BrowserBenchOptions {

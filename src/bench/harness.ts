@@ -15,13 +15,19 @@
  * unconditionalEvery and guidanceMaxT); the others skip and reuse it as the manifest says, so the
  * static and schedule rows do the adaptive default's work.
  */
-import type { Denoiser } from './denoiser';
+import {
+  generate,
+  resolveParams,
+  type Backend,
+  type Denoiser,
+  type GenerateParams,
+  type Manifest,
+  type PassBatching,
+  type SegmentRunner,
+} from '../runtime';
 import type { GraphCaptureProbe } from './graph-capture';
-import { generate } from './generate';
-import type { Manifest } from './manifest';
 import { monolithicDenoiser } from './monolithic';
-import { resolveParams, type GenerateParams, type PassBatching } from './params';
-import type { Backend, SegmentRunner } from './segments';
+import { median } from './stats';
 
 export interface BenchConfig {
   name: string;
@@ -107,12 +113,6 @@ function speculating(runner: SegmentRunner, speculate: boolean): Denoiser {
     begin: (x, t, classes, mustRun) => runner.begin(x, t, classes, mustRun, speculate),
   };
 }
-
-export const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export async function runBench(
   runner: SegmentRunner,

@@ -1,5 +1,6 @@
 /** `adadiff bench`'s output: BENCHMARKS.md (one section per environment) and its plots. */
-import type { BenchReport, Manifest } from '../runtime';
+import type { Manifest } from '../runtime';
+import type { BenchReport } from './harness';
 
 export interface PlotPoint {
   x: number;

@@ -3,8 +3,7 @@
  * same sampling loop: one session run per pass, no per-block reads — what a user would run without
  * AdaDiff. Use it with mode 'full' (it never offers an early exit).
  */
-import type { Denoiser, ForwardPass } from './denoiser';
-import type { SegmentRunner } from './segments';
+import type { Denoiser, ForwardPass, SegmentRunner } from '../runtime';
 
 export function monolithicDenoiser(runner: SegmentRunner): Denoiser {
   return {

@@ -1,0 +1,82 @@
+/// <reference lib="webworker" />
+/**
+ * The benchmark's own worker: the page's runtime and backend choice, plus what only a benchmark
+ * needs — the monolithic baseline, every block as its own session beside the fused prefix, the
+ * adapter's name in the report, and on WebGPU the graph-capture probe. The product's worker
+ * carries none of it.
+ */
+import * as Comlink from 'comlink';
+import { httpSource, loadModel, SegmentRunner, type Backend, type Ort } from '../runtime';
+import type { BackendChoice } from '../worker/api';
+import { chooseBackend } from '../worker/backend';
+import { probeGraphCapture } from './graph-capture';
+import { runBench, type BenchReport } from './harness';
+
+export interface BenchRequest {
+  modelUrl: string;
+  backend: BackendChoice;
+  reps: number;
+  steps: number;
+  thresholds: number[];
+}
+
+async function ortFor(backend: Backend): Promise<Ort> {
+  const ort =
+    backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
+  ort.env.logLevel = 'error';
+  return ort;
+}
+
+/**
+ * Graph capture is implemented twice in onnxruntime-web: by the WebGPU EP and by the older JSEP
+ * build (its default export, 28 MB more wasm), so the probe asks both.
+ */
+async function graphCaptureBuilds(): Promise<{ build: string; ort: Ort }[]> {
+  return [
+    { build: 'onnxruntime-web/webgpu (WebGPU EP)', ort: await import('onnxruntime-web/webgpu') },
+    { build: 'onnxruntime-web (JSEP)', ort: await import('onnxruntime-web') },
+  ];
+}
+
+export const benchApi = {
+  async run(request: BenchRequest, onProgress?: (line: string) => void): Promise<BenchReport> {
+    const { backend, adapter } = await chooseBackend(request.backend);
+    const model = await loadModel(httpSource(request.modelUrl), { includeMonolithic: true });
+    const runner = await SegmentRunner.create(await ortFor(backend), model, { backend, monolithic: true });
+    try {
+      let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
+      if (adapter) {
+        // the times mean nothing without the adapter: SwiftShader is the CPU pretending
+        environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
+      }
+      const report = await runBench(runner, model.manifest, { ...request, environment, onProgress });
+      // the mid-block takes no skip, so the probe feeds it hidden tokens and temb alone
+      const mid = model.manifest.architecture.numInBlocks;
+      const spec = model.manifest.segments.blocks[mid];
+      const bytes = spec && model.files.get(spec.path);
+      const dims = spec?.inputs.find((i) => i.name === 'hidden')?.dims;
+      if (backend === 'webgpu' && bytes && spec.skipFrom === null && dims) {
+        report.graphCapture = [];
+        for (const { build, ort } of await graphCaptureBuilds()) {
+          onProgress?.(`graph capture: ${build}\n`);
+          report.graphCapture.push(
+            await probeGraphCapture(ort, {
+              build,
+              block: bytes,
+              blockIndex: mid,
+              tokens: Number(dims[1]),
+              width: Number(dims[2]),
+            }),
+          );
+        }
+      }
+      return report;
+    } finally {
+      await runner.release();
+    }
+  },
+};
+
+export type BenchApi = typeof benchApi;
+
+Comlink.expose(benchApi);
