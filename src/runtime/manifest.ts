@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ManifestError } from './errors';
-import { PASS_BATCHINGS } from './params';
+import { PASS_BATCHINGS } from './batching';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export const FORMAT_VERSION = 1;

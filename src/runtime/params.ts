@@ -3,19 +3,14 @@
  * anything out of range with a ParameterError naming the parameter.
  */
 import { z } from 'zod';
+import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
 import type { Manifest } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export type Mode = 'adaptive' | 'full' | 'static' | 'schedule';
-/**
- * How the two guidance passes exit. 'separate': each on its own at θ. 'weighted': each on its own,
- * the unconditional pass at θ·g/|1 − g| (see unconditionalPolicy). 'shallow': the conditional pass
- * exits at θ, the unconditional one always at minDepth (see unconditionalPolicy). 'all'/'any':
- * both share one batched pass, which exits when all (any) of them are confident.
- */
-export const PASS_BATCHINGS = ['separate', 'weighted', 'shallow', 'all', 'any'] as const;
-export type PassBatching = (typeof PASS_BATCHINGS)[number];
+
+export { PASS_BATCHINGS, type PassBatching } from './batching';
 
 export interface GenerateParams {
   classIndex: number;
