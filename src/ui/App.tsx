@@ -1,12 +1,12 @@
 import { useEffect } from 'react';
 import { encodePng } from '../runtime/image';
 import { loadModelIntent, syncUrl } from './actions';
-import { BlockChart } from './components/BlockChart';
+import { BlockChart } from '../components/BlockChart';
 import { Controls } from './components/Controls';
 import { Counters } from './components/Counters';
-import { ImageCanvas } from './components/ImageCanvas';
+import { ImageCanvas } from '../components/ImageCanvas';
 import { LoadPanel } from './components/LoadPanel';
-import { UncertaintyChart } from './components/UncertaintyChart';
+import { UncertaintyChart } from '../components/UncertaintyChart';
 import { useModel } from './state/model';
 import { useParams } from './state/params';
 import { useRun } from './state/run';

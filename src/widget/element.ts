@@ -1,22 +1,38 @@
 /**
- * <adadiff-generator>: the generator as a custom element for other people's pages.
- * Attributes: model, threshold, class, steps, seed, backend, compact, allow-cross-origin-model.
- * Events: step, done, error (CustomEvent; detail carries the data). Methods: generate(), cancel().
+ * <adadiff-generator>: the generator as a custom element for other people's pages, bound to a
+ * generator session of its own over the engine every widget on the page shares.
+ * Attributes: model, threshold, class, steps, seed, backend, batching, uncond-every,
+ * guidance-max-t, guidance-schedule (on | off), compact, allow-cross-origin-model.
+ * Events: load, step, done, error (CustomEvent; detail carries the data). Methods: generate(), cancel().
  * Styles live in a shadow root, so neither the host's CSS nor ours leaks across.
  */
 import { createElement } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { GenerateParams } from '../runtime';
-import { needsReload, type BackendChoice } from '../worker/client';
-import { sharedModel, type SharedModel } from './shared-engine';
-import { WidgetView, type WidgetState } from './view';
+import { withoutGuidanceSchedule, type GenerateParams, type PassBatching } from '../runtime';
+import { PASS_BATCHINGS } from '../runtime/batching';
+import { sharedEngines } from '../session/engines';
+import { createSession, type Session } from '../session/session';
+import type { BackendChoice } from '../worker/client';
+import { WidgetView, type WidgetLocal } from './view';
 import css from './widget.css?inline';
 
 // a variable, not a literal: this path is resolved at run time, next to the built module
 const DEFAULT_MODEL_PATH = '../models/fmnist-uvit13/';
 
-export const ATTRIBUTES = ['model', 'threshold', 'class', 'steps', 'seed', 'backend', 'compact'] as const;
+export const ATTRIBUTES = [
+  'model',
+  'threshold',
+  'class',
+  'steps',
+  'seed',
+  'backend',
+  'batching',
+  'uncond-every',
+  'guidance-max-t',
+  'guidance-schedule',
+  'compact',
+] as const;
 
 function numberAttr(el: HTMLElement, name: string): number | undefined {
   const raw = el.getAttribute(name);
@@ -26,54 +42,28 @@ function numberAttr(el: HTMLElement, name: string): number | undefined {
   return v;
 }
 
-/** http(s) only; another origin than the page's or the widget's needs an explicit opt-in. */
-export function resolveModelUrl(el: HTMLElement): string {
-  const given = el.getAttribute('model');
-  const widgetBase = new URL(DEFAULT_MODEL_PATH, import.meta.url);
-  if (given === null || given.trim() === '') return widgetBase.href;
-  let url: URL;
-  try {
-    url = new URL(given, el.ownerDocument.baseURI);
-  } catch {
-    throw new Error(`model="${given}" is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`model="${given}" must be an http(s) URL`);
-  }
-  const trusted = [el.ownerDocument.location?.origin, widgetBase.origin];
-  if (!trusted.includes(url.origin) && !el.hasAttribute('allow-cross-origin-model')) {
-    throw new Error(
-      `model="${given}" is on another origin (${url.origin}); add the allow-cross-origin-model attribute to load it`,
-    );
-  }
-  return url.href.endsWith('/') ? url.href : `${url.href}/`;
-}
+const widgetBase = () => new URL(DEFAULT_MODEL_PATH, import.meta.url);
 
 export class AdaDiffGenerator extends HTMLElement {
   static observedAttributes = [...ATTRIBUTES];
 
-  private readonly store: StoreApi<WidgetState>;
+  private readonly session: Session;
+  private readonly local: StoreApi<WidgetLocal>;
   private root: Root | null = null;
-  private model: SharedModel | null = null;
-  private abort: AbortController | null = null;
   private loadedKey = '';
 
   constructor() {
     super();
-    this.store = createStore<WidgetState>(() => ({
-      status: 'loading',
-      loaded: 0,
-      total: 0,
-      manifest: null,
-      backend: '',
-      threshold: 0,
-      image: null,
-      rows: [],
-      steps: 0,
-      totals: null,
-      error: null,
-      compact: false,
-    }));
+    this.session = createSession({
+      engines: sharedEngines,
+      base: () => this.ownerDocument.baseURI,
+      // the page that embeds the widget, and the widget's own origin (its default model)
+      trustedOrigins: () => [this.ownerDocument.location?.origin, widgetBase().origin],
+      consent: (origin) =>
+        this.hasAttribute('allow-cross-origin-model') ||
+        `model="${this.getAttribute('model')}" is on another origin (${origin}); add the allow-cross-origin-model attribute to load it`,
+    });
+    this.local = createStore<WidgetLocal>(() => ({ threshold: 0, compact: false }));
     const shadow = this.attachShadow({ mode: 'open' });
     // a constructed stylesheet is not an inline <style>, so a strict style-src CSP allows it too
     if ('adoptedStyleSheets' in shadow && typeof CSSStyleSheet.prototype.replaceSync === 'function') {
@@ -93,11 +83,12 @@ export class AdaDiffGenerator extends HTMLElement {
   connectedCallback(): void {
     this.root?.render(
       createElement(WidgetView, {
-        store: this.store,
+        session: this.session,
+        local: this.local,
         actions: {
           generate: () => void this.generate(),
           cancel: () => this.cancel(),
-          setThreshold: (threshold: number) => this.store.setState({ threshold }),
+          setThreshold: (threshold: number) => this.local.setState({ threshold }),
         },
       }),
     );
@@ -110,126 +101,96 @@ export class AdaDiffGenerator extends HTMLElement {
 
   attributeChangedCallback(name: string, old: string | null, value: string | null): void {
     if (old === value) return;
-    if (name === 'compact') this.store.setState({ compact: value !== null });
+    if (name === 'compact') this.local.setState({ compact: value !== null });
     if (name === 'threshold') {
       const t = Number(value);
-      if (value !== null && Number.isFinite(t)) this.store.setState({ threshold: t });
+      if (value !== null && Number.isFinite(t)) this.local.setState({ threshold: t });
     }
     if ((name === 'model' || name === 'backend') && this.isConnected) void this.load();
   }
 
-  private fail(e: unknown): void {
-    const message = e instanceof Error ? e.message : String(e);
-    const name = e instanceof Error ? e.name : 'Error';
-    this.store.setState({ status: this.model ? 'ready' : 'error', error: message });
+  private fail(name: string, message: string): void {
     this.dispatchEvent(new CustomEvent('error', { detail: { name, message } }));
   }
 
   private async load(): Promise<void> {
-    let url: string;
-    try {
-      url = resolveModelUrl(this);
-    } catch (e) {
-      this.model = null;
-      this.fail(e);
-      return;
-    }
+    const given = this.getAttribute('model');
+    const url = given === null || given.trim() === '' ? widgetBase().href : given;
     const backend = (this.getAttribute('backend') ?? 'auto') as BackendChoice;
     if (!['auto', 'webgpu', 'wasm'].includes(backend)) {
-      this.fail(new Error(`backend="${backend}" must be auto, webgpu or wasm`));
+      this.session.model.setState({
+        status: 'error',
+        error: `backend="${backend}" must be auto, webgpu or wasm`,
+      });
+      this.fail('ParameterError', `backend="${backend}" must be auto, webgpu or wasm`);
       return;
     }
     const key = `${backend} ${url}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
-    this.model = null;
-    this.store.setState({ status: 'loading', error: null });
-    try {
-      const model = await sharedModel(url, backend, (loaded, total) =>
-        this.store.setState({ loaded, total }),
-      );
-      if (this.loadedKey !== key) return; // attributes changed while loading
-      this.model = model;
-      const attrTheta = numberAttr(this, 'threshold');
-      this.store.setState({
-        status: 'ready',
-        manifest: model.info.manifest,
-        backend: model.info.backend === 'webgpu' ? 'WebGPU' : 'wasm (CPU)',
-        threshold: attrTheta ?? model.info.manifest.defaults.threshold,
-      });
-      this.dispatchEvent(
-        new CustomEvent('load', { detail: { manifest: model.info.manifest, backend: model.info.backend } }),
-      );
-    } catch (e) {
-      if (this.loadedKey === key) {
-        this.loadedKey = '';
-        this.fail(e);
-      }
+    const info = await this.session.load(url, backend);
+    if (this.loadedKey !== key) return; // attributes changed while loading
+    if (!info) {
+      this.loadedKey = '';
+      const m = this.session.model.getState();
+      this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
+      return;
     }
+    this.local.setState({ threshold: numberAttr(this, 'threshold') ?? info.manifest.defaults.threshold });
+    this.dispatchEvent(
+      new CustomEvent('load', { detail: { manifest: info.manifest, backend: info.backend } }),
+    );
   }
 
-  /** Generates with the current attributes and slider; resolves when done (or rejects). */
+  /** The generate parameters the attributes and the slider say; throws on an attribute that is not a number. */
+  private params(): Partial<GenerateParams> {
+    const batching = this.getAttribute('batching');
+    if (batching !== null && !(PASS_BATCHINGS as readonly string[]).includes(batching))
+      throw new Error(`attribute batching="${batching}" must be one of ${PASS_BATCHINGS.join(', ')}`);
+    const manifest = this.session.model.getState().manifest;
+    const scheduleOff = this.getAttribute('guidance-schedule') === 'off';
+    return {
+      classIndex: numberAttr(this, 'class'),
+      seed: numberAttr(this, 'seed'),
+      steps: numberAttr(this, 'steps'),
+      threshold: this.local.getState().threshold,
+      batching: (batching ?? undefined) as PassBatching | undefined,
+      unconditionalEvery: numberAttr(this, 'uncond-every'),
+      guidanceMaxT: numberAttr(this, 'guidance-max-t'),
+      ...(scheduleOff && manifest ? withoutGuidanceSchedule(manifest) : {}),
+    };
+  }
+
+  /**
+   * Generates with the current attributes and slider. Called before the model has loaded, it waits
+   * for the load. Resolves when the image is done (or the run failed: the error event says why).
+   */
   async generate(): Promise<void> {
-    if (!this.model) {
-      this.fail(new Error('the model is not loaded yet (or failed to load)'));
-      return;
-    }
-    this.cancel();
-    const abort = new AbortController();
-    this.abort = abort;
     let params: Partial<GenerateParams>;
     try {
-      const threshold = this.store.getState().threshold;
-      params = {
-        classIndex: numberAttr(this, 'class'),
-        seed: numberAttr(this, 'seed'),
-        steps: numberAttr(this, 'steps'),
-        threshold,
-        mode: threshold === 0 ? 'full' : 'adaptive',
-        preview: true,
-      };
+      params = this.params();
     } catch (e) {
-      this.fail(e);
+      this.fail('ParameterError', e instanceof Error ? e.message : String(e));
       return;
     }
-    this.store.setState({
-      status: 'running',
-      rows: [],
-      totals: null,
-      error: null,
-      steps: params.steps ?? this.model.info.manifest.defaults.steps,
+    const result = await this.session.generate(params, {
+      onStep: (e) => this.dispatchEvent(new CustomEvent('step', { detail: e })),
     });
-    try {
-      const result = await this.model.generate(
-        params,
-        (e) => {
-          this.store.setState((s) => ({
-            rows: [...s.rows, { t: e.t, passes: e.passes, scheduleSkipped: e.scheduleSkipped }],
-            totals: e.totals,
-            image: e.preview ?? s.image,
-          }));
-          this.dispatchEvent(new CustomEvent('step', { detail: e }));
-        },
-        abort.signal,
-      );
-      this.store.setState({ status: 'ready', image: result.image, totals: result.totals });
+    if (result) {
       this.dispatchEvent(new CustomEvent('done', { detail: { image: result.image, totals: result.totals } }));
-    } catch (e) {
-      if (e instanceof Error && e.name === 'CancelledError') this.store.setState({ status: 'ready' });
-      else if (needsReload(e)) {
-        // the shared engine is gone (crash, lost GPU): report it, then load afresh
-        this.model = null;
-        this.loadedKey = '';
-        this.fail(e);
-        void this.load();
-      } else this.fail(e);
-    } finally {
-      if (this.abort === abort) this.abort = null;
+      return;
+    }
+    const run = this.session.run.getState();
+    if (run.status === 'error') {
+      this.fail(run.errorName ?? 'Error', run.error ?? 'the generation failed');
+      // a crash or a lost GPU reloaded the model: remember what is loaded now
+      const m = this.session.model.getState();
+      this.loadedKey = m.status === 'ready' ? `${m.choice} ${m.url}` : '';
     }
   }
 
   cancel(): void {
-    this.abort?.abort();
+    this.session.cancel();
   }
 }
 

@@ -1,24 +1,15 @@
-/** The widget's face: a compact version of the page's view, over a per-instance store. */
+/** The widget's face: a compact version of the page's view, over the widget's generator session. */
 import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
-import type { Manifest, Totals } from '../runtime';
-import { BlockChart } from '../ui/components/BlockChart';
-import { ImageCanvas } from '../ui/components/ImageCanvas';
-import { ThresholdRange } from '../ui/components/ThresholdRange';
-import type { StepRow } from '../ui/state/run';
+import { BlockChart } from '../components/BlockChart';
+import { ImageCanvas } from '../components/ImageCanvas';
+import { ThresholdRange } from '../components/ThresholdRange';
+import type { Totals } from '../runtime';
+import type { Session } from '../session/session';
 
-export interface WidgetState {
-  status: 'loading' | 'ready' | 'running' | 'error';
-  loaded: number;
-  total: number;
-  manifest: Manifest | null;
-  backend: string;
+/** What only the widget holds: its slider's θ and whether it shows the chart. */
+export interface WidgetLocal {
   threshold: number;
-  image: Float32Array | null;
-  rows: StepRow[];
-  steps: number;
-  totals: Totals | null;
-  error: string | null;
   compact: boolean;
 }
 
@@ -28,43 +19,49 @@ export interface WidgetActions {
   setThreshold(theta: number): void;
 }
 
-export function WidgetView({ store, actions }: { store: StoreApi<WidgetState>; actions: WidgetActions }) {
-  const s = useStore(store);
-  const img = s.manifest?.image;
+export function WidgetView(props: {
+  session: Session;
+  local: StoreApi<WidgetLocal>;
+  actions: WidgetActions;
+}) {
+  const { session, local, actions } = props;
+  const model = useStore(session.model);
+  const run = useStore(session.run);
+  const { threshold, compact } = useStore(local);
+  const img = model.manifest?.image;
+  const running = run.status === 'running';
+  const ready = model.status === 'ready' && !running;
+  const error = run.status === 'error' ? run.error : model.status === 'error' ? model.error : null;
+  const image = run.image ?? run.preview;
   return (
     <div className="widget" part="container">
       {img ? (
-        <ImageCanvas image={s.image} {...img} label="generated image" testId="image" />
+        <ImageCanvas image={image} {...img} label="generated image" testId="image" />
       ) : (
         <div className="image" role="img" aria-label="no image yet" />
       )}
-      {s.status === 'loading' && (
+      {model.status === 'loading' && (
         <label>
           Loading model
-          <progress max={s.total || 1} value={s.loaded} />
+          <progress max={model.total || 1} value={model.loaded} />
         </label>
       )}
-      {s.error && (
+      {error && (
         <p className="error" role="alert">
-          {s.error}
+          {error}
         </p>
       )}
       <label>
         <span>
-          Uncertainty threshold θ = <output>{s.threshold.toFixed(3)}</output>
+          Uncertainty threshold θ = <output>{threshold.toFixed(3)}</output>
         </span>
-        <ThresholdRange value={s.threshold} onChange={(threshold) => actions.setThreshold(threshold)} />
+        <ThresholdRange value={threshold} onChange={(theta) => actions.setThreshold(theta)} />
       </label>
       <div className="row">
-        <button
-          type="button"
-          className="primary"
-          disabled={s.status !== 'ready'}
-          onClick={() => actions.generate()}
-        >
+        <button type="button" className="primary" disabled={!ready} onClick={() => actions.generate()}>
           Generate
         </button>
-        <button type="button" disabled={s.status !== 'running'} onClick={() => actions.cancel()}>
+        <button type="button" disabled={!running} onClick={() => actions.cancel()}>
           Cancel
         </button>
       </div>
@@ -72,17 +69,23 @@ export function WidgetView({ store, actions }: { store: StoreApi<WidgetState>; a
         className="savings"
         aria-live="polite"
         data-testid="savings"
-        data-value={s.totals?.savedFraction ?? ''}
-        data-exits={s.totals?.savedByExits ?? ''}
-        data-schedule={s.totals?.savedBySchedule ?? ''}
-        data-fixed-depth={s.totals?.savedByFixedDepth ?? ''}
+        data-value={run.totals?.savedFraction ?? ''}
+        data-exits={run.totals?.savedByExits ?? ''}
+        data-schedule={run.totals?.savedBySchedule ?? ''}
+        data-fixed-depth={run.totals?.savedByFixedDepth ?? ''}
       >
-        {s.totals ? savingsText(s.totals) : 'Blocks saved appear here.'}
+        {run.totals ? savingsText(run.totals) : 'Blocks saved appear here.'}
       </p>
-      {!s.compact && s.manifest && (
-        <BlockChart rows={s.rows} steps={s.steps || 1} numBlocks={s.manifest.architecture.numBlocks} />
+      {!compact && model.manifest && (
+        <BlockChart
+          rows={run.rows}
+          steps={run.steps || 1}
+          numBlocks={model.manifest.architecture.numBlocks}
+        />
       )}
-      {s.backend && <p className="muted">Backend: {s.backend}</p>}
+      {model.backend && (
+        <p className="muted">Backend: {model.backend === 'webgpu' ? 'WebGPU' : 'wasm (CPU)'}</p>
+      )}
     </div>
   );
 }

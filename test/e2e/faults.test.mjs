@@ -68,7 +68,7 @@ test('WebGPU device lost mid-generation: a clear error, the page reloads on wasm
     await page.waitForSelector('[data-testid=backend-badge][data-backend=wasm]', { timeout: 120_000 });
     assert.match(
       await runError(page),
-      /WebGPU device was lost \(Device was destroyed\.\).*The page has switched to wasm: press Generate again/,
+      /WebGPU device was lost \(Device was destroyed\.\).*Switched to wasm: press Generate again/,
     );
     assert.equal(await page.locator('#threshold').inputValue(), '0.2', 'θ survives the reload');
     assert.equal(await generateAndWait(page), 'done');

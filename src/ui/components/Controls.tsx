@@ -3,7 +3,7 @@ import { defaultParams, MAX_SEED, MAX_STEPS, PASS_BATCHINGS } from '../../runtim
 import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
-import { ThresholdRange } from './ThresholdRange';
+import { ThresholdRange } from '../../components/ThresholdRange';
 
 /** The manifest's measured row nearest to θ, if the model was calibrated. */
 export function calibrationFor(rows: CalibrationRow[], threshold: number): CalibrationRow | null {

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'react';
-import { toUint8 } from '../../runtime/image';
+import { toUint8 } from '../runtime/image';
 
 interface Props {
   image: Float32Array | null;

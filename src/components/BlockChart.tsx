@@ -1,5 +1,5 @@
-import type { PassSummary } from '../../runtime';
-import type { StepRow } from '../state/run';
+import type { PassSummary } from '../runtime';
+import type { StepRow } from '../session/run';
 
 interface Props {
   rows: StepRow[];

@@ -1,0 +1,68 @@
+/** What one generation looks like while it happens and after: the state the page and the widget render. */
+import type { GenerateResult, StepEvent, Totals } from '../runtime';
+
+export type RunStatus = 'idle' | 'running' | 'done' | 'cancelled' | 'error';
+
+export type StepRow = Pick<StepEvent, 't' | 'passes' | 'scheduleSkipped'>;
+
+export interface CompareResult {
+  full: Float32Array;
+  fullTotals: Totals;
+  /** Mean absolute pixel difference in [0, 2] units and PSNR (dB) against full depth. */
+  meanAbsDiff: number;
+  psnr: number;
+}
+
+export interface RunState {
+  status: RunStatus;
+  /** Which image is being made: the adaptive one, or the full-depth comparison. */
+  phase: 'adaptive' | 'full';
+  steps: number;
+  rows: StepRow[];
+  totals: Totals | null;
+  preview: Float32Array | null;
+  image: Float32Array | null;
+  result: GenerateResult | null;
+  compare: CompareResult | null;
+  threshold: number;
+  seed: number;
+  classIndex: number;
+  error: string | null;
+  errorName: string | null;
+  firstImageMs: number | null;
+}
+
+export const initialRun: RunState = {
+  status: 'idle',
+  phase: 'adaptive',
+  steps: 0,
+  rows: [],
+  totals: null,
+  preview: null,
+  image: null,
+  result: null,
+  compare: null,
+  threshold: 0,
+  seed: 0,
+  classIndex: 0,
+  error: null,
+  errorName: null,
+  firstImageMs: null,
+};
+
+/** The image's difference from another, in the manifest's value range (peak-to-peak `span`). */
+export function compareImages(
+  a: Float32Array,
+  b: Float32Array,
+  span = 2,
+): { meanAbsDiff: number; psnr: number } {
+  let abs = 0;
+  let sq = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    abs += Math.abs(d);
+    sq += d * d;
+  }
+  const mse = sq / a.length;
+  return { meanAbsDiff: abs / a.length, psnr: mse === 0 ? Infinity : 10 * Math.log10((span * span) / mse) };
+}

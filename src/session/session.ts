@@ -1,0 +1,263 @@
+/**
+ * One generator session: loading, generating, cancelling, recovery after a crashed worker or a
+ * lost GPU, the model-URL policy and the parameters a run resolves to. Framework-free, over the
+ * worker client, with vanilla zustand stores; the page and <adadiff-generator> only bind to it,
+ * so their rules cannot drift apart.
+ */
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } from '../runtime';
+import { errorName, type BackendChoice, type LoadInfo } from '../worker/client';
+import type { EngineSource, LoadedEngine } from './engines';
+import { needsConsent, resolveModelUrl } from './model-url';
+import { compareImages, initialRun, type RunState } from './run';
+
+export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
+
+export interface ModelState {
+  status: ModelStatus;
+  url: string;
+  /** The backend asked for; a lost GPU turns it to wasm. */
+  choice: BackendChoice;
+  loaded: number;
+  total: number;
+  /** Compiling sessions after the download. */
+  phase: 'download' | 'prepare';
+  manifest: Manifest | null;
+  backend: Backend | null;
+  backendReason: string;
+  downloadedBytes: number;
+  cacheNotice: string | null;
+  loadMs: number;
+  error: string | null;
+  errorName: string | null;
+}
+
+export const initialModel: ModelState = {
+  status: 'idle',
+  url: '',
+  choice: 'auto',
+  loaded: 0,
+  total: 0,
+  phase: 'download',
+  manifest: null,
+  backend: null,
+  backendReason: '',
+  downloadedBytes: 0,
+  cacheNotice: null,
+  loadMs: 0,
+  error: null,
+  errorName: null,
+};
+
+export interface SessionOptions {
+  engines: EngineSource;
+  /** What relative model URLs resolve against (the page's address). */
+  base: () => string;
+  /** Origins a model may come from without consent: the page's own, and the widget's. */
+  trustedOrigins: () => readonly (string | undefined)[];
+  /**
+   * Consent to load a model from another origin, asked only for such a URL: true, or the refusal
+   * that says how to give it (the page's link, the widget's attribute). A refusal fails the load.
+   */
+  consent: (origin: string) => true | string | Promise<true | string>;
+}
+
+export interface GenerateOptions {
+  /** Also run full depth on the same seed and compare the two images. */
+  compare?: boolean;
+  onStep?: (e: StepEvent) => void;
+}
+
+export interface Session {
+  readonly model: StoreApi<ModelState>;
+  readonly run: StoreApi<RunState>;
+  /** Loads a model (a second call while one loads waits for it); resolves with what loaded, or null. */
+  load(url: string, backend: BackendChoice): Promise<LoadInfo | null>;
+  /**
+   * Generates. Called while a load runs, it waits for the load; a new call cancels the running one.
+   * Resolves with the result, or null when it failed or was cancelled (the run state says which).
+   */
+  generate(params: Partial<GenerateParams>, options?: GenerateOptions): Promise<GenerateResult | null>;
+  cancel(): void;
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+export function createSession(options: SessionOptions): Session {
+  const model = createStore<ModelState>(() => initialModel);
+  const run = createStore<RunState>(() => initialRun);
+  let engine: LoadedEngine | null = null;
+  let loading: { key: string; done: Promise<LoadInfo | null> } | null = null;
+  let running: AbortController | null = null;
+
+  async function doLoad(url: string, choice: BackendChoice): Promise<LoadInfo | null> {
+    const fail = (e: unknown, name = errorName(e)) => {
+      engine = null;
+      model.setState({ status: 'error', error: messageOf(e), errorName: name });
+      return null;
+    };
+    model.setState({ ...initialModel, status: 'loading', url, choice });
+    let resolved: URL;
+    try {
+      resolved = resolveModelUrl(url, options.base());
+    } catch (e) {
+      return fail(e, 'ParameterError');
+    }
+    const consent = needsConsent(resolved, options.trustedOrigins())
+      ? await options.consent(resolved.origin)
+      : true;
+    if (consent !== true) return fail(new Error(consent), 'ParameterError');
+    try {
+      engine = null;
+      const loaded = await options.engines.load(resolved.href, choice, (p) =>
+        model.setState({
+          loaded: p.loaded,
+          total: p.total,
+          phase: p.loaded >= p.total ? 'prepare' : 'download',
+        }),
+      );
+      engine = loaded;
+      const { info } = loaded;
+      model.setState({
+        status: 'ready',
+        manifest: info.manifest,
+        backend: info.backend,
+        backendReason: info.backendReason,
+        downloadedBytes: info.downloadedBytes,
+        cacheNotice: info.cacheNotice,
+        loadMs: info.loadMs,
+        loaded: model.getState().total,
+      });
+      return info;
+    } catch (e) {
+      return fail(
+        errorName(e) === 'WorkerCrashedError'
+          ? new Error(`${messageOf(e)}. Retry starts a fresh engine.`)
+          : e,
+        errorName(e),
+      );
+    }
+  }
+
+  function load(url: string, choice: BackendChoice): Promise<LoadInfo | null> {
+    const key = `${choice} ${url}`;
+    if (loading?.key === key) return loading.done;
+    const done = doLoad(url, choice).finally(() => {
+      if (loading?.done === done) loading = null;
+    });
+    loading = { key, done };
+    return done;
+  }
+
+  /**
+   * After a failed run: a crashed worker or a lost GPU leaves an engine that cannot run again.
+   * Either way the model loads afresh — on wasm after a lost GPU, since the device is gone for
+   * this page — and the run's error says so. Nothing of the user's is lost: the parameters are
+   * the caller's.
+   */
+  async function recover(e: unknown): Promise<string> {
+    const name = errorName(e);
+    if (name !== 'WorkerCrashedError' && name !== 'DeviceLostError') return messageOf(e);
+    engine?.discard();
+    engine = null;
+    const { url, choice } = model.getState();
+    const lost = name === 'DeviceLostError';
+    await load(url, lost ? 'wasm' : choice);
+    return lost
+      ? `${messageOf(e)} Switched to wasm: press Generate again.`
+      : `${messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;
+  }
+
+  async function generate(given: Partial<GenerateParams>, opts: GenerateOptions = {}) {
+    running?.abort();
+    const abort = new AbortController();
+    running = abort;
+    if (loading) await loading.done;
+    if (abort.signal.aborted) return null; // a newer call took over while the model loaded
+    const current = engine;
+    const manifest = model.getState().manifest;
+    if (!current || !manifest || model.getState().status !== 'ready') {
+      const why = model.getState().error;
+      run.setState({
+        ...initialRun,
+        status: 'error',
+        error: why ? `The model did not load: ${why}` : 'No model is loaded: load one first.',
+        errorName: 'NotLoadedError',
+      });
+      return null;
+    }
+    const params = { preview: true, ...given };
+    const started = performance.now();
+    run.setState({
+      ...initialRun,
+      status: 'running',
+      steps: params.steps ?? manifest.defaults.steps,
+      threshold: params.threshold ?? manifest.defaults.threshold,
+      seed: params.seed ?? 1,
+      classIndex: params.classIndex ?? 0,
+    });
+    // a run a newer call replaced must not write over the newer one's state
+    const stale = () => running !== abort;
+    try {
+      const result = await current.generate(
+        params,
+        (e) => {
+          if (stale()) return;
+          run.setState((s) => ({
+            rows: [...s.rows, { t: e.t, passes: e.passes, scheduleSkipped: e.scheduleSkipped }],
+            totals: e.totals,
+            preview: e.preview ?? s.preview,
+          }));
+          opts.onStep?.(e);
+        },
+        abort.signal,
+      );
+      if (stale()) return null;
+      run.setState({
+        image: result.image,
+        result,
+        totals: result.totals,
+        firstImageMs: performance.now() - started,
+      });
+      if (opts.compare) {
+        run.setState({ phase: 'full' });
+        const full = await current.generate(
+          { ...params, mode: 'full', preview: false },
+          () => undefined,
+          abort.signal,
+        );
+        const [lo, hi] = manifest.image.valueRange;
+        run.setState({
+          compare: {
+            full: full.image,
+            fullTotals: full.totals,
+            ...compareImages(result.image, full.image, hi - lo),
+          },
+        });
+      }
+      if (stale()) return null;
+      run.setState({ status: 'done' });
+      return result;
+    } catch (e) {
+      if (stale()) return null;
+      const cancelled = errorName(e) === 'CancelledError';
+      run.setState({
+        status: cancelled ? 'cancelled' : 'error',
+        error: cancelled ? null : messageOf(e),
+        errorName: cancelled ? null : errorName(e),
+      });
+      if (!cancelled) run.setState({ error: await recover(e) });
+      return null;
+    } finally {
+      if (running === abort) running = null;
+    }
+  }
+
+  return {
+    model,
+    run,
+    load,
+    generate,
+    cancel: () => running?.abort(),
+  };
+}

@@ -1,0 +1,125 @@
+/** The generator session the page and the widget share: one set of rules for both. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseManifest, type GenerateParams, type GenerateResult } from '../../src/runtime';
+import type { EngineSource, LoadedEngine } from '../../src/session/engines';
+import { createSession } from '../../src/session/session';
+import { MODEL_DIR } from './fixtures';
+
+const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
+const info = {
+  manifest,
+  backend: 'wasm' as const,
+  backendReason: 'test',
+  downloadedBytes: 0,
+  cacheNotice: null,
+  loadMs: 1,
+};
+
+/** An engine source whose generations take `ms` each and honour the abort signal. */
+function source(opts: { ms?: number; loadMs?: number; fail?: () => Error | null } = {}) {
+  const calls: Partial<GenerateParams>[] = [];
+  const loads: string[] = [];
+  let discarded = 0;
+  const engines: EngineSource = {
+    async load(url, backend) {
+      loads.push(`${backend} ${url}`);
+      await new Promise((r) => setTimeout(r, opts.loadMs ?? 0));
+      const engine: LoadedEngine = {
+        info,
+        generate: (params, _onStep, signal) =>
+          new Promise<GenerateResult>((resolve, reject) => {
+            calls.push(params);
+            const err = opts.fail?.();
+            if (err) return reject(err);
+            const timer = setTimeout(
+              () =>
+                resolve({ image: new Float32Array(784), steps: [], totals: {} as GenerateResult['totals'] }),
+              opts.ms ?? 0,
+            );
+            signal.addEventListener('abort', () => {
+              clearTimeout(timer);
+              reject(Object.assign(new Error('generation cancelled'), { name: 'CancelledError' }));
+            });
+          }),
+        discard: () => void discarded++,
+      };
+      return engine;
+    },
+  };
+  return { engines, calls, loads, discarded: () => discarded };
+}
+
+const session = (engines: EngineSource, consent: () => true | string = () => 'refused') =>
+  createSession({
+    engines,
+    base: () => 'https://page.example/app/',
+    trustedOrigins: () => ['https://page.example'],
+    consent,
+  });
+
+describe('generator session', () => {
+  it('a generate called while the model loads waits for the load, then runs', async () => {
+    const s = source({ loadMs: 20 });
+    const g = session(s.engines);
+    const loading = g.load('models/m/', 'wasm');
+    const result = await g.generate({ seed: 3 });
+    await loading;
+    expect(result).not.toBeNull();
+    expect(s.calls).toHaveLength(1);
+    expect(g.run.getState().status).toBe('done');
+  });
+
+  it('a new generate cancels the running one, whose end does not overwrite the new state', async () => {
+    const s = source({ ms: 30 });
+    const g = session(s.engines);
+    await g.load('models/m/', 'wasm');
+    const first = g.generate({ seed: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    const second = g.generate({ seed: 2 });
+    expect(await first).toBeNull();
+    expect(await second).not.toBeNull();
+    expect(g.run.getState()).toMatchObject({ status: 'done', seed: 2 });
+  });
+
+  it('another origin needs consent; its refusal says how to give it, and nothing loads', async () => {
+    const s = source();
+    const g = session(s.engines, () => 'add the attribute');
+    expect(await g.load('https://cdn.example/m/', 'wasm')).toBeNull();
+    expect(g.model.getState()).toMatchObject({
+      status: 'error',
+      error: 'add the attribute',
+      errorName: 'ParameterError',
+    });
+    expect(s.loads).toEqual([]);
+    expect(await session(s.engines, () => true).load('https://cdn.example/m', 'wasm')).not.toBeNull();
+    expect(s.loads).toEqual(['wasm https://cdn.example/m/']);
+  });
+
+  it('a lost GPU lets the engine go and reloads on wasm; a crash reloads on the same backend', async () => {
+    let error: Error | null = Object.assign(new Error('the device was lost.'), { name: 'DeviceLostError' });
+    const s = source({ fail: () => error });
+    const g = session(s.engines);
+    await g.load('models/m/', 'webgpu');
+    expect(await g.generate({})).toBeNull();
+    expect(g.run.getState().error).toMatch(/Switched to wasm: press Generate again/);
+    expect(g.model.getState()).toMatchObject({ status: 'ready', choice: 'wasm' });
+    error = Object.assign(new Error('the engine stopped unexpectedly'), { name: 'WorkerCrashedError' });
+    await g.generate({});
+    expect(s.loads).toEqual([
+      'webgpu https://page.example/app/models/m/',
+      'wasm https://page.example/app/models/m/',
+      'wasm https://page.example/app/models/m/',
+    ]);
+    expect(s.discarded()).toBe(2);
+    error = null;
+    expect(await g.generate({})).not.toBeNull();
+  });
+
+  it('generate without a model says so instead of waiting forever', async () => {
+    const g = session(source().engines);
+    expect(await g.generate({})).toBeNull();
+    expect(g.run.getState()).toMatchObject({ status: 'error', errorName: 'NotLoadedError' });
+  });
+});
