@@ -123,6 +123,8 @@ function schema(m: Manifest) {
 /** Fill defaults, then validate everything; throws ParameterError("<name> …"). */
 export function resolveParams(m: Manifest, given: Partial<GenerateParams>): GenerateParams {
   const merged = { ...defaultParams(m), ...stripUndefined(given) };
+  // the one place the rule lives: θ 0 means full depth, unless a mode is asked for outright
+  if (given.mode === undefined) merged.mode = merged.threshold === 0 ? 'full' : 'adaptive';
   const result = schema(m).safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -68,7 +68,6 @@ export async function runGenerate(values: Values, io: CliIo): Promise<number> {
     threshold,
     minDepth: num('min-depth', values['min-depth']),
     patience: num('patience', values.patience),
-    mode: threshold === 0 ? 'full' : 'adaptive',
     ...baseline?.params,
   };
   const first = resolveParams(manifest, base); // validate every flag before any work
