@@ -4,13 +4,13 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  PASS_BATCHINGS,
-  SAMPLERS,
+  PARAM_SPECS,
   samplingTimesteps,
   switchDepths,
   withoutGuidanceSchedule,
   type GenerateParams,
   type Manifest,
+  type ParamSpec,
 } from '../runtime';
 import type { EvalConfig } from './eval';
 
@@ -23,23 +23,25 @@ export interface CliIo {
 /** A mistake in the command line: exit code 2 with the usage text. */
 export class UsageError extends Error {}
 
+type Specs = typeof PARAM_SPECS;
+/** The flags the generate parameters' descriptors name. */
+type SpecFlag = {
+  [K in keyof Specs]: Specs[K] extends { flag: infer F extends string } ? F : never;
+}[keyof Specs];
+
+const SPECS_WITH_FLAGS = (Object.values(PARAM_SPECS) as ParamSpec[]).filter((s) => s.flag);
+
+const SPEC_OPTIONS = Object.fromEntries(SPECS_WITH_FLAGS.map((s) => [s.flag, { type: 'string' }])) as Record<
+  SpecFlag,
+  { type: 'string' }
+>;
+
 export const OPTIONS = {
+  ...SPEC_OPTIONS,
   model: { type: 'string' },
   class: { type: 'string' },
   count: { type: 'string' },
-  seed: { type: 'string' },
-  steps: { type: 'string' },
-  sampler: { type: 'string' },
-  eta: { type: 'string' },
-  guidance: { type: 'string' },
-  threshold: { type: 'string' },
-  'min-depth': { type: 'string' },
-  patience: { type: 'string' },
-  batching: { type: 'string' },
-  'uncond-every': { type: 'string' },
-  'guidance-max-t': { type: 'string' },
   'no-guidance-schedule': { type: 'boolean' },
-  depth: { type: 'string' },
   schedule: { type: 'string' },
   'switch-t': { type: 'string' },
   'shallow-depth': { type: 'string' },
@@ -58,6 +60,37 @@ export const OPTIONS = {
   markdown: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The usage lines of the generate parameters' flags, from their descriptors. */
+export function paramUsage(): string {
+  return SPECS_WITH_FLAGS.map((spec) => {
+    const values = spec.kind === 'enum' ? `${spec.values!.join(' | ')}: ` : '';
+    const range = spec.range?.(null);
+    const within = spec.kind !== 'enum' && range && range[1] !== Infinity ? ` ${range[0]}…${range[1]}` : '';
+    const head = `  --${spec.flag} ${spec.metavar ?? ''}`.padEnd(23);
+    return `${head}${values}${spec.help}${within ? `;${within}` : ''} (default: ${spec.defaultText})`;
+  }).join('\n');
+}
+
+/**
+ * The generate parameters given as flags, read as their descriptors say: an enum must name one of
+ * its values, a number must be a whole finite number. Ranges are the runtime's to check (its
+ * ParameterError names the parameter). `skip`: flags a caller reads in its own way.
+ */
+export function specParams(values: Values, skip: readonly string[] = []): Partial<GenerateParams> {
+  const out: Record<string, unknown> = {};
+  for (const spec of SPECS_WITH_FLAGS) {
+    const flag = spec.flag as SpecFlag;
+    const raw = values[flag];
+    if (raw === undefined || skip.includes(flag)) continue;
+    if (spec.kind === 'enum') {
+      if (!spec.values!.includes(raw))
+        throw new UsageError(`--${flag} must be one of ${spec.values!.join(', ')}, got "${raw}"`);
+      out[spec.key] = raw;
+    } else out[spec.key] = num(flag, raw);
+  }
+  return out as Partial<GenerateParams>;
+}
 
 export type Values = ReturnType<
   typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
@@ -101,25 +134,14 @@ export function thresholdList(values: Values): number[] {
 
 /** The guidance-pass flags, shared by generate and eval; --no-guidance-schedule wins over the other two. */
 export function scheduleParams(m: Manifest, values: Values): Partial<GenerateParams> {
-  for (const [flag, allowed] of [
-    ['sampler', SAMPLERS],
-    ['batching', PASS_BATCHINGS],
-  ] as const) {
-    const v = values[flag];
-    if (v !== undefined && !(allowed as readonly string[]).includes(v)) {
-      throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
-    }
-  }
   if (values['no-guidance-schedule'] && (values['uncond-every'] || values['guidance-max-t']))
     throw new UsageError('--no-guidance-schedule cannot be combined with --uncond-every or --guidance-max-t');
+  const given = specParams(values);
   return {
-    batching: values.batching as GenerateParams['batching'] | undefined,
+    batching: given.batching,
     ...(values['no-guidance-schedule']
       ? withoutGuidanceSchedule(m)
-      : {
-          unconditionalEvery: num('uncond-every', values['uncond-every']),
-          guidanceMaxT: num('guidance-max-t', values['guidance-max-t']),
-        }),
+      : { unconditionalEvery: given.unconditionalEvery, guidanceMaxT: given.guidanceMaxT }),
   };
 }
 

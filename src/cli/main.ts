@@ -10,7 +10,7 @@ import { runBenchCommand } from './commands/bench';
 import { runEvalCommand } from './commands/eval';
 import { runGenerate } from './commands/generate';
 import { runSoakCommand } from './commands/soak';
-import { OPTIONS, UsageError, type CliIo, type Values } from './flags';
+import { OPTIONS, paramUsage, UsageError, type CliIo, type Values } from './flags';
 
 export type { CliIo } from './flags';
 
@@ -24,25 +24,11 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
                     [--depth N | --schedule d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
   --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
-  --class NAME|INDEX   class to draw (default 0)
+  --class NAME|INDEX   class to draw, by name or index (default 0)
   --count N            images to make, seeds S, S+1, … (default 1)
-  --seed S             integer seed 0…4294967295 (default 1)
-  --steps K            sampling steps (default: the manifest's)
-  --sampler NAME       ddim | dpmpp2m | ddpm (default: the manifest's)
-  --eta η              DDIM stochasticity 0…1 (default 0)
-  --guidance G         classifier-free guidance scale; 1 = none (default: the manifest's)
-  --threshold θ        uncertainty threshold 0…1; 0 = full depth (default: the manifest's)
-  --min-depth N        never exit before N blocks (default: the manifest's)
-  --patience N         confident blocks in a row needed in the first half (default 1)
-  --batching MODE      separate | weighted | shallow | all | any: how the two guidance passes
-                       exit (default: the manifest's)
-  --uncond-every N     run the unconditional guidance pass every N-th guided step, reuse it
-                       between (default: the manifest's; --threshold 0 runs it every step)
-  --guidance-max-t T   guide only the steps with timestep t ≤ T (default: the manifest's;
-                       --threshold 0 guides every step)
+${paramUsage()}
   --no-guidance-schedule  guide every step and run the unconditional pass at each (what the
                        exits save alone; same as --uncond-every 1 --guidance-max-t T−1)
-  --depth N            static baseline: always run N blocks (overrides --threshold)
   --schedule d1,d2,…   static baseline: run d_k blocks at step k (one depth per step)
   --switch-t T --shallow-depth D
                        static baseline (DuoDiff-style): D blocks at the steps with t > T, all below

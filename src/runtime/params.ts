@@ -8,7 +8,8 @@ import { ParameterError } from './errors';
 import type { Manifest } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
-export type Mode = 'adaptive' | 'full' | 'static' | 'schedule';
+export const MODES = ['adaptive', 'full', 'static', 'schedule'] as const;
+export type Mode = (typeof MODES)[number];
 
 export { PASS_BATCHINGS, type PassBatching } from './batching';
 
@@ -93,31 +94,241 @@ export function hasGuidanceSchedule(
   return p.unconditionalEvery > 1 || p.guidanceMaxT < m.schedule.numTimesteps - 1;
 }
 
-const int = (min: number, max: number) => z.number().int('must be an integer').min(min).max(max);
+/**
+ * One descriptor per generate parameter: its name, the page's link key, the CLI flag, the label,
+ * the range and what its default is. The zod schema, the page's URL parser and controls, and the
+ * CLI's flags and usage all read from here, so a name or a range is written once.
+ */
+export interface ParamSpec<K extends keyof GenerateParams = keyof GenerateParams> {
+  key: K;
+  /** How the page's link names it; absent: a link cannot set it. */
+  urlKey?: string;
+  /** The CLI flag, without "--"; absent: the CLI does not take it. */
+  flag?: string;
+  /** The flag's value in the usage text, e.g. "N" or "θ". */
+  metavar?: string;
+  /** How the page labels it. */
+  label: string;
+  /** One line for the usage text; its default is added from `defaultText`. */
+  help: string;
+  /** How the default is described (the value itself comes from defaultParams). */
+  defaultText: string;
+  kind: 'int' | 'number' | 'enum' | 'boolean' | 'ints';
+  /** The allowed values of an enum. */
+  values?: readonly string[];
+  /** How the page names each value of an enum. */
+  valueLabels?: Readonly<Record<string, string>>;
+  /**
+   * The inclusive range of a number (or of each entry of 'ints'). Without a model (a link read
+   * before the model loads) a bound that depends on the model is not known yet: null.
+   */
+  range?: (m: Manifest | null) => readonly [number, number] | null;
+}
+
+const blocks = (m: Manifest | null) => (m ? ([1, m.architecture.numBlocks] as const) : null);
+
+export const PARAM_SPECS = {
+  classIndex: {
+    key: 'classIndex',
+    urlKey: 'class',
+    label: 'Class',
+    help: 'class to draw, by name or index',
+    defaultText: '0',
+    kind: 'int',
+    range: (m) => (m ? [0, m.classes.length - 1] : [0, Infinity]),
+  },
+  seed: {
+    key: 'seed',
+    urlKey: 'seed',
+    flag: 'seed',
+    metavar: 'S',
+    label: 'Seed',
+    help: 'integer seed; the same seed gives the same image in Node and the browser',
+    defaultText: '1',
+    kind: 'int',
+    range: () => [0, MAX_SEED],
+  },
+  steps: {
+    key: 'steps',
+    urlKey: 'steps',
+    flag: 'steps',
+    metavar: 'K',
+    label: 'Steps',
+    help: 'sampling steps',
+    defaultText: "the manifest's",
+    kind: 'int',
+    range: (m) => [1, m ? Math.min(MAX_STEPS, m.schedule.numTimesteps) : MAX_STEPS],
+  },
+  sampler: {
+    key: 'sampler',
+    urlKey: 'sampler',
+    flag: 'sampler',
+    metavar: 'NAME',
+    label: 'Sampler',
+    help: 'DDIM, DPM-Solver++ (2M) or ancestral DDPM',
+    defaultText: "the manifest's",
+    kind: 'enum',
+    values: SAMPLERS,
+    valueLabels: { ddim: 'DDIM', dpmpp2m: 'DPM-Solver++ (2M)', ddpm: 'DDPM (ancestral)' },
+  },
+  eta: {
+    key: 'eta',
+    flag: 'eta',
+    metavar: 'η',
+    label: 'DDIM η',
+    help: 'DDIM stochasticity',
+    defaultText: '0',
+    kind: 'number',
+    range: () => [0, 1],
+  },
+  guidance: {
+    key: 'guidance',
+    urlKey: 'guidance',
+    flag: 'guidance',
+    metavar: 'G',
+    label: 'Guidance',
+    help: 'classifier-free guidance scale; 1 = no unconditional pass',
+    defaultText: "the manifest's",
+    kind: 'number',
+    range: () => [0, 30],
+  },
+  threshold: {
+    key: 'threshold',
+    urlKey: 'threshold',
+    flag: 'threshold',
+    metavar: 'θ',
+    label: 'Uncertainty threshold θ',
+    help: 'uncertainty threshold; 0 = full depth',
+    defaultText: "the manifest's",
+    kind: 'number',
+    range: () => [0, 1],
+  },
+  minDepth: {
+    key: 'minDepth',
+    flag: 'min-depth',
+    metavar: 'N',
+    label: 'Minimum depth',
+    help: 'never exit before N blocks',
+    defaultText: "the manifest's",
+    kind: 'int',
+    range: blocks,
+  },
+  patience: {
+    key: 'patience',
+    flag: 'patience',
+    metavar: 'N',
+    label: 'Patience',
+    help: 'confident blocks in a row needed in the first half',
+    defaultText: '1',
+    kind: 'int',
+    range: blocks,
+  },
+  batching: {
+    key: 'batching',
+    urlKey: 'batching',
+    flag: 'batching',
+    metavar: 'MODE',
+    label: 'Unconditional pass',
+    help: 'how the two guidance passes exit',
+    defaultText: "the manifest's",
+    kind: 'enum',
+    values: PASS_BATCHINGS,
+  },
+  unconditionalEvery: {
+    key: 'unconditionalEvery',
+    urlKey: 'uncondEvery',
+    flag: 'uncond-every',
+    metavar: 'N',
+    label: 'Run it every N-th guided step',
+    help: 'run the unconditional guidance pass every N-th guided step, reuse it between',
+    defaultText: "the manifest's; --threshold 0 runs it every step",
+    kind: 'int',
+    range: () => [1, MAX_STEPS],
+  },
+  guidanceMaxT: {
+    key: 'guidanceMaxT',
+    urlKey: 'guidanceMaxT',
+    flag: 'guidance-max-t',
+    metavar: 'T',
+    label: 'Guide only at timesteps t ≤',
+    help: 'guide only the steps with timestep t ≤ T',
+    defaultText: "the manifest's; --threshold 0 guides every step",
+    kind: 'int',
+    range: (m) => [0, m ? m.schedule.numTimesteps - 1 : Infinity],
+  },
+  mode: {
+    key: 'mode',
+    label: 'Mode',
+    help: 'adaptive exits, full depth, or a static baseline',
+    defaultText: 'full at θ 0, else adaptive',
+    kind: 'enum',
+    values: MODES,
+  },
+  staticDepth: {
+    key: 'staticDepth',
+    flag: 'depth',
+    metavar: 'N',
+    label: 'Static depth',
+    help: 'static baseline: always run N blocks (overrides --threshold)',
+    defaultText: 'every block',
+    kind: 'int',
+    range: blocks,
+  },
+  depthSchedule: {
+    key: 'depthSchedule',
+    label: 'Depth per step',
+    help: 'static baseline: the blocks to run at each step',
+    defaultText: 'none',
+    kind: 'ints',
+    range: blocks,
+  },
+  preview: {
+    key: 'preview',
+    label: 'Preview',
+    help: 'send the predicted clean image with every step',
+    defaultText: 'off',
+    kind: 'boolean',
+  },
+} as const satisfies { [K in keyof GenerateParams]: ParamSpec<K> };
+
+/**
+ * Whether a value fits a descriptor (its kind, its values, its range for this model), or the
+ * message saying why not. Without a model only the bounds that do not depend on one are checked.
+ */
+export function checkValue(spec: ParamSpec, m: Manifest | null, v: unknown): string | null {
+  const range = spec.range?.(m) ?? null;
+  const inRange = (x: number) => !range || (x >= range[0] && x <= range[1]);
+  const within = !range ? '' : range[1] === Infinity ? ` at least ${range[0]}` : ` ${range[0]}…${range[1]}`;
+  switch (spec.kind) {
+    case 'boolean':
+      return typeof v === 'boolean' ? null : 'must be true or false';
+    case 'enum':
+      return spec.values!.includes(v as string) ? null : `must be one of ${spec.values!.join(', ')}`;
+    case 'ints':
+      return Array.isArray(v) && v.every((x) => Number.isInteger(x) && inRange(x))
+        ? null
+        : `must be a list of integers${within}`;
+    case 'int':
+    case 'number':
+      if (typeof v !== 'number' || !Number.isFinite(v)) return 'must be a number';
+      if (spec.kind === 'int' && !Number.isInteger(v)) return 'must be an integer';
+      return inRange(v) ? null : `must be${within}`;
+    default:
+      return null;
+  }
+}
 
 function schema(m: Manifest) {
-  const blocks = m.architecture.numBlocks;
-  const steps = Math.min(MAX_STEPS, m.schedule.numTimesteps);
-  return z
-    .object({
-      classIndex: int(0, m.classes.length - 1),
-      seed: int(0, MAX_SEED),
-      steps: int(1, steps),
-      sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
-      eta: z.number().min(0).max(1),
-      guidance: z.number().min(0).max(30),
-      threshold: z.number().min(0).max(1),
-      minDepth: int(1, blocks),
-      patience: int(1, blocks),
-      batching: z.enum(PASS_BATCHINGS),
-      unconditionalEvery: int(1, MAX_STEPS),
-      guidanceMaxT: int(0, m.schedule.numTimesteps - 1),
-      mode: z.enum(['adaptive', 'full', 'static', 'schedule']),
-      staticDepth: int(1, blocks),
-      depthSchedule: z.array(int(1, blocks)),
-      preview: z.boolean(),
-    })
-    .strict();
+  const shape = Object.fromEntries(
+    Object.values(PARAM_SPECS).map((spec: ParamSpec) => [
+      spec.key,
+      z.unknown().superRefine((v, ctx) => {
+        const why = checkValue(spec, m, v);
+        if (why) ctx.addIssue({ code: 'custom', message: why });
+      }),
+    ]),
+  );
+  return z.object(shape).strict();
 }
 
 /** Fill defaults, then validate everything; throws ParameterError("<name> …"). */
@@ -139,7 +350,7 @@ export function resolveParams(m: Manifest, given: Partial<GenerateParams>): Gene
         : `${describe(value)}: ${issue.message}`,
     );
   }
-  const p = result.data;
+  const p = result.data as unknown as GenerateParams;
   if (p.mode === 'schedule' && p.depthSchedule.length !== p.steps) {
     throw new ParameterError('depthSchedule', `has ${p.depthSchedule.length} entries, steps is ${p.steps}`);
   }

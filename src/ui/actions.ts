@@ -5,6 +5,7 @@
  * manifest's defaults for whatever the link did not fix.
  */
 import { defaultParams, withoutGuidanceSchedule, type Manifest } from '../runtime';
+import { checkValue, PARAM_SPECS, type ParamSpec } from '../runtime/params';
 import type { BackendChoice } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
@@ -41,8 +42,18 @@ export async function loadModelIntent(url = useModel.getState().url || defaultMo
   const d = defaultParams(info.manifest);
   const patch: Partial<typeof DEFAULTS> = {};
   for (const key of MANIFEST_DEFAULTED) if (!urlGiven.has(key)) Object.assign(patch, { [key]: d[key] });
-  if ((useParams.getState().classIndex ?? 0) >= info.manifest.classes.length) patch.classIndex = 0;
-  useParams.getState().set(patch);
+  // a link's value is checked against this model's ranges only now: one outside them is dropped and listed
+  const p = useParams.getState();
+  const ignored = [...p.ignored];
+  for (const key of [...urlGiven].filter(
+    (k): k is keyof typeof PARAM_SPECS & keyof typeof DEFAULTS => k in PARAM_SPECS,
+  )) {
+    const spec = PARAM_SPECS[key] as ParamSpec;
+    if (checkValue(spec, info.manifest, p[key]) === null) continue;
+    ignored.push(`${spec.urlKey ?? key}=${String(p[key])}`);
+    Object.assign(patch, { [key]: key === 'classIndex' ? 0 : d[key] });
+  }
+  useParams.setState({ ...patch, ignored });
 }
 
 /** The generate parameters the page's settings mean (the guidance schedule's switch applied). */

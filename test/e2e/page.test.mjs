@@ -171,6 +171,17 @@ test('guidance-pass settings from a shared URL reach the worker, and reset to th
   await p.close();
 });
 
+test('a link value outside the model’s range is dropped and listed once the model is known', async () => {
+  const p = await browser.context.newPage();
+  await p.goto(`${served.url}?steps=4&guidanceMaxT=5000&class=42`);
+  await waitLoaded(p);
+  const notice = await p.textContent('.notice');
+  assert.match(notice, /guidanceMaxT=5000/);
+  assert.match(notice, /class=42/);
+  assert.equal(await generateAndWait(p), 'done', 'the model’s values stand in: Generate works');
+  await p.close();
+});
+
 test('a bad model URL shows an error with a retry, not a blank page', async () => {
   const bad = await browser.context.newPage();
   await bad.goto(`${served.url}?model=${encodeURIComponent('/no/such/model/')}`);

@@ -16,6 +16,7 @@ import {
   num,
   onlyFlags,
   scheduleParams,
+  specParams,
   UsageError,
   type CliIo,
   type Values,
@@ -54,20 +55,14 @@ export async function runGenerate(values: Values, io: CliIo): Promise<number> {
   const progress = values.quiet ? () => undefined : io.stderr;
   const model = await loadModelDir(values.model);
   const { manifest } = model;
-  const threshold = num('threshold', values.threshold);
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
   const baseline = baselineParams(manifest, values, steps);
   const base: Partial<GenerateParams> = {
+    // --depth is a baseline's, read below with the others
+    ...specParams(values, ['depth']),
     ...scheduleParams(manifest, values),
     classIndex: classIndex(manifest, values.class),
-    seed: num('seed', values.seed),
     steps,
-    sampler: values.sampler as GenerateParams['sampler'] | undefined,
-    eta: num('eta', values.eta),
-    guidance: num('guidance', values.guidance),
-    threshold,
-    minDepth: num('min-depth', values['min-depth']),
-    patience: num('patience', values.patience),
     ...baseline?.params,
   };
   const first = resolveParams(manifest, base); // validate every flag before any work

@@ -1,5 +1,5 @@
 import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
-import { defaultParams, MAX_SEED, MAX_STEPS, PASS_BATCHINGS } from '../../runtime/params';
+import { defaultParams, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
 import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
@@ -123,9 +123,12 @@ export function Controls({ manifest }: { manifest: Manifest }) {
   const running = useRun((s) => s.status === 'running');
   const modelDefaults = defaultParams(manifest);
   const changed = changedFromCalibration(effectiveParams(p, manifest), manifest);
-  const maxSteps = Math.min(MAX_STEPS, manifest.schedule.numTimesteps);
+  // every label and range comes from the parameter's descriptor, as the CLI's and the runtime's do
+  const range = (spec: ParamSpec) => spec.range!(manifest)!;
+  const [, maxSteps] = range(PARAM_SPECS.steps);
+  const [, maxSeed] = range(PARAM_SPECS.seed);
+  const [minGuidance, maxGuidance] = range(PARAM_SPECS.guidance);
   const passChanged = changed.some((k) => GUIDANCE_PASS.includes(k));
-  const maxT = manifest.schedule.numTimesteps - 1;
   return (
     <form
       className="controls"
@@ -138,7 +141,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
       }}
     >
       <label>
-        Class
+        {PARAM_SPECS.classIndex.label}
         <select value={p.classIndex} onChange={(e) => p.set({ classIndex: Number(e.target.value) })}>
           {manifest.classes.map((c, i) => (
             <option key={c} value={i}>
@@ -148,13 +151,19 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         </select>
       </label>
       <div className="seed">
-        <IntField label="Seed" value={p.seed} min={0} max={MAX_SEED} onChange={(seed) => p.set({ seed })} />
-        <button type="button" onClick={() => p.set({ seed: Math.floor(Math.random() * MAX_SEED) })}>
+        <IntField
+          label={PARAM_SPECS.seed.label}
+          value={p.seed}
+          min={0}
+          max={maxSeed}
+          onChange={(seed) => p.set({ seed })}
+        />
+        <button type="button" onClick={() => p.set({ seed: Math.floor(Math.random() * maxSeed) })}>
           Random seed
         </button>
       </div>
       <IntField
-        label="Steps"
+        label={PARAM_SPECS.steps.label}
         value={p.steps}
         min={1}
         max={maxSteps}
@@ -162,26 +171,30 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         hint={`θ calibrated at ${modelDefaults.steps} steps${p.steps !== modelDefaults.steps ? ': its figures do not hold at other step counts' : ''}`}
       />
       <label>
-        Sampler
+        {PARAM_SPECS.sampler.label}
         <select value={p.sampler} onChange={(e) => p.set({ sampler: e.target.value as typeof p.sampler })}>
-          <option value="ddim">DDIM</option>
-          <option value="dpmpp2m">DPM-Solver++ (2M)</option>
-          <option value="ddpm">DDPM (ancestral)</option>
+          {PARAM_SPECS.sampler.values.map((v) => (
+            <option key={v} value={v}>
+              {PARAM_SPECS.sampler.valueLabels[v]}
+            </option>
+          ))}
         </select>
       </label>
       <label>
-        Guidance
+        {PARAM_SPECS.guidance.label}
         <input
           type="number"
-          min={0}
-          max={30}
+          min={minGuidance}
+          max={maxGuidance}
           step="any"
           value={p.guidance}
-          onChange={(e) => p.set({ guidance: Math.min(30, Math.max(0, num(e.target.value, p.guidance))) })}
+          onChange={(e) =>
+            p.set({ guidance: Math.min(maxGuidance, Math.max(minGuidance, num(e.target.value, p.guidance))) })
+          }
         />
       </label>
       <div className="threshold">
-        <label htmlFor="threshold">Uncertainty threshold θ</label>{' '}
+        <label htmlFor="threshold">{PARAM_SPECS.threshold.label}</label>{' '}
         <output htmlFor="threshold" data-testid="threshold-value">
           {p.threshold.toFixed(3)}
         </output>
@@ -209,9 +222,9 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           = 0 (full depth) ignores them.
         </p>
         <label>
-          Unconditional pass
+          {PARAM_SPECS.batching.label}
           <select value={p.batching} onChange={(e) => p.set({ batching: e.target.value as PassBatching })}>
-            {PASS_BATCHINGS.map((b) => (
+            {PARAM_SPECS.batching.values.map((b) => (
               <option key={b} value={b}>
                 {batchingLabel(b, modelDefaults.minDepth)}
               </option>
@@ -229,7 +242,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           counters show what the exits save alone)
         </label>
         <IntField
-          label="Run it every N-th guided step"
+          label={PARAM_SPECS.unconditionalEvery.label}
           value={p.unconditionalEvery}
           min={1}
           max={p.steps}
@@ -237,10 +250,10 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           onChange={(unconditionalEvery) => p.set({ unconditionalEvery })}
         />
         <IntField
-          label="Guide only at timesteps t ≤"
+          label={PARAM_SPECS.guidanceMaxT.label}
           value={p.guidanceMaxT}
           min={0}
-          max={maxT}
+          max={range(PARAM_SPECS.guidanceMaxT)[1]}
           disabled={!p.guidanceSchedule}
           onChange={(guidanceMaxT) => p.set({ guidanceMaxT })}
         />

@@ -4,8 +4,7 @@
  */
 import { create } from 'zustand';
 import type { PassBatching, SamplerName } from '../../runtime';
-import { PASS_BATCHINGS } from '../../runtime/params';
-import { SAMPLERS } from '../../runtime/samplers';
+import { checkValue, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
 import type { BackendChoice } from '../../worker/client';
 
 export interface ParamsState {
@@ -50,44 +49,37 @@ export const DEFAULTS = {
 };
 
 type UrlKey = keyof typeof DEFAULTS;
-const KEYS: Record<UrlKey, string> = {
-  classIndex: 'class',
-  seed: 'seed',
-  steps: 'steps',
-  sampler: 'sampler',
-  guidance: 'guidance',
-  threshold: 'threshold',
-  batching: 'batching',
-  unconditionalEvery: 'uncondEvery',
-  guidanceMaxT: 'guidanceMaxT',
-  guidanceSchedule: 'guidanceSchedule',
+type Generated = Exclude<UrlKey, PageOnly>;
+type PageOnly = 'backend' | 'compare' | 'guidanceSchedule';
+
+/** The page's own settings; every other link key is a generate parameter's, from its descriptor. */
+const PAGE_KEYS: Record<PageOnly, string> = {
   backend: 'backend',
   compare: 'compare',
+  guidanceSchedule: 'guidanceSchedule',
 };
 
+const KEYS = {
+  ...Object.fromEntries(
+    (Object.keys(DEFAULTS) as UrlKey[])
+      .filter((k): k is Generated => !(k in PAGE_KEYS))
+      .map((k) => [k, (PARAM_SPECS[k] as ParamSpec).urlKey ?? k]),
+  ),
+  ...PAGE_KEYS,
+} as Record<UrlKey, string>;
+
+/** A link's value, strictly: as its descriptor says (the model's own bounds are checked at Generate). */
 function parseValue(key: UrlKey, raw: string): unknown {
   switch (key) {
-    case 'sampler':
-      return (SAMPLERS as readonly string[]).includes(raw) ? raw : undefined;
-    case 'batching':
-      return (PASS_BATCHINGS as readonly string[]).includes(raw) ? raw : undefined;
     case 'backend':
       return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
     case 'compare':
     case 'guidanceSchedule':
       return raw === '1' ? true : raw === '0' ? false : undefined;
-    default: {
-      const v = raw.trim() === '' ? NaN : Number(raw);
-      if (!Number.isFinite(v)) return undefined;
-      if (['classIndex', 'seed', 'steps', 'unconditionalEvery', 'guidanceMaxT'].includes(key)) {
-        if (!Number.isInteger(v)) return undefined;
-      }
-      if (key === 'threshold' && (v < 0 || v > 1)) return undefined;
-      if (key === 'unconditionalEvery' && v < 1) return undefined;
-      if (v < 0) return undefined;
-      return v;
-    }
   }
+  const spec = PARAM_SPECS[key as Generated] as ParamSpec;
+  const value = spec.kind === 'enum' ? raw : raw.trim() === '' ? NaN : Number(raw);
+  return checkValue(spec, null, value) === null ? value : undefined;
 }
 
 export function paramsFromUrl(search: string): { values: Partial<typeof DEFAULTS>; ignored: string[] } {
