@@ -1,8 +1,8 @@
 /**
- * Generate parameters: defaults from the manifest, and validation that rejects (never clamps)
- * anything out of range with a ParameterError naming the parameter.
+ * Generate parameters: one descriptor each, defaults from the manifest, and validation that
+ * rejects (never clamps) anything out of range with a ParameterError naming the parameter. No
+ * schema library: the page imports this module, and the descriptors already say everything.
  */
-import { z } from 'zod';
 import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
 import type { Manifest } from './manifest';
@@ -318,51 +318,32 @@ export function checkValue(spec: ParamSpec, m: Manifest | null, v: unknown): str
   }
 }
 
-function schema(m: Manifest) {
-  const shape = Object.fromEntries(
-    Object.values(PARAM_SPECS).map((spec: ParamSpec) => [
-      spec.key,
-      z.unknown().superRefine((v, ctx) => {
-        const why = checkValue(spec, m, v);
-        if (why) ctx.addIssue({ code: 'custom', message: why });
-      }),
-    ]),
-  );
-  return z.object(shape).strict();
-}
-
-/** Fill defaults, then validate everything; throws ParameterError("<name> …"). */
+/**
+ * Fill defaults, then validate everything against the descriptors; throws ParameterError naming
+ * the parameter, its value and what it must be. Nothing is clamped.
+ */
 export function resolveParams(m: Manifest, given: Partial<GenerateParams>): GenerateParams {
+  const unknown = Object.keys(given).find((k) => !(k in PARAM_SPECS));
+  if (unknown) throw new ParameterError(unknown, 'is not a generate parameter');
   const merged = { ...defaultParams(m), ...stripUndefined(given) };
   // the one place the rule lives: θ 0 means full depth, unless a mode is asked for outright
   if (given.mode === undefined) merged.mode = merged.threshold === 0 ? 'full' : 'adaptive';
-  const result = schema(m).safeParse(merged);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const name = issue.path.length
-      ? issue.path.map(String).join('.')
-      : (issue as { keys?: string[] }).keys?.[0];
-    const value = issue.path.length ? readPath(merged, issue.path) : undefined;
+  for (const spec of Object.values(PARAM_SPECS) as ParamSpec[]) {
+    const value = merged[spec.key];
+    const why = checkValue(spec, m, value);
+    if (why) throw new ParameterError(spec.key, `${describe(value)}: ${why}`);
+  }
+  if (merged.mode === 'schedule' && merged.depthSchedule.length !== merged.steps) {
     throw new ParameterError(
-      name ?? 'parameters',
-      issue.code === 'unrecognized_keys'
-        ? 'is not a generate parameter'
-        : `${describe(value)}: ${issue.message}`,
+      'depthSchedule',
+      `has ${merged.depthSchedule.length} entries, steps is ${merged.steps}`,
     );
   }
-  const p = result.data as unknown as GenerateParams;
-  if (p.mode === 'schedule' && p.depthSchedule.length !== p.steps) {
-    throw new ParameterError('depthSchedule', `has ${p.depthSchedule.length} entries, steps is ${p.steps}`);
-  }
-  return p;
+  return merged;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function readPath(o: unknown, path: PropertyKey[]): unknown {
-  return path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], o);
 }
 
 function describe(v: unknown): string {

@@ -4,8 +4,14 @@
  * the widget), and the page adds only what is its own: the parameters in the address bar, and the
  * manifest's defaults for whatever the link did not fix.
  */
-import { defaultParams, withoutGuidanceSchedule, type Manifest } from '../runtime';
-import { checkValue, PARAM_SPECS, type ParamSpec } from '../runtime/params';
+import type { Manifest } from '../runtime';
+import {
+  checkValue,
+  defaultParams,
+  PARAM_SPECS,
+  withoutGuidanceSchedule,
+  type ParamSpec,
+} from '../runtime/params';
 import type { BackendChoice } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';

@@ -9,7 +9,8 @@
 import { createElement } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { withoutGuidanceSchedule, type GenerateParams, type PassBatching } from '../runtime';
+import type { GenerateParams, PassBatching } from '../runtime';
+import { withoutGuidanceSchedule } from '../runtime/params';
 import { PASS_BATCHINGS } from '../runtime/batching';
 import { sharedEngines } from '../session/engines';
 import { createSession, type Session } from '../session/session';
