@@ -9,6 +9,7 @@ export * from './schedule';
 export * from './samplers';
 export * from './scheduler';
 export * from './params';
+export * from './accounting';
 export * from './generate';
 export * from './segments';
 export * from './image';

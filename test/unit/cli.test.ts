@@ -220,7 +220,7 @@ describe('adadiff generate with a broken model: exit 1, one line naming the file
 
 describe('adadiff eval and bench', () => {
   it('the frontier renders one curve per kind and setting, and its table gives every share', async () => {
-    const { frontierSeries, frontierMarkdown } = await import('../../src/bench/report');
+    const { frontierSeries, frontierMarkdown } = await import('../../src/bench/frontier');
     const row = (
       key: string,
       setting: 'schedule' | 'none',

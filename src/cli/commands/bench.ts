@@ -7,14 +7,9 @@ import path from 'node:path';
 import { resolveParams, type Manifest } from '../../runtime';
 import { runBrowserBench } from '../../bench/browser';
 import { runBench, type BenchReport } from '../../bench/harness';
-import {
-  benchKey,
-  benchMarkdown,
-  fidVsSaved,
-  frontierSeries,
-  svgPlot,
-  type FrontierReport,
-} from '../../bench/report';
+import { frontierSeries, type FrontierReport } from '../../bench/frontier';
+import { svgPlot } from '../../bench/plot';
+import { benchKey, benchMarkdown, fidVsSaved } from '../../bench/report';
 import { num, onlyFlags, thresholdList, UsageError, type CliIo, type Values } from '../flags';
 import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
 
