@@ -78,6 +78,21 @@ def judge(classifier, reference, images, labels):
     return agreement, frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), *reference)
 
 
+def real_floor(classifier, reference, per_class, seed=0):
+    """The real-data floor: per_class test images of each class, judged like the samples — class
+    agreement is then the judge's own accuracy, and the FID what real images score against the
+    test set's statistics at this sample count (they are a tenth of those 10k at 100 per class,
+    so a little optimistic). A model's figures mean something only beside these."""
+    from . import data as data_mod
+
+    images, labels = data_mod.load("test")
+    gen = np.random.default_rng(seed)
+    picked = np.concatenate([gen.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(10)])
+    x = torch.from_numpy(data_mod.to_model_range(images[picked])).float().reshape(-1, 1, 28, 28)
+    agreement, fid = judge(classifier, reference, x, torch.from_numpy(labels[picked]).long())
+    return {"agreement": round(agreement, 4), "fid": round(fid, 3), "samples": len(picked)}
+
+
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
     batching="separate", uncond_every=1, guidance_max_t=None, noise="torch", sampler="ddim", depths=None,
@@ -150,6 +165,8 @@ def main(argv=None):
                         "alone (the runtime's guidanceMaxT; default: every step)")
     p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="the runtime's samplers, stepped alike")
     p.add_argument("--full-only", action="store_true", help="full depth alone: no θ sweep (e.g. quality against steps)")
+    p.add_argument("--real-floor", action="store_true",
+                   help="also judge --per-class real test images per class: the floor the samples are read against")
     p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234, help="the torch draw's seed (--noise torch)")
@@ -184,6 +201,9 @@ def main(argv=None):
     classifier, reference, info = load_judge(args.classifier)
 
     started = time.time()
+    floor = real_floor(classifier, reference, args.per_class) if args.real_floor else None
+    if floor:
+        print(json.dumps({"realFloor": floor}), flush=True)
 
     def run(threshold, guidance, full_depth=False):
         # the reference runs every block of both passes at every step, whatever the savings settings
@@ -226,6 +246,7 @@ def main(argv=None):
         "noise": args.noise,
         "classifierTestAccuracy": info["testAccuracy"],
         "full": full,
+        **({"realFloor": floor} if floor else {}),
         "calibration": rows,
         "default": default,
         "seconds": round(time.time() - started, 1),

@@ -277,3 +277,15 @@ def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model()
             else:
                 x, _, state = dpmpp2m_step(x, eps, ab, ab_prev, state)
         assert torch.allclose(x, target, atol=1e-4), name
+
+
+def test_real_floor_judges_real_test_images_like_samples():
+    """The floor a model's agreement and FID are read against: real images through the same judge."""
+    from tools.export.evaluate import load_judge, real_floor
+
+    classifier, reference, info = load_judge("tools/export/eval/classifier.pt")
+    floor = real_floor(classifier, reference, per_class=20)
+    assert floor["samples"] == 200
+    assert floor["agreement"] > 0.85  # the judge scores ~0.93 on the whole test set
+    assert 0 < floor["fid"] < 60  # real images sit far closer to the test statistics than any sample here
+    assert real_floor(classifier, reference, per_class=20) == floor  # the same draw every time
