@@ -78,7 +78,81 @@ export default tseslint.config(
   {
     files: ['src/worker/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/ui/**', '**/cli/**', 'react', 'react-dom'] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/ui/**',
+            '**/widget/**',
+            '**/session/**',
+            '**/cli/**',
+            '**/bench/**',
+            'react',
+            'react-dom',
+          ],
+        },
+      ],
     },
+  },
+  {
+    // the session is framework-free: the page and the widget bind to it, never the reverse
+    files: ['src/session/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/ui/**',
+            '**/widget/**',
+            '**/components/**',
+            '**/cli/**',
+            '**/bench/**',
+            'react',
+            'react-dom',
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // views take runtime values only through the parameter descriptors (and the image helpers);
+    // types come from anywhere. The widget never imports the page, the components neither.
+    files: ['src/ui/**/*.{ts,tsx}', 'src/widget/**/*.{ts,tsx}', 'src/components/**/*.{ts,tsx}'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)runtime(/(?!(params|batching|image)$)[^/]+)?$',
+              allowTypeImports: true,
+              message: 'import runtime values through runtime/params (the descriptors); types are fine',
+            },
+            {
+              group: ['**/cli/**', '**/bench/**'],
+              message: 'the product does not import the CLI or the benchmarks',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/widget/**/*.{ts,tsx}', 'src/components/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/ui/**'], message: 'the widget and the shared components never import the page' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // a file past ~300 lines says why in its opening comment (an eslint-disable with a reason)
+    files: ['src/**/*.{ts,tsx}'],
+    rules: { 'max-lines': ['error', { max: 300, skipBlankLines: true, skipComments: true }] },
   },
 );

@@ -42,7 +42,7 @@ export const benchApi = {
   async run(request: BenchRequest, onProgress?: (line: string) => void): Promise<BenchReport> {
     const { backend, adapter } = await chooseBackend(request.backend);
     const model = await loadModel(httpSource(request.modelUrl), { includeMonolithic: true });
-    const runner = await SegmentRunner.create(await ortFor(backend), model, { backend, monolithic: true });
+    const runner = await SegmentRunner.create(await ortFor(backend), model, { backend });
     try {
       let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
       if (adapter) {

@@ -26,7 +26,7 @@ import {
   type SegmentRunner,
 } from '../runtime';
 import type { GraphCaptureProbe } from './graph-capture';
-import { monolithicDenoiser } from './monolithic';
+import { openMonolithic, timeBlock } from './monolithic';
 import { median } from './stats';
 
 export interface BenchConfig {
@@ -125,6 +125,7 @@ export async function runBench(
     onProgress?: (s: string) => void;
   },
 ): Promise<BenchReport> {
+  const monolithic = await openMonolithic(runner);
   const base: Partial<GenerateParams> = { steps: opts.steps, classIndex: 0 };
   const theta = manifest.defaults.threshold;
   const guidance = manifest.defaults.guidance;
@@ -142,7 +143,7 @@ export async function runBench(
       kind: 'monolithic',
       threshold: null,
       params: { mode: 'full', batching: 'all' },
-      denoiser: monolithicDenoiser(runner),
+      denoiser: monolithic.denoiser,
       fused: false,
       speculative: false,
     },
@@ -152,7 +153,7 @@ export async function runBench(
       kind: 'monolithic-scheduled',
       threshold: null,
       params: { mode: 'static', staticDepth: manifest.architecture.numBlocks, batching: 'all' },
-      denoiser: monolithicDenoiser(runner),
+      denoiser: monolithic.denoiser,
       fused: false,
       speculative: false,
     },
@@ -267,8 +268,8 @@ export async function runBench(
   const withRead: number[] = [];
   const without: number[] = [];
   for (let rep = 0; rep <= opts.reps; rep++) {
-    const a = await runner.timeBlock(block, 50, true);
-    const b = await runner.timeBlock(block, 50, false);
+    const a = await timeBlock(runner, block, 50, true);
+    const b = await timeBlock(runner, block, 50, false);
     if (rep > 0) {
       withRead.push(a);
       without.push(b);

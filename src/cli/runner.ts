@@ -12,10 +12,9 @@ export function loadModelDir(dir: string, options?: LoadOptions): Promise<Loaded
 export async function withRunner<T>(
   model: LoadedModel,
   fn: (runner: SegmentRunner, ort: Ort) => Promise<T>,
-  options: { monolithic?: boolean } = {},
 ): Promise<T> {
   const ort = await loadOrt();
-  const runner = await SegmentRunner.create(ort, model, { backend: 'wasm', ...options });
+  const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
   try {
     return await fn(runner, ort);
   } finally {

@@ -46,10 +46,7 @@ export interface StepEvent {
   /** FLOPs this step executed (embed, blocks run, head; every pass). */
   flops: number;
   stepMs: number;
-  /**
-   * Wall time of each block that ran in this step's last pass (ms). Blocks run fused in the
-   * prefix show 0 but the last of them, which holds the prefix's whole time.
-   */
+  /** Wall time of each block that ran in this step's last pass (ms; see PassResult.blockMs). */
   blockMs: number[];
   totals: Totals;
   /** The predicted clean image x̂0 (when params.preview). */
@@ -66,8 +63,6 @@ export interface GenerateResult {
 export interface GenerateOptions {
   onStep?: (e: StepEvent) => void;
   signal?: AbortSignal;
-  /** Per-block timings, when the denoiser measures them. */
-  blockMs?: () => number[];
   now?: () => number;
 }
 
@@ -173,12 +168,14 @@ export async function generate(
       const t = timesteps[k]!;
       const passes: PassSummary[] = [];
       const stepSkipped = noneSkipped();
+      let lastBlockMs: number[] = [];
       const account = (
         r: PassResult,
         label: PassSummary['label'],
         passPolicy: DepthPolicy,
         batch: number,
       ) => {
+        lastBlockMs = r.blockMs;
         const deciding = (u: number[]) =>
           label !== 'batch' ? u[0]! : params.batching === 'any' ? Math.min(...u) : Math.max(...u);
         const depth = passPolicy.kind === 'adaptive' ? 'adaptive' : 'fixed';
@@ -258,7 +255,7 @@ export async function generate(
         blocksSkipped: stepSkipped,
         flops: stepFlops,
         stepMs: now() - stepStart,
-        blockMs: options.blockMs ? options.blockMs().slice(0, passes[passes.length - 1]!.exitBlock + 1) : [],
+        blockMs: lastBlockMs,
       };
       records.push(record);
       options.onStep?.({

@@ -12,5 +12,6 @@ export * from './params';
 export * from './accounting';
 export * from './generate';
 export * from './segments';
+export { OrtExecutor, type Feeds, type OutputLocation } from './executor';
 export * from './image';
 export type { Denoiser, ForwardPass } from './denoiser';

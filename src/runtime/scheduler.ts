@@ -32,6 +32,11 @@ export interface PassResult {
   /** Mean uncertainty of every block that ran, per sample: [block][sample]. */
   uncertainties: number[][];
   blocksRun: number;
+  /**
+   * Wall time of each block that ran (ms), as the scheduler waited for it; blocks a fused prefix
+   * ran show 0 but the first, which holds the begin (embed, or the whole prefix).
+   */
+  blockMs: number[];
 }
 
 /** Whether to exit after block i, given the confident streak so far. */
@@ -105,20 +110,26 @@ export async function runPass(
   signal?: AbortSignal,
 ): Promise<PassResult> {
   const mustRun = blocksBeforeFirstExit(policy, denoiser.numBlocks, stepIndex);
+  const began = performance.now();
   const pass = await denoiser.begin(x, t, classes, mustRun);
+  let beginMs = performance.now() - began;
   try {
     const uncertainties: number[][] = [];
+    const blockMs: number[] = [];
     let streak = 0;
     for (let i = 0; i < denoiser.numBlocks; i++) {
       await yieldIfBusy();
       signal?.throwIfAborted();
+      const started = performance.now();
       const u = await pass.runBlock(i);
+      blockMs.push(performance.now() - started + beginMs);
+      beginMs = 0;
       uncertainties.push(Array.from(u));
       const d = decideExit(policy, i, denoiser.numBlocks, stepIndex, u, streak);
       streak = d.streak;
       if (d.exit) {
         signal?.throwIfAborted();
-        return { eps: await pass.exit(), exitBlock: i, uncertainties, blocksRun: i + 1 };
+        return { eps: await pass.exit(), exitBlock: i, uncertainties, blocksRun: i + 1, blockMs };
       }
     }
     throw new Error('unreachable: the last block always exits');

@@ -78,7 +78,6 @@ export class Engine implements EngineApi {
     const job = generate(runner, runner.manifest, params, {
       signal: abort.signal,
       onStep,
-      blockMs: () => runner.lastBlockMs,
     });
     const entry = { abort, done: job };
     this.running = entry;

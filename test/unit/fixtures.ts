@@ -32,7 +32,7 @@ export interface Fixtures {
     class: number;
     steps: number;
     guidance: number;
-    sampler: 'ddim';
+    sampler: 'ddim' | 'dpmpp2m' | 'ddpm';
     eta: number;
     /** Absent in fixtures written before the exporter recorded it: 1. */
     minDepth?: number;

@@ -16,6 +16,7 @@ import {
   type Totals,
   withoutGuidanceSchedule,
 } from '../../src/runtime';
+import { openMonolithic, type Monolithic } from '../../src/bench/monolithic';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
 import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
 
@@ -23,10 +24,12 @@ ort.env.logLevel = 'error';
 const fx = readFixtures();
 let model: LoadedModel;
 let runner: SegmentRunner;
+let monolithic: Monolithic;
 
 beforeAll(async () => {
   model = await loadModel(directorySource(MODEL_DIR), { includeMonolithic: true });
-  runner = await SegmentRunner.create(ort, model, { backend: 'wasm', monolithic: true });
+  runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
+  monolithic = await openMonolithic(runner);
 });
 afterAll(async () => {
   await runner?.release();
@@ -61,7 +64,7 @@ describe('export parity (onnxruntime-web wasm vs PyTorch)', () => {
       const eps = await pass.exit();
       pass.dispose();
       expect(maxAbsDiff(eps, want.subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(1e-4);
-      const mono = await runner.runMonolithic(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!]);
+      const mono = await monolithic.run(x.slice(b * per, (b + 1) * per), t[b]!, [y[b]!]);
       expect(maxAbsDiff(mono, want.subarray(b * per, (b + 1) * per))).toBeLessThanOrEqual(1e-4);
     }
     expect(runner.liveTensorCount()).toBe(0);
@@ -107,7 +110,7 @@ describe('sampling against the PyTorch reference run', () => {
         seed: s.seed,
         steps: s.steps,
         guidance: s.guidance,
-        sampler: 'ddim',
+        sampler: s.sampler,
         eta: s.eta,
         threshold: run.threshold,
         minDepth: s.minDepth ?? 1,
@@ -336,7 +339,7 @@ describe('sampling against the PyTorch reference run', () => {
       { classIndex: 1, seed: 3, steps: 6, batching: 'separate' as const, minDepth: 1, threshold: 0.2 },
     ]) {
       const params = resolveParams(model.manifest, given);
-      const runs = vi.spyOn(runner, 'run');
+      const runs = vi.spyOn(runner.executor, 'run');
       const plain = await generate(runner, model.manifest, params);
       const plainRuns = runs.mock.calls.length;
       const ahead = await generate(speculative, model.manifest, params);

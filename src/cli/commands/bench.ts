@@ -51,17 +51,14 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
       onProgress: progress,
     });
   } else {
-    report = await withRunner(
-      model,
-      (runner) =>
-        runBench(runner, manifest, {
-          reps,
-          steps,
-          thresholds: sweep,
-          environment: `Node ${process.version}`,
-          onProgress: progress,
-        }),
-      { monolithic: true },
+    report = await withRunner(model, (runner) =>
+      runBench(runner, manifest, {
+        reps,
+        steps,
+        thresholds: sweep,
+        environment: `Node ${process.version}`,
+        onProgress: progress,
+      }),
     );
   }
   if (values.markdown) await writeBenchMarkdown(values.markdown, report, manifest);

@@ -1,0 +1,110 @@
+/**
+ * The onnxruntime executor: opens sessions, runs them one at a time (WebGPU and wasm must not run
+ * concurrently), reads outputs back, keeps a ledger of every tensor it made or received until it
+ * is disposed, releases everything, and turns ONNX Runtime's failures into the runtime's named
+ * errors. What the segments are and how they chain is segments.ts's business, not this module's.
+ */
+import type * as OrtModule from 'onnxruntime-web';
+import type { InferenceSession, Tensor } from 'onnxruntime-web';
+import { BackendError, DeviceLostError, messageOf } from './errors';
+
+export type Ort = typeof OrtModule;
+export type Backend = 'webgpu' | 'wasm';
+export type Feeds = Record<string, Tensor>;
+/** Where each output should stay: on the device between segments, or read back. */
+export type OutputLocation = Record<string, 'gpu-buffer' | 'cpu'>;
+
+export class OrtExecutor {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly live = new Set<Tensor>();
+  private readonly sessions: InferenceSession[] = [];
+  private released = false;
+
+  constructor(
+    readonly ort: Ort,
+    readonly backend: Backend,
+  ) {}
+
+  /** A session for one graph; `name` says which in the error when ONNX Runtime refuses it. */
+  async open(bytes: Uint8Array, name: string, location?: OutputLocation): Promise<InferenceSession> {
+    const gpu = this.backend === 'webgpu';
+    try {
+      const session = await this.ort.InferenceSession.create(bytes, {
+        executionProviders: [this.backend],
+        logSeverityLevel: 3, // shape ops placed on the CPU by design would otherwise warn on every load
+        graphOptimizationLevel: 'all',
+        ...(gpu && location ? { preferredOutputLocation: location } : {}),
+      });
+      this.sessions.push(session);
+      return session;
+    } catch (e) {
+      throw new BackendError(
+        `${name}: ONNX Runtime could not create a ${this.backend} session (${messageOf(e)}). ` +
+          (gpu ? 'Try the wasm backend.' : 'The file may be damaged: download the model again.'),
+      );
+    }
+  }
+
+  /** A tensor on the ledger: disposed by dispose() or at release. */
+  tensor(type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
+  tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
+  tensor(type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): Tensor {
+    return this.track(new this.ort.Tensor(type, data as Float32Array, dims));
+  }
+
+  private track(t: Tensor): Tensor {
+    this.live.add(t);
+    return t;
+  }
+
+  dispose(t: Tensor | undefined): void {
+    if (t && this.live.delete(t)) t.dispose();
+  }
+
+  /** Tensors made or received and not yet disposed (0 between runs, or something leaks). */
+  liveCount(): number {
+    return this.live.size;
+  }
+
+  /** Runs a session in the queue; its outputs go on the ledger. `fetches`: only these outputs. */
+  run(session: InferenceSession, feeds: Feeds, fetches?: string[]): Promise<Record<string, Tensor>> {
+    if (this.released) return Promise.reject(new BackendError('the model was unloaded; load it again'));
+    return this.enqueue(async () => {
+      try {
+        const out = await (fetches ? session.run(feeds, fetches) : session.run(feeds));
+        for (const v of Object.values(out)) this.track(v);
+        return out;
+      } catch (e) {
+        const msg = messageOf(e);
+        if (/device (was )?lost|GPUDevice|destroyed/i.test(msg)) throw new DeviceLostError(msg);
+        throw new BackendError(`ONNX Runtime failed on ${this.backend}: ${msg}`);
+      }
+    });
+  }
+
+  /** A tensor's values on the CPU (waits for the device work that makes it). */
+  async read(t: Tensor): Promise<Float32Array> {
+    const data = (await t.getData()) as Float32Array;
+    return data.slice();
+  }
+
+  /** A read in the run queue: after every run queued before it, and no run starts while it downloads. */
+  readQueued(t: Tensor): Promise<Float32Array> {
+    return this.enqueue(() => this.read(t));
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Waits for queued work, disposes every tensor on the ledger and releases every session. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.queue;
+    for (const t of [...this.live]) this.dispose(t);
+    await Promise.all(this.sessions.map((s) => s.release().catch(() => undefined)));
+  }
+}
