@@ -208,7 +208,8 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
         )
-    defaults = {"threshold": threshold, "steps": sampling["steps"], "guidance": sampling["guidance"], "sampler": "ddim"}
+    defaults = {"threshold": threshold, "steps": sampling["steps"], "guidance": sampling["guidance"],
+                "sampler": sampling.get("sampler", "ddim")}
     if sampling.get("min_depth", 1) > 1:
         defaults["minDepth"] = sampling["min_depth"]
     if sampling.get("batching", "separate") != "separate":
@@ -276,14 +277,14 @@ class FixtureWriter:
 
 
 def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, margin=1e-3, tries=50, min_depth=1,
-                        batching="separate", uncond_every=1, guidance_max_t=None):
+                        batching="separate", uncond_every=1, guidance_max_t=None, sampler="ddim"):
     """A seed whose adaptive run has no uncertainty within `margin` of θ, so float differences between
     PyTorch and ONNX Runtime cannot flip an exit decision."""
     S = model.img_size
     for seed in range(1, tries + 1):
         noise = torch.from_numpy(normal(seed, model.in_chans * S * S)).reshape(1, model.in_chans, S, S)
         _, trace = sample(model, schedule, label, noise, steps, guidance, threshold, min_depth=min_depth,
-                          batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t)
+                          batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t, sampler=sampler)
         values = [u for rec in trace for key in ("unc_cond", "unc_uncond") for row in rec.get(key, []) for u in row]
         if all(abs(u - threshold) > margin for u in values):
             return seed
@@ -291,7 +292,8 @@ def choose_fixture_seed(model, schedule, label, steps, guidance, threshold, marg
 
 
 def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
-    """Segment parity inputs/outputs and two full DDIM runs (full depth and at θ) with exit decisions."""
+    """Segment parity inputs/outputs and two whole sampling runs with the default sampler (full depth and
+    at θ) with their exit decisions."""
     torch.manual_seed(0)
     schedule = Schedule(**cfg["schedule"])
     S, C = model.img_size, model.in_chans
@@ -324,9 +326,11 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     batching = sampling.get("batching", "separate")
     uncond_every = sampling.get("uncond_every", 1)
     guidance_max_t = sampling.get("guidance_max_t")
+    sampler = sampling.get("sampler", "ddim")
     label = torch.tensor([0])
     seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold, min_depth=min_depth,
-                               batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t)
+                               batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
+                               sampler=sampler)
     noise = torch.from_numpy(normal(seed, C * S * S)).reshape(1, C, S, S)
     fx.add("sampling.noise", noise)
     runs = {}
@@ -335,14 +339,14 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     for name, theta, how, every, max_t in (("full", 0.0, "separate", 1, None),
                                            ("adaptive", threshold, batching, uncond_every, guidance_max_t)):
         img, trace = sample(model, schedule, label, noise, steps, guidance, theta, min_depth=min_depth,
-                            batching=how, uncond_every=every, guidance_max_t=max_t)
+                            batching=how, uncond_every=every, guidance_max_t=max_t, sampler=sampler)
         fx.add(f"sampling.{name}.image", img)
         runs[name] = {"threshold": theta, "uncondEvery": every, "guidanceMaxT": max_t, "trace": trace}
     meta = {
         "model": manifest["id"],
         "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
         "sampling": {"seed": seed, "class": 0, "steps": steps, "guidance": guidance, "minDepth": min_depth,
-                     "batching": batching, "sampler": "ddim", "eta": 0.0, "runs": runs},
+                     "batching": batching, "sampler": sampler, "eta": 0.0, "runs": runs},
     }
     fx.write(out_dir, meta)
 
@@ -409,7 +413,7 @@ def main(argv=None):
         calibration = report["calibration"]
         sampling.update(steps=report["steps"], guidance=report["guidance"], min_depth=report.get("minDepth", 1),
                         batching=report.get("batching", "separate"), uncond_every=report.get("uncondEvery", 1),
-                        guidance_max_t=report.get("guidanceMaxT"))
+                        guidance_max_t=report.get("guidanceMaxT"), sampler=report.get("sampler", "ddim"))
         if threshold is None:
             threshold = report["default"]["threshold"]
     if threshold is None:

@@ -19,12 +19,12 @@ import json
 import os
 
 from .diffusion import Schedule, ddim_timesteps, switch_depths
-from .errors import run_cli
+from .errors import UserError, run_cli
 from .evaluate import evaluate_threshold, load_judge, number_list
 from .export import load_model
 
 SETTINGS = {
-    # the runtime's defaults for the shipped model (manifest.defaults) and the schedule off
+    # the model's own guidance schedule (read from its manifest in main) and the schedule off
     "schedule": {"batching": "shallow", "uncond_every": 2, "guidance_max_t": 800},
     "none": {"batching": "separate", "uncond_every": 1, "guidance_max_t": None},
 }
@@ -49,9 +49,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export.frontier", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    p.add_argument("--manifest", default="public/models/fmnist-uvit13/manifest.json",
+                   help="the sampling settings every curve runs at (steps, sampler, guidance, min depth, θ, the "
+                        "guidance schedule): the model's defaults")
     p.add_argument("--per-class", type=int, default=30)
-    p.add_argument("--min-depth", type=int, default=5, help="the adaptive rows' minimum depth (the manifest's)")
-    p.add_argument("--default-threshold", type=float, default=0.025, help="the adaptive default θ (the manifest's)")
     p.add_argument("--thresholds-schedule", default="0.015,0.025,0.04,0.06,0.1")
     p.add_argument("--thresholds-none", default="0.025,0.05,0.1,0.15,0.2")
     p.add_argument("--static-depths", default="5,7,9,11")
@@ -66,11 +67,21 @@ def main(argv=None):
 
     model, cfg, _ = load_model(args.checkpoint)
     schedule = Schedule(**cfg["schedule"])
-    steps, guidance = cfg["sampling"]["steps"], cfg["sampling"]["guidance"]
+    try:
+        with open(args.manifest) as f:
+            defaults = json.load(f)["defaults"]
+    except (OSError, KeyError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read the defaults of {args.manifest}: {e}") from None
+    steps, guidance, sampler = defaults["steps"], defaults["guidance"], defaults["sampler"]
+    args.min_depth, args.default_threshold = defaults.get("minDepth", 1), defaults["threshold"]
+    SETTINGS["schedule"] = {"batching": defaults.get("batching", "separate"),
+                            "uncond_every": defaults.get("unconditionalEvery", 1),
+                            "guidance_max_t": defaults.get("guidanceMaxT")}
     n = model.num_blocks
     ts = ddim_timesteps(schedule.num_timesteps, steps)
     classifier, reference, _ = load_judge(args.classifier)
-    report = {"checkpoint": args.checkpoint, "perClass": args.per_class, "steps": steps, "guidance": guidance, "minDepth": args.min_depth,
+    report = {"checkpoint": args.checkpoint, "perClass": args.per_class, "steps": steps, "sampler": sampler,
+              "guidance": guidance, "minDepth": args.min_depth,
               "seed": args.seed, "settings": SETTINGS, "rows": []}
     if os.path.exists(args.out):
         with open(args.out) as f:
@@ -84,7 +95,7 @@ def main(argv=None):
         row, _ = evaluate_threshold(
             model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, 100, args.seed,
             args.min_depth, "separate" if full else s["batching"], 1 if full else s["uncond_every"],
-            None if full else s["guidance_max_t"], depths=depths,
+            None if full else s["guidance_max_t"], sampler=sampler, depths=depths,
         )
         row.update(key=key, setting=setting, curve=curve, **extra)
         report["rows"].append(row)
