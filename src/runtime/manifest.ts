@@ -5,9 +5,11 @@
 import { z } from 'zod';
 import { ManifestError } from './errors';
 import { PASS_BATCHINGS } from './batching';
+import format from './manifest-format.json';
 import { SAMPLERS, type SamplerName } from './samplers';
 
-export const FORMAT_VERSION = 1;
+/** The version this runtime reads; tools/export writes it from the same file. */
+export const FORMAT_VERSION: number = format.formatVersion;
 const MANIFEST = 'manifest.json';
 
 const ioSpec = z.object({

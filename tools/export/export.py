@@ -25,10 +25,10 @@ from .checkpoint import load_checkpoint
 from .config import from_dict
 from .diffusion import Schedule, sample
 from .errors import UserError, run_cli
+from .manifest import SamplingSettings, write_manifest
 from .noise import normal
 from .uvit import build
 
-FORMAT_VERSION = 1
 OPSET = 17
 
 
@@ -188,9 +188,9 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         _export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
         head = _file_entry(out_dir, "head.onnx", f["head"], [_io("hidden", "float32", tok)],
                            [_io("eps", "float32", ["batch", C, S, S])])
-        sampling = sampling or cfg["sampling"]
+        sampling = sampling or SamplingSettings.from_config(cfg["sampling"])
         if prefix_depth is None:
-            prefix_depth = sampling.get("min_depth", 1)
+            prefix_depth = sampling.min_depth
         prefix = None
         if prefix_depth >= 2:
             graph = PrefixGraph(model, prefix_depth)
@@ -208,18 +208,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
         )
-    defaults = {"threshold": threshold, "steps": sampling["steps"], "guidance": sampling["guidance"],
-                "sampler": sampling.get("sampler", "ddim")}
-    if sampling.get("min_depth", 1) > 1:
-        defaults["minDepth"] = sampling["min_depth"]
-    if sampling.get("batching", "separate") != "separate":
-        defaults["batching"] = sampling["batching"]
-    if sampling.get("uncond_every", 1) > 1:
-        defaults["unconditionalEvery"] = sampling["uncond_every"]
-    if sampling.get("guidance_max_t") is not None:
-        defaults["guidanceMaxT"] = sampling["guidance_max_t"]
-    manifest = {
-        "formatVersion": FORMAT_VERSION,
+    return write_manifest(out_dir, {
         "id": cfg["id"],
         "name": f"U-ViT {model.num_blocks} blocks, width {D}, with AdaDiff exits (Fashion-MNIST)",
         "image": {"channels": C, "height": S, "width": S, "valueRange": [-1, 1]},
@@ -237,14 +226,10 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         },
         "segments": {"embed": embed, "blocks": blocks, "head": head, **({"prefix": prefix} if prefix else {})},
         "baselines": {"monolithic": full},
-        "defaults": defaults,
+        "defaults": sampling.to_defaults(threshold),
         "calibration": calibration or [],
         "provenance": provenance,
-    }
-    with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")
-    return manifest
+    })
 
 
 def flops_uem(model):
@@ -319,14 +304,10 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
             h = h_next
         fx.add("segments.eps", model(x, t, y))
 
-    sampling = sampling or cfg["sampling"]
-    steps = min(sampling["steps"], 10)
-    guidance = sampling["guidance"]
-    min_depth = sampling.get("min_depth", 1)
-    batching = sampling.get("batching", "separate")
-    uncond_every = sampling.get("uncond_every", 1)
-    guidance_max_t = sampling.get("guidance_max_t")
-    sampler = sampling.get("sampler", "ddim")
+    sampling = sampling or SamplingSettings.from_config(cfg["sampling"])
+    steps = min(sampling.steps, 10)
+    guidance, min_depth, batching, sampler = sampling.guidance, sampling.min_depth, sampling.batching, sampling.sampler
+    uncond_every, guidance_max_t = sampling.uncond_every, sampling.guidance_max_t
     label = torch.tensor([0])
     seed = choose_fixture_seed(model, schedule, label, steps, guidance, threshold, min_depth=min_depth,
                                batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
@@ -407,20 +388,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     model, cfg, ckpt = load_model(args.checkpoint)
     calibration, threshold = None, args.threshold
-    sampling = dict(cfg["sampling"])
+    sampling = SamplingSettings.from_config(cfg["sampling"])
     if args.calibration:
         report = read_calibration(args.calibration)
         calibration = report["calibration"]
-        sampling.update(steps=report["steps"], guidance=report["guidance"], min_depth=report.get("minDepth", 1),
-                        batching=report.get("batching", "separate"), uncond_every=report.get("uncondEvery", 1),
-                        guidance_max_t=report.get("guidanceMaxT"), sampler=report.get("sampler", "ddim"))
+        sampling = sampling.with_report(report)
         if threshold is None:
             threshold = report["default"]["threshold"]
     if threshold is None:
         threshold = cfg["sampling"]["threshold"]
     if not 0 <= threshold <= 1:
         raise UserError(f"--threshold must be in [0, 1], got {threshold}")
-    min_depth = sampling.get("min_depth", 1)
+    min_depth = sampling.min_depth
     if args.prefix_depth is not None and not 1 <= args.prefix_depth <= min_depth:
         # the page loads the prefix instead of its blocks, so the default min depth must not exit inside it
         raise UserError(f"--prefix-depth must be in 1..{min_depth} (the min depth θ was calibrated with), "

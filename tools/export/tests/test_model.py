@@ -1,5 +1,7 @@
 """The network: shapes, skip wiring, exits, and upstream parameter names."""
 
+import json
+
 import pytest
 import torch
 
@@ -289,3 +291,23 @@ def test_real_floor_judges_real_test_images_like_samples():
     assert floor["agreement"] > 0.85  # the judge scores ~0.93 on the whole test set
     assert 0 < floor["fid"] < 60  # real images sit far closer to the test statistics than any sample here
     assert real_floor(classifier, reference, per_class=20) == floor  # the same draw every time
+
+
+def test_manifest_format_version_is_the_runtimes():
+    """The writer and the runtime read the version from one file; a manifest.ts that stopped reading
+    it (a literal again) would let the two drift, so its source is checked too."""
+    import re
+
+    from tools.export.manifest import FORMAT_VERSION, SamplingSettings
+
+    with open("src/runtime/manifest-format.json") as f:
+        assert json.load(f)["formatVersion"] == FORMAT_VERSION
+    with open("src/runtime/manifest.ts") as f:
+        source = f.read()
+    assert "from './manifest-format.json'" in source
+    assert re.search(r"FORMAT_VERSION: number = format\.formatVersion", source)
+    s = SamplingSettings(steps=20, guidance=1.75, sampler="dpmpp2m", min_depth=5, batching="shallow", uncond_every=2,
+                         guidance_max_t=800)
+    assert s.to_defaults(0.1) == {"threshold": 0.1, "steps": 20, "guidance": 1.75, "sampler": "dpmpp2m", "minDepth": 5,
+                                  "batching": "shallow", "unconditionalEvery": 2, "guidanceMaxT": 800}
+    assert SamplingSettings().to_defaults(0.2) == {"threshold": 0.2, "steps": 20, "guidance": 1.0, "sampler": "ddim"}

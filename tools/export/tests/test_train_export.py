@@ -87,6 +87,17 @@ def test_export_parity_on_a_tiny_model(trained, tmp_path):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not installed")
+    # the writer's manifest is read by the runtime's own schema: one format version, one meaning
+    tsx = os.path.join(ROOT, "node_modules", ".bin", "tsx")
+    read = subprocess.run(
+        [tsx, "-e", "import { readFileSync } from 'node:fs'; import { parseManifest } from './src/runtime/manifest.ts';"
+                    f"const m = parseManifest(JSON.parse(readFileSync({json.dumps(model_dir + '/manifest.json')}, 'utf8')));"
+                    "console.log(JSON.stringify({ v: m.formatVersion, d: m.defaults }));"],
+        cwd=ROOT, capture_output=True, text=True)
+    assert read.returncode == 0, read.stderr
+    from tools.export.manifest import FORMAT_VERSION
+
+    assert json.loads(read.stdout) == {"v": FORMAT_VERSION, "d": manifest["defaults"]}
     p = subprocess.run([node, "test/parity/check.mjs", model_dir, fixture_dir], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     # 13 for embed, 3 blocks (tokens, uncertainty, exit), chained and monolithic; 5 for the prefix
