@@ -9,6 +9,7 @@ import * as Comlink from 'comlink';
 import { httpSource, loadModel, SegmentRunner, type Backend, type Ort } from '../runtime';
 import type { BackendChoice } from '../worker/api';
 import { chooseBackend } from '../worker/backend';
+import { installErrorTransfer } from '../worker/error-transfer';
 import { probeGraphCapture } from './graph-capture';
 import { runBench, type BenchReport } from './harness';
 
@@ -79,4 +80,5 @@ export const benchApi = {
 
 export type BenchApi = typeof benchApi;
 
+installErrorTransfer();
 Comlink.expose(benchApi);

@@ -105,3 +105,38 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+const ERROR_CLASSES = {
+  ManifestError,
+  IntegrityError,
+  FetchError,
+  ParameterError,
+  CancelledError,
+  DeviceLostError,
+  BackendError,
+} as const;
+
+/** What of a runtime error crosses a boundary (a worker's postMessage): its name, message and fields. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+export function recordOf(e: AdaDiffError): ErrorRecord {
+  const { name, message } = e;
+  const fields = Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'name' && k !== 'message'));
+  return { name, message, fields };
+}
+
+/**
+ * The error a record stands for, as its own class again (so `instanceof DeviceLostError` holds on
+ * the far side), with the message as it was written; null for a name this runtime does not know.
+ */
+export function reviveError(r: ErrorRecord): AdaDiffError | null {
+  const cls = ERROR_CLASSES[r.name as keyof typeof ERROR_CLASSES];
+  if (!cls) return null;
+  const e = Object.create(cls.prototype) as AdaDiffError;
+  Object.assign(e, r.fields, { name: r.name, message: r.message });
+  return e;
+}

@@ -4,6 +4,7 @@
  * generations queue instead of cancelling each other.
  */
 import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '../runtime';
+import { CancelledError } from '../runtime/errors';
 import {
   createEngineClient,
   needsReload,
@@ -29,10 +30,6 @@ export interface EngineSource {
   load(url: string, backend: BackendChoice, onProgress?: (p: LoadProgress) => void): Promise<LoadedEngine>;
 }
 
-function cancelledError(): Error {
-  return Object.assign(new Error('generation cancelled'), { name: 'CancelledError' });
-}
-
 /** Runs one generation on a client, cancelling it in the worker when the signal fires. */
 async function runOn(
   client: EngineClient,
@@ -40,7 +37,7 @@ async function runOn(
   onStep: (e: StepEvent) => void,
   signal: AbortSignal,
 ): Promise<GenerateResult> {
-  if (signal.aborted) throw cancelledError();
+  if (signal.aborted) throw new CancelledError();
   const stop = () => void client.cancel().catch(() => undefined);
   signal.addEventListener('abort', stop, { once: true });
   try {

@@ -6,7 +6,8 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } from '../runtime';
-import { errorName, type BackendChoice, type LoadInfo } from '../worker/client';
+import { CancelledError, DeviceLostError } from '../runtime/errors';
+import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
 import { needsConsent, resolveModelUrl } from './model-url';
 import { compareImages, initialRun, type RunState } from './run';
@@ -156,12 +157,11 @@ export function createSession(options: SessionOptions): Session {
    * the caller's.
    */
   async function recover(e: unknown): Promise<string> {
-    const name = errorName(e);
-    if (name !== 'WorkerCrashedError' && name !== 'DeviceLostError') return messageOf(e);
+    const lost = e instanceof DeviceLostError;
+    if (!lost && !(e instanceof WorkerCrashedError)) return messageOf(e);
     engine?.discard();
     engine = null;
     const { url, choice } = model.getState();
-    const lost = name === 'DeviceLostError';
     await load(url, lost ? 'wasm' : choice);
     return lost
       ? `${messageOf(e)} Switched to wasm: press Generate again.`
@@ -240,7 +240,7 @@ export function createSession(options: SessionOptions): Session {
       return result;
     } catch (e) {
       if (stale()) return null;
-      const cancelled = errorName(e) === 'CancelledError';
+      const cancelled = e instanceof CancelledError;
       run.setState({
         status: cancelled ? 'cancelled' : 'error',
         error: cancelled ? null : messageOf(e),

@@ -1,10 +1,11 @@
 /**
- * The typed client the UI holds: starts the worker, proxies callbacks, and turns errors that
- * crossed the worker boundary back into { name, message } the UI can show.
+ * The typed client the UI holds: starts the worker, proxies callbacks, and receives the runtime's
+ * errors as their own classes (error-transfer.ts); a crashed worker rejects every pending call.
  */
 import * as Comlink from 'comlink';
 import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
 import type { BackendChoice, EngineApi, EngineStats } from './api';
+import { installErrorTransfer } from './error-transfer';
 
 export type { BackendChoice, EngineApi, LoadInfo, EngineStats } from './api';
 
@@ -33,6 +34,7 @@ export function createEngineClient(
   workerFactory: () => Worker = () =>
     new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }),
 ): EngineClient {
+  installErrorTransfer();
   const worker = workerFactory();
   const remote = Comlink.wrap<EngineApi>(worker);
   // comlink waits forever for an answer from a dead worker, so a crash rejects every pending call
@@ -85,7 +87,7 @@ export function needsReload(e: unknown): boolean {
   return name === 'WorkerCrashedError' || name === 'DeviceLostError';
 }
 
-/** The error name (CancelledError, IntegrityError, …) survives comlink; the class does not. */
+/** The error's name (CancelledError, WorkerCrashedError, …): the class survives comlink too (error-transfer.ts). */
 export function errorName(e: unknown): string {
   return e instanceof Error ? e.name : 'Error';
 }

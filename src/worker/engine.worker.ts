@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import { watchDeviceLoss } from './backend';
 import { Engine } from './engine';
+import { installErrorTransfer } from './error-transfer';
 
 // WebGPU needs the asyncify build (27 MB of wasm); plain wasm runs on the 14 MB build, which also
 // compiles and runs faster, so each backend loads only its own build
@@ -13,5 +14,6 @@ const engine = new Engine(async (backend) => {
   return ort;
 });
 
+installErrorTransfer();
 watchDeviceLoss((reason) => engine.deviceLost(reason));
 Comlink.expose(engine);

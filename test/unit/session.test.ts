@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { parseManifest, type GenerateParams, type GenerateResult } from '../../src/runtime';
 import type { EngineSource, LoadedEngine } from '../../src/session/engines';
 import { createSession } from '../../src/session/session';
+import { CancelledError, DeviceLostError } from '../../src/runtime/errors';
+import { WorkerCrashedError } from '../../src/worker/client';
 import { MODEL_DIR } from './fixtures';
 
 const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
@@ -40,7 +42,7 @@ function source(opts: { ms?: number; loadMs?: number; fail?: () => Error | null 
             );
             signal.addEventListener('abort', () => {
               clearTimeout(timer);
-              reject(Object.assign(new Error('generation cancelled'), { name: 'CancelledError' }));
+              reject(new CancelledError());
             });
           }),
         discard: () => void discarded++,
@@ -98,14 +100,14 @@ describe('generator session', () => {
   });
 
   it('a lost GPU lets the engine go and reloads on wasm; a crash reloads on the same backend', async () => {
-    let error: Error | null = Object.assign(new Error('the device was lost.'), { name: 'DeviceLostError' });
+    let error: Error | null = new DeviceLostError('destroyed');
     const s = source({ fail: () => error });
     const g = session(s.engines);
     await g.load('models/m/', 'webgpu');
     expect(await g.generate({})).toBeNull();
     expect(g.run.getState().error).toMatch(/Switched to wasm: press Generate again/);
     expect(g.model.getState()).toMatchObject({ status: 'ready', choice: 'wasm' });
-    error = Object.assign(new Error('the engine stopped unexpectedly'), { name: 'WorkerCrashedError' });
+    error = new WorkerCrashedError('the engine stopped unexpectedly');
     await g.generate({});
     expect(s.loads).toEqual([
       'webgpu https://page.example/app/models/m/',

@@ -32,7 +32,8 @@ import { Counters } from '../../src/ui/components/Counters';
 import { useModel } from '../../src/ui/state/model';
 import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
 import { compareImages, initialRun, useRun } from '../../src/ui/state/run';
-import type { EngineClient } from '../../src/worker/client';
+import { WorkerCrashedError, type EngineClient } from '../../src/worker/client';
+import { CancelledError, DeviceLostError } from '../../src/runtime/errors';
 import { MODEL_DIR } from './fixtures';
 
 const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
@@ -82,7 +83,7 @@ function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
       let run = 0;
       for (const [k, e] of exits.entries()) {
         await new Promise((r) => setTimeout(r, 1));
-        if (cancelled) throw Object.assign(new Error('generation cancelled'), { name: 'CancelledError' });
+        if (cancelled) throw new CancelledError();
         run += e + 1;
         const ev: StepEvent = {
           step: k,
@@ -256,13 +257,7 @@ describe('intents update the stores', () => {
       ...fake.engine,
       load: (url, backend, p) => (backends.push(backend), fake.engine.load(url, backend, p)),
       generate: (params, onStep) =>
-        lose
-          ? Promise.reject(
-              Object.assign(new Error('the WebGPU device was lost (destroyed).'), {
-                name: 'DeviceLostError',
-              }),
-            )
-          : fake.engine.generate(params, onStep),
+        lose ? Promise.reject(new DeviceLostError('destroyed')) : fake.engine.generate(params, onStep),
     };
     // the engine on the lost device is let go; the next one (here the same script) loads on wasm
     setEngine(engine);
@@ -284,10 +279,7 @@ describe('intents update the stores', () => {
     let terminated = 0;
     setEngine({
       ...crashing.engine,
-      generate: () =>
-        Promise.reject(
-          Object.assign(new Error('the engine stopped unexpectedly (boom)'), { name: 'WorkerCrashedError' }),
-        ),
+      generate: () => Promise.reject(new WorkerCrashedError('the engine stopped unexpectedly (boom)')),
       terminate: () => void terminated++,
     });
     const fresh = fakeEngine([1, 12]);
