@@ -134,11 +134,12 @@ export function frechetDistance(mu1: number[], cov1: Matrix, mu2: number[], cov2
   return diff + cov1.trace() + cov2.trace() - 2 * trSqrt;
 }
 
-function psnr(a: Float32Array, b: Float32Array): number {
+/** PSNR against the manifest's value range (peak-to-peak `span`). */
+function psnr(a: Float32Array, b: Float32Array, span: number): number {
   let sq = 0;
   for (let i = 0; i < a.length; i++) sq += (a[i]! - b[i]!) ** 2;
   const mse = sq / a.length;
-  return mse === 0 ? Infinity : 10 * Math.log10(4 / mse);
+  return mse === 0 ? Infinity : 10 * Math.log10((span * span) / mse);
 }
 
 export async function runEval(
@@ -168,6 +169,7 @@ export async function runEval(
   const size = channels * height * width;
   const numClasses = manifest.classes.length;
   const fullImages: Float32Array[] = [];
+  const span = manifest.image.valueRange[1] - manifest.image.valueRange[0];
   const rows: EvalRow[] = [];
   try {
     // 'full' runs both passes at every step, whatever `common` says: the reference
@@ -218,7 +220,9 @@ export async function runEval(
         savedByFixedDepth: totals.savedByFixedDepth,
         agreement: agree / images.length,
         fid: frechetDistance(mean, cov, ref.testFeatureMean, refCov),
-        psnr: isFull ? null : images.reduce((a, img, i) => a + psnr(img, fullImages[i]!), 0) / images.length,
+        psnr: isFull
+          ? null
+          : images.reduce((a, img, i) => a + psnr(img, fullImages[i]!, span), 0) / images.length,
         samples: images.length,
       };
       rows.push(row);

@@ -141,7 +141,8 @@ export async function generate(
   let x = normals(rng, size);
   const schedule = makeSchedule(manifest.schedule);
   const timesteps = samplingTimesteps(schedule.numTimesteps, params.steps);
-  const sampler = makeSampler(params.sampler, params.eta);
+  const [lo, hi] = manifest.image.valueRange;
+  const sampler = makeSampler(params.sampler, params.eta, manifest.image.valueRange);
   let samplerState = sampler.initialState;
   const policy = depthPolicy(params);
   const uncondPolicy = unconditionalPolicy(policy, params.batching, params.guidance, params.minDepth);
@@ -268,7 +269,7 @@ export async function generate(
     if (options.signal?.aborted) throw new CancelledError();
     throw e;
   }
-  for (let i = 0; i < x.length; i++) x[i] = Math.min(1, Math.max(-1, x[i]!));
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(hi, Math.max(lo, x[i]!));
   totals.wallMs = now() - started;
   return { image: x, steps: records, totals };
 }

@@ -30,14 +30,22 @@ export interface Sampler<S = unknown> {
   step(schedule: NoiseSchedule, input: StepInput, state: S): StepOutput<S>;
 }
 
+/** The data range x̂0 is clipped to: the manifest's image.valueRange. */
+export type ValueRange = readonly [number, number];
+
 /** x̂0 = (x − √(1−ᾱ)·ε) / √ᾱ, clipped to the data range as the exporter's sampler does. */
-export function predictX0(x: Float32Array, eps: Float32Array, ab: number): Float32Array {
+export function predictX0(
+  x: Float32Array,
+  eps: Float32Array,
+  ab: number,
+  [lo, hi]: ValueRange = [-1, 1],
+): Float32Array {
   const out = new Float32Array(x.length);
   const s1 = Math.sqrt(1 - ab);
   const s0 = Math.sqrt(ab);
   for (let i = 0; i < x.length; i++) {
     const v = ((x[i] as number) - s1 * (eps[i] as number)) / s0;
-    out[i] = v < -1 ? -1 : v > 1 ? 1 : v;
+    out[i] = v < lo ? lo : v > hi ? hi : v;
   }
   return out;
 }
@@ -55,14 +63,14 @@ export function impliedEps(x: Float32Array, x0: Float32Array, ab: number): Float
   return out;
 }
 
-export function ddim(eta = 0): Sampler<null> {
+export function ddim(eta = 0, range?: ValueRange): Sampler<null> {
   return {
     name: 'ddim',
     initialState: null,
     step(schedule, { x, eps, t, tPrev, noise }) {
       const ab = alphaBar(schedule, t);
       const abPrev = alphaBar(schedule, tPrev);
-      const x0 = predictX0(x, eps, ab);
+      const x0 = predictX0(x, eps, ab, range);
       const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
       const dirScale = Math.sqrt(Math.max(1 - abPrev - sigma * sigma, 0));
       const z = sigma > 0 ? noise() : null;
@@ -79,7 +87,7 @@ export function ddim(eta = 0): Sampler<null> {
 }
 
 /** Ancestral DDPM over strided steps: a sample of the posterior q(x_prev | x_t, x̂0). */
-export function ddpm(): Sampler<null> {
+export function ddpm(range?: ValueRange): Sampler<null> {
   return {
     name: 'ddpm',
     initialState: null,
@@ -88,7 +96,7 @@ export function ddpm(): Sampler<null> {
       const abPrev = alphaBar(schedule, tPrev);
       const alpha = ab / abPrev;
       const beta = 1 - alpha;
-      const x0 = predictX0(x, eps, ab);
+      const x0 = predictX0(x, eps, ab, range);
       const c0 = (Math.sqrt(abPrev) * beta) / (1 - ab);
       const ct = (Math.sqrt(alpha) * (1 - abPrev)) / (1 - ab);
       const std = Math.sqrt((beta * (1 - abPrev)) / (1 - ab));
@@ -108,14 +116,14 @@ interface DpmState {
 }
 
 /** DPM-Solver++(2M) (Lu et al. 2022), data prediction, first order on the first and last step. */
-export function dpmpp2m(): Sampler<DpmState> {
+export function dpmpp2m(range?: ValueRange): Sampler<DpmState> {
   return {
     name: 'dpmpp2m',
     initialState: { previous: null },
     step(schedule, { x, eps, t, tPrev }, state) {
       const ab = alphaBar(schedule, t);
       const abPrev = alphaBar(schedule, tPrev);
-      const x0 = predictX0(x, eps, ab);
+      const x0 = predictX0(x, eps, ab, range);
       const lambda = 0.5 * Math.log(ab / (1 - ab));
       if (abPrev >= 1) return { x: x0, x0, state: { previous: null } };
       const lambdaPrev = 0.5 * Math.log(abPrev / (1 - abPrev));
@@ -138,14 +146,14 @@ export function dpmpp2m(): Sampler<DpmState> {
   };
 }
 
-export function makeSampler(name: SamplerName, eta = 0): Sampler<unknown> {
+export function makeSampler(name: SamplerName, eta = 0, range?: ValueRange): Sampler<unknown> {
   switch (name) {
     case 'ddim':
-      return ddim(eta) as Sampler<unknown>;
+      return ddim(eta, range) as Sampler<unknown>;
     case 'ddpm':
-      return ddpm() as Sampler<unknown>;
+      return ddpm(range) as Sampler<unknown>;
     case 'dpmpp2m':
-      return dpmpp2m() as Sampler<unknown>;
+      return dpmpp2m(range) as Sampler<unknown>;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   guide,
   impliedEps,
   makeSchedule,
+  predictX0,
   samplingTimesteps,
   type Sampler,
 } from '../../src/runtime';
@@ -127,6 +128,22 @@ describe('every sampler recovers the clean image from an exact noise model', () 
     const a2 = s.step(schedule, { x: a1.x, eps: eps2, t: 899, tPrev: 799, noise: zeros(2) }, a1.state);
     const b2 = d.step(schedule, { x: a1.x, eps: eps2, t: 899, tPrev: 799, noise: zeros(2) }, null);
     expect(Math.abs(a2.x[0]! - b2.x[0]!)).toBeGreaterThan(1e-4);
+  });
+});
+
+describe('the data range', () => {
+  it('x̂0 is clipped to the manifest’s value range, not to ±1, by every sampler', () => {
+    const x = Float32Array.from([0.9, -0.9, 0.1]);
+    const eps = Float32Array.from([-1.5, 1.5, 0]);
+    const range = [0, 1] as const;
+    const x0 = predictX0(x, eps, schedule.alphasCumprod[600]!, range);
+    expect(Math.min(...x0)).toBeGreaterThanOrEqual(0);
+    expect(x0[1]).toBe(0); // far below the range: clipped to its low end, 0, not −1
+    expect(x0[0]).toBe(1);
+    for (const s of [ddim(0, range), ddpm(range), dpmpp2m(range)] as Sampler<unknown>[]) {
+      const out = s.step(schedule, { x, eps, t: 600, tPrev: 550, noise: zeros(3) }, s.initialState);
+      expect(Array.from(out.x0)).toEqual(Array.from(x0));
+    }
   });
 });
 
