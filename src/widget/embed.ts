@@ -4,7 +4,10 @@
  * listed in `origin=` (comma-separated), and replies go only to the embedding parent's origin.
  *
  *   in:  { type: 'adadiff:generate' } | { type: 'adadiff:cancel' } | { type: 'adadiff:set', attributes: {...} }
- *   out: { type: 'adadiff:ready' | 'adadiff:step' | 'adadiff:done' | 'adadiff:error', detail }
+ *   out: { type: 'adadiff:ready' | 'adadiff:step' | 'adadiff:done' | 'adadiff:error' | 'adadiff:resize', detail }
+ *
+ * 'adadiff:resize' ({ height } in CSS pixels) goes out whenever the widget's height changes, so the
+ * host can size the iframe to it and nothing (the chart) is cut off.
  */
 import { ATTRIBUTES, defineAdaDiffGenerator, type AdaDiffGenerator } from './element';
 
@@ -30,6 +33,14 @@ function post(type: string, detail: unknown): void {
 }
 
 el.addEventListener('load', () => post('adadiff:ready', null));
+
+let lastHeight = 0;
+new ResizeObserver(() => {
+  const height = Math.ceil(document.documentElement.getBoundingClientRect().height);
+  if (height === lastHeight) return;
+  lastHeight = height;
+  post('adadiff:resize', { height });
+}).observe(document.body);
 el.addEventListener('step', (e) => {
   const { step, steps, t, totals, passes, scheduleSkipped } = (e as CustomEvent).detail;
   post('adadiff:step', { step, steps, t, totals, passes, scheduleSkipped });

@@ -35,10 +35,12 @@ export function WidgetView(props: {
   const image = run.image ?? run.preview;
   return (
     <div className="widget" part="container">
-      {img ? (
+      {img && image ? (
         <ImageCanvas image={image} {...img} label="generated image" testId="image" />
       ) : (
-        <div className="image" role="img" aria-label="no image yet" />
+        <div className="image placeholder" role="img" aria-label="no image yet" data-testid="placeholder">
+          {model.status === 'loading' ? 'Loading the model…' : 'Press Generate'}
+        </div>
       )}
       {model.status === 'loading' && (
         <label>

@@ -17,6 +17,7 @@ import {
   waitLoaded,
   watchErrors,
 } from './browser.mjs';
+import { serveStatic } from './static-server.mjs';
 
 let served;
 let browser;
@@ -180,6 +181,42 @@ test('a link value outside the model’s range is dropped and listed once the mo
   assert.match(notice, /class=42/);
   assert.equal(await generateAndWait(p), 'done', 'the model’s values stand in: Generate works');
   await p.close();
+});
+
+test('a model on another site loads only after the visitor says so; the answer is kept per origin', async () => {
+  // the same model files from another origin (127.0.0.1 is not localhost), served with CORS
+  const foreign = await serveStatic(4187, [
+    { prefix: '/', dir: path.resolve('dist'), headers: { 'Access-Control-Allow-Origin': '*' } },
+  ]);
+  const p = await browser.context.newPage();
+  try {
+    const model = 'http://127.0.0.1:4187/models/fmnist-uvit13/';
+    // the old opt-in in the link grants nothing: whoever writes a link is not the visitor
+    await p.goto(`${served.url}?steps=2&allowCrossOriginModel=1&model=${encodeURIComponent(model)}`);
+    const dialog = p.getByTestId('consent');
+    await dialog.waitFor();
+    assert.match(await dialog.textContent(), /Load a model from http:\/\/127\.0\.0\.1:4187\?/);
+    assert.equal(foreign.requests.length, 0, 'nothing is fetched before the visitor answers');
+    await p.getByRole('button', { name: 'Don’t load' }).click();
+    await p.waitForSelector('[data-testid=load-error]');
+    assert.match(
+      await p.textContent('[data-testid=load-error]'),
+      /chose not to load a model from http:\/\/127\.0\.0\.1:4187/,
+    );
+    assert.equal(foreign.requests.length, 0);
+    await p.getByRole('button', { name: 'Retry' }).click();
+    await p.getByRole('button', { name: 'Load it' }).click();
+    await waitLoaded(p);
+    assert.ok(foreign.requests.some((r) => r.endsWith('manifest.json')));
+    assert.equal(await generateAndWait(p), 'done');
+    // the answer is kept: a reload loads without asking
+    await p.reload();
+    await waitLoaded(p);
+    assert.equal(await p.getByTestId('consent').count(), 0);
+  } finally {
+    await p.close();
+    await foreign.close();
+  }
 });
 
 test('a bad model URL shows an error with a retry, not a blank page', async () => {

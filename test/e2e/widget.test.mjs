@@ -158,6 +158,19 @@ test('the iframe embed: generate by postMessage, replies only to the trusted ori
   const msgs = await page.evaluate(() => window.messages);
   assert.ok(msgs.every((m) => m.origin === 'http://localhost:4185'));
   assert.ok(msgs.some((m) => m.data.type === 'adadiff:step'));
+  // the embed reports its height and the host sizes the frame to it: the chart is not cut off
+  const resize = msgs.filter((m) => m.data.type === 'adadiff:resize').at(-1);
+  assert.ok(resize && resize.data.detail.height > 300, `last resize: ${JSON.stringify(resize)}`);
+  // the frame follows the latest height the embed reported (clientHeight: inside the border)
+  await page.waitForFunction(() => {
+    const last = window.messages.filter((m) => m.data?.type === 'adadiff:resize').at(-1);
+    return Math.abs(document.getElementById('frame').clientHeight - last.data.detail.height) < 2;
+  });
+  const fits = await page.evaluate(() => {
+    const doc = document.getElementById('frame').contentDocument;
+    return doc ? doc.documentElement.scrollHeight <= document.getElementById('frame').clientHeight + 1 : null;
+  });
+  assert.notEqual(fits, false, 'the frame is as tall as its content');
   await page.screenshot({ path: path.join(ARTIFACTS, 'widget-iframe.png') });
   assert.deepEqual(errors, []);
   await page.close();

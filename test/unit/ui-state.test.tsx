@@ -3,7 +3,7 @@
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   addCounts,
   defaultParams,
@@ -29,6 +29,7 @@ import {
   changedFromCalibration,
 } from '../../src/ui/components/Controls';
 import { Counters } from '../../src/ui/components/Counters';
+import { forgetRefusal, useConsent } from '../../src/ui/state/consent';
 import { useModel } from '../../src/ui/state/model';
 import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
 import { compareImages, initialRun, useRun } from '../../src/ui/state/run';
@@ -168,13 +169,30 @@ describe('model URLs from a shared link', () => {
     expect(needsConsent(resolveModelUrl('https://evil.example/m/', page.href), trusted)).toBe(true);
   });
 
-  it('a refused model URL shows as a load error without touching the engine', async () => {
+  it('a model from another site waits for the visitor; a refusal is a load error and the engine is never touched', async () => {
     const fake = fakeEngine([]);
     let loads = 0;
     setEngine({ ...fake.engine, load: (...a) => (loads++, fake.engine.load(...a)) });
-    await loadModelIntent('https://elsewhere.example/m/');
-    expect(useModel.getState()).toMatchObject({ status: 'error', errorName: 'ParameterError' });
+    const loading = loadModelIntent('https://elsewhere.example/m/');
+    await vi.waitFor(() => expect(useConsent.getState().asking).toBe('https://elsewhere.example'));
     expect(loads).toBe(0);
+    useConsent.getState().answer('deny');
+    await loading;
+    expect(useModel.getState()).toMatchObject({ status: 'error', errorName: 'ParameterError' });
+    expect(useModel.getState().error).toMatch(/chose not to load a model from https:\/\/elsewhere\.example/);
+    expect(loads).toBe(0);
+    // remembered: the next load of that origin is refused without asking
+    await loadModelIntent('https://elsewhere.example/other/');
+    expect(useConsent.getState().asking).toBeNull();
+    expect(loads).toBe(0);
+    forgetRefusal('https://elsewhere.example/m/', location.href);
+    const again = loadModelIntent('https://elsewhere.example/m/');
+    await vi.waitFor(() => expect(useConsent.getState().asking).toBe('https://elsewhere.example'));
+    useConsent.getState().answer('allow');
+    await again;
+    expect(loads).toBe(1);
+    expect(useModel.getState().status).toBe('ready');
+    localStorage.clear();
   });
 });
 

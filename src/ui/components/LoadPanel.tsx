@@ -1,4 +1,5 @@
 import { loadModelIntent } from '../actions';
+import { forgetRefusal, useConsent } from '../state/consent';
 import { useModel } from '../state/model';
 
 function mb(bytes: number): string {
@@ -8,12 +9,37 @@ function mb(bytes: number): string {
 /** Download progress, then a failure with what went wrong and a retry. */
 export function LoadPanel() {
   const m = useModel();
+  const consent = useConsent();
+  if (consent.asking) {
+    return (
+      <div className="notice" role="alertdialog" aria-labelledby="consent-title" data-testid="consent">
+        <strong id="consent-title">Load a model from {consent.asking}?</strong>
+        <p>
+          This link asks the page to download and run a model from another site. Only continue if you trust{' '}
+          {consent.asking}.
+        </p>
+        <button type="button" className="primary" onClick={() => consent.answer('allow')}>
+          Load it
+        </button>{' '}
+        <button type="button" onClick={() => consent.answer('deny')}>
+          Don’t load
+        </button>
+      </div>
+    );
+  }
   if (m.status === 'error') {
     return (
       <div className="error" role="alert" data-testid="load-error">
         <strong>The model could not be loaded.</strong>
         <p>{m.error}</p>
-        <button type="button" onClick={() => void loadModelIntent()}>
+        <button
+          type="button"
+          onClick={() => {
+            // a refused origin is asked about again
+            forgetRefusal(m.url, location.href);
+            void loadModelIntent();
+          }}
+        >
           Retry
         </button>
       </div>

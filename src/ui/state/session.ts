@@ -1,12 +1,14 @@
 /**
  * The page's generator session: its own worker (tests hand in another engine), models on the
- * page's origin without a question, and the visitor asked before a model from another site.
+ * page's origin without a question, and the visitor asked before a model from another site
+ * (consent.ts).
  */
 import { useStore } from 'zustand';
 import type { StoreApi } from 'zustand/vanilla';
 import { privateEngine, type EngineSource } from '../../session/engines';
 import { createSession } from '../../session/session';
 import { createEngineClient, type EngineClient } from '../../worker/client';
+import { askVisitor } from './consent';
 
 let makeEngine: () => EngineClient = () => createEngineClient();
 let preset: EngineClient | null = null;
@@ -28,20 +30,11 @@ export function setEngineFactory(factory: (() => EngineClient) | null): void {
   makeEngine = factory ?? (() => createEngineClient());
 }
 
-/**
- * A model on another site loads only when the page's link says so (allowCrossOriginModel=1).
- */
-function consent(origin: string): true | string {
-  const given = typeof location === 'undefined' ? null : new URLSearchParams(location.search);
-  if (given?.get('allowCrossOriginModel') === '1') return true;
-  return `The model is on another site (${origin}). Add allowCrossOriginModel=1 to the page URL if you trust it.`;
-}
-
 export const pageSession = createSession({
   engines: { load: (...args) => engines.load(...args) },
   base: () => (typeof location === 'undefined' ? 'http://localhost/' : location.href),
   trustedOrigins: () => [typeof location === 'undefined' ? undefined : location.origin],
-  consent,
+  consent: (origin) => askVisitor(origin),
 });
 
 /** A vanilla store as a React hook with the store's own methods, as zustand's create returns. */
