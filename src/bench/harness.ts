@@ -24,6 +24,7 @@ import {
   type Manifest,
   type PassBatching,
   type SegmentRunner,
+  type Totals,
 } from '../runtime';
 import type { GraphCaptureProbe } from './graph-capture';
 import { openMonolithic, timeBlock } from './monolithic';
@@ -41,19 +42,18 @@ export interface BenchConfig {
   speculative: boolean;
 }
 
-export interface BenchRow {
+/** A run's blocks and saving by source, as its Totals have them (accounting.ts). */
+type Saving = Pick<
+  Totals,
+  'blocksRun' | 'blocksFull' | 'savedFraction' | 'savedByExits' | 'savedBySchedule' | 'savedByFixedDepth'
+>;
+
+export interface BenchRow extends Saving {
   name: string;
   kind: BenchConfig['kind'];
   threshold: number | null;
   medianMs: number;
   runsMs: number[];
-  blocksRun: number;
-  blocksFull: number;
-  savedFraction: number;
-  /** savedFraction by source (see Totals): exits, the guidance schedule, depths fixed ahead. */
-  savedByExits: number;
-  savedBySchedule: number;
-  savedByFixedDepth: number;
   flopsSavedFraction: number;
   fused: boolean;
   speculative: boolean;
@@ -82,12 +82,8 @@ export interface BenchReport {
   readback?: { block: number; runs: number; withMs: number; withoutMs: number };
   /** WebGPU only: whether each onnxruntime-web build's graph capture replays correctly, and its cost. */
   graphCapture?: GraphCaptureProbe[];
-  default: {
+  default: Omit<Saving, 'blocksRun' | 'blocksFull'> & {
     threshold: number;
-    savedFraction: number;
-    savedByExits: number;
-    savedBySchedule: number;
-    savedByFixedDepth: number;
     adaptiveMs: number;
     segmentedFullMs: number;
     /** The monolithic graph, both guidance passes at every step. */

@@ -128,7 +128,8 @@ def main(argv=None):
         # the switch candidates that run as many blocks as the adaptive default
         target = 1 - run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive")["savedFraction"]
         candidates = []
-        for shallow in range(1, n):
+        # shallower than two blocks under the minimum depth loses the class (MODEL.md): not a contender
+        for shallow in range(max(1, args.min_depth - 2), n):
             for k in range(1, steps + 1):  # T at each step boundary: the first k steps shallow
                 switch_t = ts[k] if k < steps else -1
                 depths = switch_depths(ts, switch_t, shallow, n)

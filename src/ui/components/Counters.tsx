@@ -4,6 +4,29 @@ function pct(v: number): string {
   return `${(100 * v).toFixed(1)} %`;
 }
 
+/** The saving's three sources, side by side (accounting.ts defines them). */
+const SHARES = [
+  {
+    key: 'savedByExits',
+    label: 'by exits',
+    title: 'Blocks the uncertainty exits skipped in passes that ran: what θ buys',
+    testId: 'saved-exits',
+  },
+  {
+    key: 'savedBySchedule',
+    label: 'by guidance schedule',
+    title:
+      'Unconditional passes the guidance schedule did not run (unguided steps, reused estimates), at any θ',
+    testId: 'saved-schedule',
+  },
+  {
+    key: 'savedByFixedDepth',
+    label: 'by fixed depth',
+    title: 'Blocks left out by a depth fixed ahead (the shallow unconditional pass), at any θ',
+    testId: 'saved-fixed-depth',
+  },
+] as const satisfies readonly { key: keyof Totals; label: string; title: string; testId: string }[];
+
 /**
  * Blocks run and skipped against full depth, the skipped blocks by source side by side (what the
  * exits decided, what the guidance schedule never ran, what a fixed depth left out), FLOPs saved,
@@ -28,24 +51,14 @@ export function Counters({ totals, running }: { totals: Totals | null; running: 
           {skipped} ({pct(totals.savedFraction)})
         </dd>
       </div>
-      <div title="Blocks the uncertainty exits skipped in passes that ran: what θ buys">
-        <dt>by exits</dt>
-        <dd data-testid="saved-exits" data-value={totals.savedByExits}>
-          {pct(totals.savedByExits)}
-        </dd>
-      </div>
-      <div title="Unconditional passes the guidance schedule did not run (unguided steps, reused estimates), at any θ">
-        <dt>by guidance schedule</dt>
-        <dd data-testid="saved-schedule" data-value={totals.savedBySchedule}>
-          {pct(totals.savedBySchedule)}
-        </dd>
-      </div>
-      <div title="Blocks left out by a depth fixed ahead (the shallow unconditional pass), at any θ">
-        <dt>by fixed depth</dt>
-        <dd data-testid="saved-fixed-depth" data-value={totals.savedByFixedDepth}>
-          {pct(totals.savedByFixedDepth)}
-        </dd>
-      </div>
+      {SHARES.map(({ key, label, title, testId }) => (
+        <div key={key} title={title}>
+          <dt>{label}</dt>
+          <dd data-testid={testId} data-value={totals[key]}>
+            {pct(totals[key])}
+          </dd>
+        </div>
+      ))}
       <div>
         <dt>FLOPs saved</dt>
         <dd data-testid="flops-saved">
