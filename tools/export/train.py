@@ -160,6 +160,10 @@ def main(argv=None):
     runner = step_module
     if distributed:
         runner = torch.nn.parallel.DistributedDataParallel(step_module, device_ids=[device] if device.type == "cuda" else None)
+        # DDP has just given every rank rank 0's weights; the EMA was copied before, from each rank's
+        # own random init, and would stay apart (measured: 9e-4 after 6 steps) unless it starts from them
+        if not resume_path:
+            ema.load_state_dict(model.state_dict())
     world = torch.distributed.get_world_size() if distributed else 1
 
     gen = torch.Generator(device="cpu").manual_seed(tcfg["seed"] * 1000 + rank + state["step"])
@@ -244,7 +248,22 @@ def main(argv=None):
             save()
             print(f"saved {args.out}/checkpoint.pt at step {state['step']}", file=sys.stderr)
         if distributed:
-            torch.distributed.destroy_process_group()
+            try:
+                report_rank_agreement(model, ema, rank)
+            finally:
+                torch.distributed.destroy_process_group()
+
+
+def report_rank_agreement(model, ema, rank):
+    """Every rank compares its weights (and EMA) with rank 0's: data-parallel training must leave them
+    equal, and a rank that drifted (a missed all-reduce, an unsynchronised buffer) shows here."""
+    # on the model's device: nccl broadcasts CUDA tensors, gloo CPU ones
+    flat = torch.cat([p.detach().reshape(-1).float() for m in (model, ema) for p in m.parameters()])
+    ref = flat.clone()
+    torch.distributed.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max().item()
+    print(json.dumps({"rank": rank, "worldSize": torch.distributed.get_world_size(),
+                      "maxAbsDiffFromRank0": diff}), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -207,3 +207,32 @@ def test_learning_rate_warms_up_holds_and_cools_down():
     assert learning_rate(120, tcfg, warmup_from=120) == pytest.approx(1e-3 * 0.1 * (1 - 0.4 * 0.9))
     # no decay configured: constant after warm-up
     assert learning_rate(10_000, from_dict({})["train"]) == pytest.approx(1e-3)
+
+
+@needs_data
+def test_two_data_parallel_ranks_end_with_the_same_weights(tmp_path):
+    """DistributedDataParallel on 2 gloo ranks, started by hand as torchrun would (Debian's torchrun
+    for torch 1.13 on Python 3.11 crashes in its own launcher): both ranks train a few steps on their
+    own shards and must end with rank 0's weights and EMA, to the bit."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                   LOCAL_RANK=str(rank))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "tools.export.train", "--config", TINY, "--out", str(tmp_path / f"rank{rank}"),
+             "--steps", "6", "--threads", "1", "--device", "cpu"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    reports = [json.loads(line) for _, err in outs for line in err.splitlines() if line.startswith('{"rank"')]
+    assert sorted(r["rank"] for r in reports) == [0, 1]
+    assert all(r["worldSize"] == 2 and r["maxAbsDiffFromRank0"] == 0.0 for r in reports), reports
+    # rank 0 alone writes the weights, after 6 steps
+    assert os.path.exists(tmp_path / "rank0" / "weights.pt") and not os.path.exists(tmp_path / "rank1" / "weights.pt")
+    assert len(losses(str(tmp_path / "rank0"))) == 6
