@@ -86,14 +86,6 @@ export function withoutGuidanceSchedule(
   return { unconditionalEvery: 1, guidanceMaxT: m.schedule.numTimesteps - 1 };
 }
 
-/** Whether params run a guidance schedule, i.e. skip some unconditional passes at any θ. */
-export function hasGuidanceSchedule(
-  m: Manifest,
-  p: Pick<GenerateParams, 'unconditionalEvery' | 'guidanceMaxT'>,
-): boolean {
-  return p.unconditionalEvery > 1 || p.guidanceMaxT < m.schedule.numTimesteps - 1;
-}
-
 /**
  * One descriptor per generate parameter: its name, the page's link key, the CLI flag, the label,
  * the range and what its default is. The zod schema, the page's URL parser and controls, and the
