@@ -91,8 +91,13 @@ export function createSession(options: SessionOptions): Session {
   let loading: { key: string; done: Promise<LoadInfo | null> } | null = null;
   let running: AbortController | null = null;
 
+  let loads = 0; // a load that a newer one replaced must not write over the newer one's state
+
   async function doLoad(url: string, choice: BackendChoice): Promise<LoadInfo | null> {
+    const mine = ++loads;
+    const current = () => mine === loads;
     const fail = (e: unknown, name = errorName(e)) => {
+      if (!current()) return null;
       engine = null;
       model.setState({ status: 'error', error: messageOf(e), errorName: name });
       return null;
@@ -110,13 +115,15 @@ export function createSession(options: SessionOptions): Session {
     if (consent !== true) return fail(new Error(consent), 'ParameterError');
     try {
       engine = null;
-      const loaded = await options.engines.load(resolved.href, choice, (p) =>
-        model.setState({
-          loaded: p.loaded,
-          total: p.total,
-          phase: p.loaded >= p.total ? 'prepare' : 'download',
-        }),
-      );
+      const loaded = await options.engines.load(resolved.href, choice, (p) => {
+        if (current())
+          model.setState({
+            loaded: p.loaded,
+            total: p.total,
+            phase: p.loaded >= p.total ? 'prepare' : 'download',
+          });
+      });
+      if (!current()) return null;
       engine = loaded;
       const { info } = loaded;
       model.setState({

@@ -125,3 +125,16 @@ describe('generator session', () => {
     expect(g.run.getState()).toMatchObject({ status: 'error', errorName: 'NotLoadedError' });
   });
 });
+
+describe('generator session, loads racing', () => {
+  it('a load that a newer one replaced does not write over its state', async () => {
+    const slow = source({ loadMs: 40 });
+    const g = session(slow.engines);
+    const first = g.load('models/a/', 'wasm');
+    await new Promise((r) => setTimeout(r, 5));
+    const second = g.load('models/b/', 'wasm');
+    expect(await first).toBeNull(); // replaced
+    expect(await second).not.toBeNull();
+    expect(g.model.getState()).toMatchObject({ status: 'ready', url: 'models/b/' });
+  });
+});
