@@ -69,6 +69,8 @@ export interface BenchReport {
   /** Where it ran, e.g. "Node v20.20.2" or the browser's user agent. */
   environment: string;
   steps: number;
+  /** Absent in reports written before it was recorded: DDIM. */
+  sampler?: string;
   guidance: number;
   /** How the adaptive rows run the guidance passes (the manifest's); the others batch them. */
   batching?: PassBatching;
@@ -277,6 +279,7 @@ export async function runBench(
     backend: runner.backend,
     environment: opts.environment,
     steps: opts.steps,
+    sampler: probeParams.sampler,
     guidance,
     batching: probeParams.batching,
     unconditionalEvery: probeParams.unconditionalEvery,

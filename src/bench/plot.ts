@@ -22,7 +22,7 @@ export function svgPlot(
       ? (data as PlotSeries[])
       : [{ name: '', points: data as PlotPoint[], color: '#3552d6' }];
   const W = 520;
-  const legendH = series.some((s) => s.name) ? 16 * Math.ceil(series.length / 2) + 4 : 0;
+  const legendH = series.some((s) => s.name) ? 16 * series.length + 4 : 0;
   const H = 300 + legendH;
   const m = { l: 60, r: 20, t: 36, b: 48 + legendH };
   const all = series.flatMap((s) => s.points);
@@ -45,8 +45,8 @@ ${pts.map((p) => `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" 
   const legend = series
     .filter((s) => s.name)
     .map((s, i) => {
-      const x = m.l + (i % 2) * ((W - m.l - m.r) / 2);
-      const y = H - legendH + 6 + 16 * Math.floor(i / 2);
+      const x = m.l;
+      const y = H - legendH + 6 + 16 * i;
       const dash = s.dashed ? ' stroke-dasharray="5 3"' : '';
       return `<line x1="${x}" x2="${x + 22}" y1="${y}" y2="${y}" stroke="${s.color}" stroke-width="2"${dash}/><text x="${x + 28}" y="${y + 4}">${esc(s.name)}</text>`;
     });

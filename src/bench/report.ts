@@ -16,6 +16,8 @@ export function benchKey(r: BenchReport): string {
   return `${r.environment.startsWith('Node') ? 'node' : 'chromium'}-${r.backend}`;
 }
 
+const SAMPLER_NAME: Record<string, string> = { ddim: 'DDIM', dpmpp2m: 'DPM-Solver++(2M)', ddpm: 'DDPM' };
+
 const PLACE: Record<string, string> = {
   'node-wasm': 'Node, onnxruntime-web wasm',
   'chromium-wasm': 'Chromium, onnxruntime-web wasm in the page’s worker',
@@ -95,7 +97,7 @@ export function benchMarkdown(
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`, ${r.steps} DDIM steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`, ${r.steps} ${SAMPLER_NAME[r.sampler ?? 'ddim'] ?? r.sampler} steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic + schedule | vs monolithic | blocks run / full | blocks saved: exits + schedule + fixed depth | FLOPs saved |',
       '|---|---|---|---|---|---|---|---|',

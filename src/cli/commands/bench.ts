@@ -76,7 +76,11 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
 }
 
 /** Saves this run as docs/bench-<where>.json and renders the markdown from every saved run. */
-async function writeBenchMarkdown(file: string, report: BenchReport, manifest: Manifest): Promise<void> {
+export async function writeBenchMarkdown(
+  file: string,
+  report: BenchReport,
+  manifest: Manifest,
+): Promise<void> {
   const docs = path.join(path.dirname(file), 'docs');
   await mkdir(docs, { recursive: true });
   const key = benchKey(report);
