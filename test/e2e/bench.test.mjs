@@ -27,6 +27,7 @@ test('bench --browser measures every configuration in Chromium and reports the d
   assert.deepEqual([...new Set(report.rows.map((r) => r.kind))].sort(), [
     'adaptive',
     'monolithic',
+    'monolithic-scheduled',
     'schedule',
     'segmented-full',
     'static',
