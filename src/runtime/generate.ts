@@ -200,20 +200,20 @@ export async function generate(
           : reuseUncond
             ? 'reused'
             : null;
-      if (scheduleSkipped) stepSkipped.schedule += n;
+      if (scheduleSkipped) {
+        stepSkipped.schedule += n;
+        skipUncond();
+      }
       if (guided) guidedSteps++;
       let eps: Float32Array;
       if (!guided) {
         const r = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(r, 'cond', policy, 1);
-        if (useGuidance) skipUncond();
         eps = r.eps;
       } else if (reuseUncond || separatePasses) {
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', policy, 1);
-        if (reuseUncond) {
-          skipUncond();
-        } else {
+        if (!reuseUncond) {
           const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
           account(u, 'uncond', uncondPolicy, 1);
           heldUncond = u.eps;
