@@ -130,13 +130,13 @@ export function benchMarkdown(
         ? ['', '![FID relative to full depth vs blocks saved](docs/bench-fid-vs-saved.svg)']
         : []),
       '',
-      "Quality per θ is the manifest's calibration (class agreement of an independent classifier; `adadiff eval --write-manifest` or `tools/export/evaluate.py`).",
+      "Quality per θ is the manifest's calibration (class agreement of an independent classifier; `adadiff eval --write-manifest` or `tools/export/evaluate.py`; MODEL.md gives its sample count and a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.",
       '',
-      '| θ | blocks saved | class agreement | classifier-FID |',
+      '| θ | blocks saved: exits + schedule + fixed depth | class agreement | classifier-FID |',
       '|---|---|---|---|',
       ...m.calibration.map(
         (c) =>
-          `| ${c.threshold} | ${pct(c.savedFraction)} | ${c.agreement !== undefined ? pct(c.agreement) : '–'} | ${c.fid?.toFixed(2) ?? '–'} |`,
+          `| ${c.threshold} | ${pct(c.savedFraction)}${split(c)} | ${c.agreement !== undefined ? pct(c.agreement) : '–'} | ${c.fid?.toFixed(2) ?? '–'} |`,
       ),
     );
   }
