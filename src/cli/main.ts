@@ -14,7 +14,7 @@ import { OPTIONS, paramUsage, UsageError, type CliIo, type Values } from './flag
 
 export type { CliIo } from './flags';
 
-export const USAGE = `usage: adadiff generate --model DIR [options]
+export const USAGE = `usage: adadiff generate [--model DIR] [options]
        adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
@@ -23,7 +23,7 @@ export const USAGE = `usage: adadiff generate --model DIR [options]
                     [--guidance-max-t T] [--no-guidance-schedule]
                     [--depth N | --schedule d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
-  --model DIR          model directory with manifest.json (e.g. public/models/fmnist-uvit13)
+  --model DIR          model directory with manifest.json (default: the shipped model)
   --class NAME|INDEX   class to draw, by name or index (default 0)
   --count N            images to make, seeds S, S+1, … (default 1)
 ${paramUsage()}

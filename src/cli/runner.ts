@@ -1,11 +1,29 @@
 /** The one lifecycle every command shares: load a model directory, open its sessions on wasm, release them. */
-import { loadModel, SegmentRunner, type LoadedModel, type LoadOptions, type Ort } from '../runtime';
-import { directorySource, loadOrt } from './node-source';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import {
+  loadModel,
+  readManifest,
+  SegmentRunner,
+  type LoadedModel,
+  type LoadOptions,
+  type Ort,
+} from '../runtime';
+import { directorySource, loadOrt, shippedModelDir } from '../node/source';
 
-export const DEFAULT_MODEL = 'public/models/fmnist-uvit13';
+export const DEFAULT_MODEL = shippedModelDir();
 
-export function loadModelDir(dir: string, options?: LoadOptions): Promise<LoadedModel> {
-  return loadModel(directorySource(dir), options);
+/**
+ * Loads a model directory. The package's copy leaves out the blocks the fused prefix replaces,
+ * as the page's load does; such a copy loads without them (a pass shallower than the prefix then
+ * says that it needs them).
+ */
+export async function loadModelDir(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const source = directorySource(dir);
+  const { segments } = await readManifest(source);
+  const fused = segments.prefix ? segments.blocks.slice(0, segments.prefix.depth) : [];
+  const partial = fused.some((b) => !existsSync(path.join(dir, b.path)));
+  return loadModel(source, { ...options, skipFusedBlocks: options.skipFusedBlocks || partial });
 }
 
 /** Runs fn over a wasm runner for the model and releases the runner however fn ends. */

@@ -62,14 +62,23 @@ export async function readManifest(source: ModelSource, signal?: AbortSignal): P
   return parseManifest(json, where);
 }
 
-export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const { cache, onProgress, signal } = options;
-  const manifest = await readManifest(source, signal);
+/** The files a load with these options reads, after manifest.json (the package ships the page's set). */
+export function modelFiles(
+  manifest: Manifest,
+  options: Pick<LoadOptions, 'skipFusedBlocks' | 'includeMonolithic'> = {},
+): FileSpec[] {
   const fused = options.skipFusedBlocks ? manifest.segments.prefix : undefined;
   const skipped = new Set(fused ? manifest.segments.blocks.slice(0, fused.depth) : []);
   const wanted: FileSpec[] = segmentFiles(manifest).filter((f) => !skipped.has(f as BlockSpec));
   const mono = manifest.baselines?.monolithic;
   if (options.includeMonolithic && mono) wanted.push(mono);
+  return wanted;
+}
+
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
+  const { cache, onProgress, signal } = options;
+  const manifest = await readManifest(source, signal);
+  const wanted = modelFiles(manifest, options);
   const total = totalBytes(wanted);
   const files = new Map<string, Uint8Array>();
   let done = 0;

@@ -1,7 +1,6 @@
 /**
- * Where a session's engine comes from. The page owns one worker; widgets on one page share one
- * worker and one loaded model per (model URL, backend), so the model downloads once, and their
- * generations queue instead of cancelling each other.
+ * Where a session's engine comes from. The page and the engine API own one worker each; widgets
+ * share theirs (shared-engines.ts).
  */
 import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '../runtime';
 import { CancelledError } from '../runtime/errors';
@@ -12,7 +11,6 @@ import {
   type EngineClient,
   type LoadInfo,
 } from '../worker/client';
-import engineWorkerUrl from '../worker/engine.worker.ts?worker&url';
 
 export interface LoadedEngine {
   info: LoadInfo;
@@ -31,7 +29,7 @@ export interface EngineSource {
 }
 
 /** Runs one generation on a client, cancelling it in the worker when the signal fires. */
-async function runOn(
+export async function runOn(
   client: EngineClient,
   params: Partial<GenerateParams>,
   onStep: (e: StepEvent) => void,
@@ -70,9 +68,8 @@ export function privateEngine(make: () => EngineClient = () => createEngineClien
   };
 }
 
-/** The worker script, resolved from this module's URL so the widget works from another origin. */
-function startWorker(): Worker {
-  const url = new URL(engineWorkerUrl, import.meta.url);
+/** Starts the engine's worker from its script's URL, which may lie on another origin (a CDN). */
+export function startWorker(url: URL): Worker {
   if (url.origin === globalThis.location?.origin) return new Worker(url, { type: 'module' });
   // browsers refuse cross-origin worker scripts; a same-origin blob that imports the module is allowed
   const shim = URL.createObjectURL(
@@ -80,34 +77,3 @@ function startWorker(): Worker {
   );
   return new Worker(shim, { type: 'module' });
 }
-
-const shared = new Map<string, { client: EngineClient; ready: Promise<LoadedEngine> }>();
-
-/** The engine every widget on the page shares for one (model URL, backend). */
-export const sharedEngines: EngineSource = {
-  load(url, backend, onProgress) {
-    const key = `${backend} ${url}`;
-    const existing = shared.get(key);
-    if (existing) return existing.ready;
-    const client = createEngineClient(startWorker);
-    let queue: Promise<unknown> = Promise.resolve();
-    const discard = () => {
-      if (shared.get(key)?.client !== client) return;
-      shared.delete(key);
-      client.terminate();
-    };
-    const ready = client.load(url, backend, onProgress).then((info): LoadedEngine => ({
-      info,
-      generate(params, onStep, signal) {
-        const job = queue.then(() => runOn(client, params, onStep, signal));
-        queue = job.catch(() => undefined);
-        return job;
-      },
-      discard,
-    }));
-    // a failed load is not kept: the next widget (or a retry) starts afresh
-    ready.catch(discard);
-    shared.set(key, { client, ready });
-    return ready;
-  },
-};

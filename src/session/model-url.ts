@@ -3,20 +3,32 @@
  * visitor's machine: http(s) only, and a model on another origin than the trusted ones only with
  * consent — the visitor's (the page asks) or the embedding site's (the widget's attribute).
  */
+/**
+ * Where the shipped model and the engine's worker lie relative to a built module (dist/lib/*.js
+ * in the package, dist/assets/*.js in the page's build): the model in dist/models/, the worker
+ * beside the library. Relative, and used at run time, so the files can be served from anywhere.
+ */
+export const SHIPPED_MODEL_PATH = '../models/fmnist-uvit13/';
+export const WORKER_FILE = 'assets/engine.worker.js';
+
 export class ModelUrlError extends Error {
   override name = 'ModelUrlError';
 }
 
 /** The model URL resolved against `base`, ending in '/'; throws ModelUrlError saying what is wrong. */
-export function resolveModelUrl(given: string, base: string): URL {
+export function resolveModelUrl(
+  given: string,
+  base: string,
+  protocols: readonly string[] = ['http:', 'https:'],
+): URL {
   let url: URL;
   try {
     url = new URL(given, base);
   } catch {
     throw new ModelUrlError(`"${given}" is not a valid model URL.`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ModelUrlError(`The model URL must be http(s), not ${url.protocol}`);
+  if (!protocols.includes(url.protocol)) {
+    throw new ModelUrlError(`The model URL must be ${protocols.join(' or ')}, not ${url.protocol}`);
   }
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url;

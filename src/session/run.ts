@@ -29,6 +29,8 @@ export interface RunState {
   classIndex: number;
   error: string | null;
   errorName: string | null;
+  /** The error itself, for callers that rethrow it (the engine API). */
+  failure: unknown;
   firstImageMs: number | null;
 }
 
@@ -47,6 +49,7 @@ export const initialRun: RunState = {
   classIndex: 0,
   error: null,
   errorName: null,
+  failure: null,
   firstImageMs: null,
 };
 

@@ -31,6 +31,8 @@ export interface ModelState {
   loadMs: number;
   error: string | null;
   errorName: string | null;
+  /** The error itself, for callers that rethrow it (the engine API). */
+  failure: unknown;
 }
 
 export const initialModel: ModelState = {
@@ -48,6 +50,7 @@ export const initialModel: ModelState = {
   loadMs: 0,
   error: null,
   errorName: null,
+  failure: null,
 };
 
 export interface SessionOptions {
@@ -61,6 +64,8 @@ export interface SessionOptions {
    * that says how to give it (the page's link, the widget's attribute). A refusal fails the load.
    */
   consent: (origin: string) => true | string | Promise<true | string>;
+  /** URL schemes a model may be loaded from (default http: and https:; Node adds file:). */
+  protocols?: readonly string[];
 }
 
 export interface GenerateOptions {
@@ -80,6 +85,8 @@ export interface Session {
    */
   generate(params: Partial<GenerateParams>, options?: GenerateOptions): Promise<GenerateResult | null>;
   cancel(): void;
+  /** Cancels any run and lets the model go (the engine and its memory); a later load starts afresh. */
+  unload(): void;
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -99,13 +106,13 @@ export function createSession(options: SessionOptions): Session {
     const fail = (e: unknown, name = errorName(e)) => {
       if (!current()) return null;
       engine = null;
-      model.setState({ status: 'error', error: messageOf(e), errorName: name });
+      model.setState({ status: 'error', error: messageOf(e), errorName: name, failure: e });
       return null;
     };
     model.setState({ ...initialModel, status: 'loading', url, choice });
     let resolved: URL;
     try {
-      resolved = resolveModelUrl(url, options.base());
+      resolved = resolveModelUrl(url, options.base(), options.protocols);
     } catch (e) {
       return fail(e, 'ParameterError');
     }
@@ -190,6 +197,7 @@ export function createSession(options: SessionOptions): Session {
         status: 'error',
         error: why ? `The model did not load: ${why}` : 'No model is loaded: load one first.',
         errorName: 'NotLoadedError',
+        failure: model.getState().failure,
       });
       return null;
     }
@@ -252,6 +260,7 @@ export function createSession(options: SessionOptions): Session {
         status: cancelled ? 'cancelled' : 'error',
         error: cancelled ? null : messageOf(e),
         errorName: cancelled ? null : errorName(e),
+        failure: e,
       });
       if (!cancelled) run.setState({ error: await recover(e) });
       return null;
@@ -266,5 +275,13 @@ export function createSession(options: SessionOptions): Session {
     load,
     generate,
     cancel: () => running?.abort(),
+    unload() {
+      running?.abort();
+      loads++; // a load still running must not install its engine afterwards
+      loading = null;
+      engine?.discard();
+      engine = null;
+      model.setState(initialModel);
+    },
   };
 }

@@ -12,14 +12,12 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { GenerateParams, PassBatching } from '../runtime';
 import { withoutGuidanceSchedule } from '../runtime/params';
 import { PASS_BATCHINGS } from '../runtime/batching';
-import { sharedEngines } from '../session/engines';
+import { sharedEngines } from '../session/shared-engines';
+import { SHIPPED_MODEL_PATH } from '../session/model-url';
 import { createSession, type Session } from '../session/session';
 import type { BackendChoice } from '../worker/client';
 import { WidgetView, type WidgetLocal } from './view';
 import css from './widget.css?inline';
-
-// a variable, not a literal: this path is resolved at run time, next to the built module
-const DEFAULT_MODEL_PATH = '../models/fmnist-uvit13/';
 
 export const ATTRIBUTES = [
   'model',
@@ -43,7 +41,8 @@ function numberAttr(el: HTMLElement, name: string): number | undefined {
   return v;
 }
 
-const widgetBase = () => new URL(DEFAULT_MODEL_PATH, import.meta.url);
+// a variable, not a literal: the path is resolved at run time, next to the built module
+const widgetBase = () => new URL(SHIPPED_MODEL_PATH, import.meta.url);
 
 export class AdaDiffGenerator extends HTMLElement {
   static observedAttributes = [...ATTRIBUTES];
@@ -197,4 +196,10 @@ export class AdaDiffGenerator extends HTMLElement {
 
 export function defineAdaDiffGenerator(name = 'adadiff-generator'): void {
   if (!customElements.get(name)) customElements.define(name, AdaDiffGenerator);
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'adadiff-generator': AdaDiffGenerator;
+  }
 }

@@ -3,7 +3,7 @@ import type { ByteCache } from '../runtime';
 
 export const CACHE_NAME = 'adadiff-models-v1';
 
-export type CacheResult = { cache: ByteCache; notice: null } | { cache: undefined; notice: string };
+export type CacheResult = { cache: ByteCache | undefined; notice: string | null };
 
 export async function openModelCache(): Promise<CacheResult> {
   if (!('caches' in globalThis)) {

@@ -13,11 +13,31 @@ import {
   type GenerateParams,
   type Backend,
   type LoadProgress,
+  type ModelSource,
   type Ort,
 } from '../runtime';
 import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
 import { chooseBackend } from './backend';
-import { openModelCache } from './cache';
+import { openModelCache, type CacheResult } from './cache';
+
+/** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
+export interface EngineHost {
+  /** The model's files at this absolute URL; throws BackendError for a URL it cannot read. */
+  source(modelUrl: string): ModelSource;
+  chooseBackend(choice: BackendChoice): Promise<{ backend: Backend; reason: string }>;
+  openCache(): Promise<CacheResult>;
+}
+
+const browserHost: EngineHost = {
+  source(modelUrl) {
+    if (!/^https?:\/\//i.test(modelUrl)) {
+      throw new BackendError(`model URL must be an absolute http(s) URL, got "${modelUrl}"`);
+    }
+    return httpSource(modelUrl);
+  },
+  chooseBackend,
+  openCache: openModelCache,
+};
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
 const LOST_RELEASE_MS = 2000;
@@ -32,7 +52,10 @@ export class Engine implements EngineApi {
   private onLost: ((e: DeviceLostError) => void) | null = null;
 
   /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
-  constructor(private readonly loadOrt: (backend: Backend) => Promise<Ort>) {}
+  constructor(
+    private readonly loadOrt: (backend: Backend) => Promise<Ort>,
+    private readonly host: EngineHost = browserHost,
+  ) {}
 
   async load(
     modelUrl: string,
@@ -41,13 +64,11 @@ export class Engine implements EngineApi {
   ): Promise<LoadInfo> {
     const started = performance.now();
     await this.unload(); // nothing half-loaded survives a new load
-    if (!/^https?:\/\//i.test(modelUrl)) {
-      throw new BackendError(`model URL must be an absolute http(s) URL, got "${modelUrl}"`);
-    }
-    const { backend, reason } = await chooseBackend(choice);
-    const { cache, notice } = await openModelCache();
+    const source = this.host.source(modelUrl);
+    const { backend, reason } = await this.host.chooseBackend(choice);
+    const { cache, notice } = await this.host.openCache();
     // the page runs the fused prefix, never the blocks inside it, and no baseline
-    const model = await loadModel(httpSource(modelUrl), { cache, onProgress, skipFusedBlocks: true });
+    const model = await loadModel(source, { cache, onProgress, skipFusedBlocks: true });
     const ort = await this.loadOrt(backend);
     this.runner = await SegmentRunner.create(ort, model, { backend });
     return {

@@ -131,7 +131,7 @@ test('bad model attributes raise an error event with a message', async () => {
   });
   const errs = await page.evaluate(() => window.widgetErrors);
   assert.match(errs.missing, /could not load .*no\/such\/model\/manifest\.json: HTTP 404/);
-  assert.match(errs.scheme, /must be http\(s\)/);
+  assert.match(errs.scheme, /must be http: or https:/);
   assert.match(errs.foreign, /another origin .* allow-cross-origin-model/);
   const shown = await page.evaluate(
     () => document.getElementById('missing').shadowRoot.querySelector('[role=alert]')?.textContent,

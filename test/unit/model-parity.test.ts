@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { directorySource } from '../../src/cli/node-source';
+import { directorySource } from '../../src/node/source';
 import {
   generate,
   loadModel,

@@ -21,7 +21,7 @@ import {
   type CliIo,
   type Values,
 } from '../flags';
-import { loadModelDir, withRunner } from '../runner';
+import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
 
 const GENERATE_FLAGS = [
   'model',
@@ -47,13 +47,12 @@ const GENERATE_FLAGS = [
 
 export async function runGenerate(values: Values, io: CliIo): Promise<number> {
   onlyFlags(values, GENERATE_FLAGS);
-  if (!values.model) throw new UsageError('--model DIR is required');
   const count = num('count', values.count) ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > 10000) {
     throw new UsageError(`--count must be an integer 1…10000, got ${values.count}`);
   }
   const progress = values.quiet ? () => undefined : io.stderr;
-  const model = await loadModelDir(values.model);
+  const model = await loadModelDir(values.model ?? DEFAULT_MODEL);
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
   const baseline = baselineParams(manifest, values, steps);
