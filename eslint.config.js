@@ -71,7 +71,20 @@ export default tseslint.config(
       'no-restricted-globals': ['error', 'document', 'window', 'localStorage', 'HTMLElement'],
       'no-restricted-imports': [
         'error',
-        { patterns: ['**/ui/**', '**/worker/**', '**/cli/**', 'react', 'react-dom', 'node:*', 'comlink'] },
+        {
+          patterns: [
+            '**/ui/**',
+            '**/worker/**',
+            '**/session/**',
+            '**/api/**',
+            '**/node/**',
+            '**/cli/**',
+            'react',
+            'react-dom',
+            'node:*',
+            'comlink',
+          ],
+        },
       ],
     },
   },
@@ -89,6 +102,47 @@ export default tseslint.config(
             '**/bench/**',
             'react',
             'react-dom',
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // the engine API sits on the session; nothing it ships may pull in a view, the CLI or a benchmark
+    files: ['src/api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/ui/**',
+            '**/widget/**',
+            '**/components/**',
+            '**/cli/**',
+            '**/bench/**',
+            'react',
+            'react-dom',
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Node's adapters for the runtime: files and onnxruntime-web's Node build, nothing above
+    files: ['src/node/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            '**/ui/**',
+            '**/widget/**',
+            '**/components/**',
+            '**/session/**',
+            '**/worker/**',
+            '**/api/**',
+            '**/cli/**',
+            '**/bench/**',
           ],
         },
       ],

@@ -1,13 +1,15 @@
 /**
- * The embeddable widget: Vite library mode → dist/widget/adadiff-widget.js, its worker, and
- * onnxruntime-web's wasm files beside them. Every URL is resolved from the module's own URL,
- * so the widget works from a CDN-like origin other than the host page's.
+ * The package's browser files, Vite library mode → dist/lib: the engine API (adadiff.js), the
+ * widget (adadiff-widget.js), the engine's worker, and onnxruntime-web's wasm files beside them.
+ * Every URL is resolved from the module's own URL, so they work from a CDN-like origin other than
+ * the host page's. The worker keeps a fixed name, so the API can find it under `assets` too.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
+import { WORKER_FILE } from './src/session/model-url';
 
 const require = createRequire(import.meta.url);
 const ortDist = path.dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
@@ -42,11 +44,20 @@ export default defineConfig({
   // "extern wasm" build instead fetches its wasm at run time from beside itself
   resolve: { conditions: ['onnxruntime-web-use-extern-wasm', 'module', 'browser', 'production'] },
   define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-  worker: { format: 'es', plugins: () => [copyOrtRuntime()] },
+  worker: {
+    format: 'es',
+    plugins: () => [copyOrtRuntime()],
+    rollupOptions: { output: { entryFileNames: WORKER_FILE, chunkFileNames: 'assets/[name]-[hash].js' } },
+  },
   build: {
-    outDir: 'dist/widget',
+    outDir: 'dist/lib',
     emptyOutDir: true,
     target: 'es2022',
-    lib: { entry: 'src/widget/index.ts', formats: ['es'], fileName: () => 'adadiff-widget.js' },
+    lib: {
+      entry: { adadiff: 'src/api/browser.ts', 'adadiff-widget': 'src/widget/index.ts' },
+      formats: ['es'],
+      fileName: (_format, name) => `${name}.js`,
+    },
+    rollupOptions: { output: { chunkFileNames: 'assets/[name]-[hash].js' } },
   },
 });

@@ -12,10 +12,12 @@ const WHERE = {
   'manifest.test.ts': 'runtime (page, widget, CLI)',
   'properties.test.ts': 'runtime + CLI',
   'engine.test.ts': 'worker engine',
+  'api.test.ts': 'engine API (Node)',
   'ui-state.test.tsx': 'page',
   'page.test.mjs': 'page (Chromium)',
   'widget.test.mjs': 'widget (Chromium)',
   'faults.test.mjs': 'page (Chromium)',
+  'package.test.mjs': 'installed package',
 };
 // the suites whose tests inject faults or bad input
 const FAULTS =

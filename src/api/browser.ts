@@ -1,0 +1,51 @@
+/**
+ * adadiff-web's browser entry: createGenerator() over a Web Worker of its own. The worker, the
+ * ONNX Runtime files and the shipped model are found next to this module (dist/lib), so it runs
+ * as is from a CDN or any static host; a bundler that moves this module elsewhere is told where
+ * those files are served with `assets`.
+ */
+import { privateEngine, startWorker } from '../session/engines';
+import { SHIPPED_MODEL_PATH, WORKER_FILE } from '../session/model-url';
+import { CACHE_NAME } from '../worker/cache';
+import { createEngineClient } from '../worker/client';
+import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
+
+export * from './generator';
+export {
+  AdaDiffError,
+  BackendError,
+  CancelledError,
+  DeviceLostError,
+  FetchError,
+  IntegrityError,
+  ManifestError,
+  ParameterError,
+} from '../runtime/errors';
+export { WorkerCrashedError } from '../worker/client';
+
+export interface BrowserGeneratorOptions extends GeneratorOptions {
+  /**
+   * The URL of the package's dist/lib folder as your site serves it, when a bundler has moved
+   * this module away from it (copy node_modules/adadiff-web/dist to your static files).
+   */
+  assets?: string | URL;
+}
+
+export function createGenerator(options: BrowserGeneratorOptions = {}): Generator {
+  const page = globalThis.location?.href;
+  // a string, not a `new URL(literal, import.meta.url)`: bundlers must not rewrite it
+  const here = import.meta.url;
+  const lib = new URL(String(options.assets ?? new URL('./', here)), page);
+  if (!lib.pathname.endsWith('/')) lib.pathname += '/';
+  return createGeneratorOn(
+    {
+      engines: privateEngine(() => createEngineClient(() => startWorker(new URL(WORKER_FILE, lib)))),
+      base: page ?? lib.href,
+      defaultModel: new URL(SHIPPED_MODEL_PATH, lib).href,
+      async clearCache() {
+        if ('caches' in globalThis) await caches.delete(CACHE_NAME);
+      },
+    },
+    options,
+  );
+}

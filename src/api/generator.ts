@@ -1,0 +1,131 @@
+/**
+ * The engine API: one generator as a promise-based object, over the same session the page and
+ * <adadiff-generator> bind to (src/session), so its rules — generate waits for the load, a lost
+ * GPU reloads on wasm, a new generate cancels the running one — are theirs. Environment-free:
+ * browser.ts gives it a worker, node.ts an engine in the same process.
+ */
+import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '../runtime';
+import { CancelledError } from '../runtime/errors';
+import type { EngineSource } from '../session/engines';
+import { createSession } from '../session/session';
+import type { BackendChoice, LoadInfo } from '../worker/api';
+
+export type { BackendChoice, LoadInfo } from '../worker/api';
+export type { GenerateParams, GenerateResult, LoadProgress, StepEvent, Totals } from '../runtime';
+
+export interface GeneratorOptions {
+  /** The model's folder (the one holding manifest.json). Default: the model this package ships. */
+  model?: string | URL;
+  /** 'auto' (the default) takes WebGPU on a hardware adapter and wasm otherwise. */
+  backend?: BackendChoice;
+}
+
+/** Bytes of model files loaded so far (from the network or the cache), of `total`. */
+export type LoadProgressBytes = Pick<LoadProgress, 'loaded' | 'total'>;
+
+export interface GenerateCallOptions {
+  /** Called after every denoising step with the blocks run so far and a preview. */
+  onStep?: (event: StepEvent) => void;
+  /** Aborting it cancels the generation: its promise rejects with CancelledError. */
+  signal?: AbortSignal;
+}
+
+export interface Generator {
+  /** Downloads (or reads from the cache) and prepares the model; a second call returns the same load. */
+  load(onProgress?: (progress: LoadProgressBytes) => void): Promise<LoadInfo>;
+  /**
+   * One image. Loads the model first when no load has run; while a load runs, waits for it.
+   * A new call cancels the one running (it rejects with CancelledError).
+   */
+  generate(params?: Partial<GenerateParams>, options?: GenerateCallOptions): Promise<GenerateResult>;
+  /** Cancels the running generation, if any. */
+  cancel(): void;
+  /** Lets the model and its engine go; a later load or generate starts afresh. */
+  unload(): Promise<void>;
+  /** Unloads, and deletes the cached model files (browsers' Cache Storage; nothing in Node). */
+  purge(): Promise<void>;
+  /** What loaded: the backend that really runs and why, the manifest, the bytes downloaded. Null before. */
+  readonly info: LoadInfo | null;
+}
+
+export interface GeneratorHost {
+  engines: EngineSource;
+  /** What a relative model location resolves against. */
+  base: string;
+  defaultModel: string;
+  protocols?: readonly string[];
+  clearCache(): Promise<void>;
+}
+
+const asError = (failure: unknown, message: string | null) =>
+  failure instanceof Error ? failure : new Error(message ?? 'the generation failed');
+
+export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions = {}): Generator {
+  // the caller chose the model in code, so there is no visitor to ask about its origin
+  const session = createSession({
+    engines: host.engines,
+    base: () => host.base,
+    trustedOrigins: () => [],
+    consent: () => true,
+    protocols: host.protocols,
+  });
+  const model = String(options.model ?? host.defaultModel);
+  const backend = options.backend ?? 'auto';
+  let info: LoadInfo | null = null;
+
+  async function load(onProgress?: (progress: LoadProgressBytes) => void): Promise<LoadInfo> {
+    const stop = onProgress
+      ? session.model.subscribe((s) => {
+          if (s.status === 'loading') onProgress({ loaded: s.loaded, total: s.total });
+        })
+      : () => undefined;
+    try {
+      const loaded = await session.load(model, backend);
+      if (!loaded) {
+        const s = session.model.getState();
+        throw asError(s.failure, s.error);
+      }
+      info = loaded;
+      return loaded;
+    } finally {
+      stop();
+    }
+  }
+
+  async function generate(
+    params: Partial<GenerateParams> = {},
+    { onStep, signal }: GenerateCallOptions = {},
+  ): Promise<GenerateResult> {
+    if (signal?.aborted) throw new CancelledError();
+    if (session.model.getState().status === 'idle') await load();
+    const cancel = () => session.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      const result = await session.generate({ preview: Boolean(onStep), ...params }, { onStep });
+      if (result) return result;
+      const s = session.run.getState();
+      throw s.status === 'error' ? asError(s.failure, s.error) : new CancelledError();
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  async function unload(): Promise<void> {
+    session.unload();
+    info = null;
+  }
+
+  return {
+    load,
+    generate,
+    cancel: () => session.cancel(),
+    unload,
+    async purge() {
+      await unload();
+      await host.clearCache();
+    },
+    get info() {
+      return info;
+    },
+  };
+}
