@@ -51,6 +51,8 @@ export const OPTIONS = {
   reps: { type: 'string' },
   browser: { type: 'boolean' },
   backend: { type: 'string' },
+  'first-image': { type: 'boolean' },
+  throttle: { type: 'string' },
   'per-class': { type: 'string' },
   classifier: { type: 'string' },
   'write-manifest': { type: 'boolean' },

@@ -17,6 +17,7 @@ export type { CliIo } from './flags';
 export const USAGE = `usage: adadiff generate [--model DIR] [options]
        adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
+       adadiff bench --first-image [--model DIR,DIR…] [--throttle MBPS] [--reps N] [--backend wasm|webgpu] [--json]
        adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
                     [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
@@ -40,7 +41,9 @@ ${paramUsage()}
 bench: wall time per image (Node wasm, or the page's worker in Chromium with --browser) for the
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
 schedule; --markdown saves docs/bench-<where>.json and renders FILE from every saved run, with
-SVG plots in docs/.
+SVG plots in docs/. --first-image times the page in Chromium from navigation to the first image,
+cold (fresh profile) and warm (cached), files served gzip-compressed, the network throttled to
+MBPS Mbit/s (default 10; 0: not throttled), for each model directory.
 eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its
 default θ always runs): class agreement and FID by the classifier in tools/export/eval, PSNR
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement

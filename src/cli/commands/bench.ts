@@ -4,7 +4,9 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveParams, type Manifest } from '../../runtime';
+import { readManifest, resolveParams, type Manifest } from '../../runtime';
+import { directorySource } from '../../node/source';
+import { runFirstImageBench } from '../../bench/first-image';
 import { runBrowserBench } from '../../bench/browser';
 import { runBench, type BenchReport } from '../../bench/harness';
 import { frontierSeries, type FrontierReport } from '../../bench/frontier';
@@ -24,7 +26,11 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
     'quiet',
     'browser',
     'backend',
+    'first-image',
+    'throttle',
   ]);
+  if (values['first-image']) return runFirstImageCommand(values, io);
+  if (values.throttle !== undefined) throw new UsageError('--throttle goes with --first-image');
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError(`--reps must be an integer 1…100`);
@@ -69,6 +75,37 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
         .map(
           (r) =>
             `${r.name.padEnd(26)} ${r.medianMs.toFixed(1).padStart(8)} ms  saved ${(100 * r.savedFraction).toFixed(1)} %`,
+        )
+        .join('\n') + '\n',
+    );
+  return 0;
+}
+
+async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> {
+  onlyFlags(values, ['model', 'reps', 'json', 'quiet', 'backend', 'first-image', 'throttle']);
+  const reps = num('reps', values.reps) ?? 3;
+  if (!Number.isInteger(reps) || reps < 1 || reps > 20)
+    throw new UsageError('--reps must be an integer 1…20');
+  const throttle = num('throttle', values.throttle) ?? 10;
+  if (!(throttle >= 0 && throttle <= 10_000)) throw new UsageError('--throttle must be 0…10000 Mbit/s');
+  const backend = values.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
+  const modelDirs = (values.model ?? DEFAULT_MODEL).split(',').filter(Boolean);
+  for (const dir of modelDirs) await readManifest(directorySource(dir)); // a bad directory fails here, clearly
+  const report = await runFirstImageBench({
+    modelDirs,
+    backend,
+    reps,
+    throttleMbps: throttle === 0 ? null : throttle,
+    onProgress: values.quiet ? undefined : io.stderr,
+  });
+  if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else
+    io.stderr(
+      report.rows
+        .map(
+          (r) =>
+            `${r.model} ${r.cache.padEnd(4)} ready ${(r.readyMs / 1000).toFixed(1)} s, first image ${(r.firstImageMs / 1000).toFixed(1)} s, ${(r.transferredBytes / 1e6).toFixed(2)} MB`,
         )
         .join('\n') + '\n',
     );
