@@ -71,7 +71,6 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
   });
   const model = String(options.model ?? host.defaultModel);
   const backend = options.backend ?? 'auto';
-  let info: LoadInfo | null = null;
 
   async function load(onProgress?: (progress: LoadProgressBytes) => void): Promise<LoadInfo> {
     const stop = onProgress
@@ -81,12 +80,10 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
       : () => undefined;
     try {
       const loaded = await session.load(model, backend);
-      if (!loaded) {
-        const s = session.model.getState();
-        throw asError(s.failure, s.error);
-      }
-      info = loaded;
-      return loaded;
+      if (loaded) return loaded;
+      const s = session.model.getState();
+      // no error: unload() overtook the load
+      throw s.status === 'error' ? asError(s.failure, s.error) : new CancelledError();
     } finally {
       stop();
     }
@@ -96,36 +93,34 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
     params: Partial<GenerateParams> = {},
     { onStep, signal }: GenerateCallOptions = {},
   ): Promise<GenerateResult> {
-    if (signal?.aborted) throw new CancelledError();
-    if (session.model.getState().status === 'idle') await load();
-    const cancel = () => session.cancel();
-    signal?.addEventListener('abort', cancel, { once: true });
-    try {
-      const result = await session.generate({ preview: Boolean(onStep), ...params }, { onStep });
-      if (result) return result;
-      const s = session.run.getState();
-      throw s.status === 'error' ? asError(s.failure, s.error) : new CancelledError();
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-    }
-  }
-
-  async function unload(): Promise<void> {
-    session.unload();
-    info = null;
+    // started, not awaited: the session's generate waits for a running load itself, so a later
+    // call made meanwhile still replaces this one, as the newest call should
+    if (session.model.getState().status === 'idle') load().catch(() => undefined);
+    const result = await session.generate(
+      { preview: Boolean(onStep), ...params },
+      { onStep, signal, raise: true },
+    );
+    if (!result) throw new CancelledError(); // raise: every run without a result has thrown already
+    return result;
   }
 
   return {
     load,
     generate,
     cancel: () => session.cancel(),
-    unload,
+    async unload() {
+      session.unload();
+    },
     async purge() {
-      await unload();
+      session.unload();
       await host.clearCache();
     },
-    get info() {
-      return info;
+    get info(): LoadInfo | null {
+      // from the session, so a reload after a lost GPU (now on wasm) shows here too
+      const s = session.model.getState();
+      if (s.status !== 'ready' || !s.manifest || !s.backend) return null;
+      const { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs } = s;
+      return { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs };
     },
   };
 }

@@ -3,6 +3,8 @@
  * visitor's machine: http(s) only, and a model on another origin than the trusted ones only with
  * consent — the visitor's (the page asks) or the embedding site's (the widget's attribute).
  */
+import { ParameterError } from '../runtime/errors';
+
 /**
  * Where the shipped model and the engine's worker lie relative to a built module (dist/lib/*.js
  * in the package, dist/assets/*.js in the page's build): the model in dist/models/, the worker
@@ -11,11 +13,7 @@
 export const SHIPPED_MODEL_PATH = '../models/fmnist-uvit13/';
 export const WORKER_FILE = 'assets/engine.worker.js';
 
-export class ModelUrlError extends Error {
-  override name = 'ModelUrlError';
-}
-
-/** The model URL resolved against `base`, ending in '/'; throws ModelUrlError saying what is wrong. */
+/** The model URL resolved against `base`, ending in '/'; throws ParameterError saying what is wrong. */
 export function resolveModelUrl(
   given: string,
   base: string,
@@ -25,10 +23,10 @@ export function resolveModelUrl(
   try {
     url = new URL(given, base);
   } catch {
-    throw new ModelUrlError(`"${given}" is not a valid model URL.`);
+    throw new ParameterError('model', `"${given}" is not a valid model URL.`);
   }
   if (!protocols.includes(url.protocol)) {
-    throw new ModelUrlError(`The model URL must be ${protocols.join(' or ')}, not ${url.protocol}`);
+    throw new ParameterError('model', `URL must be ${protocols.join(' or ')}, not ${url.protocol}`);
   }
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return url;

@@ -6,7 +6,7 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } from '../runtime';
-import { CancelledError, DeviceLostError } from '../runtime/errors';
+import { BackendError, CancelledError, DeviceLostError } from '../runtime/errors';
 import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
 import { needsConsent, resolveModelUrl } from './model-url';
@@ -72,6 +72,13 @@ export interface GenerateOptions {
   /** Also run full depth on the same seed and compare the two images. */
   compare?: boolean;
   onStep?: (e: StepEvent) => void;
+  /** Cancels this run (and only this one). */
+  signal?: AbortSignal;
+  /**
+   * Reject with the error itself instead of resolving null: CancelledError for a run cancelled,
+   * replaced by a newer one or overtaken by unload(); the load's error when no model loaded.
+   */
+  raise?: boolean;
 }
 
 export interface Session {
@@ -147,7 +154,7 @@ export function createSession(options: SessionOptions): Session {
     } catch (e) {
       return fail(
         errorName(e) === 'WorkerCrashedError'
-          ? new Error(`${messageOf(e)}. Retry starts a fresh engine.`)
+          ? new WorkerCrashedError(`${messageOf(e)}. Retry starts a fresh engine.`)
           : e,
         errorName(e),
       );
@@ -186,19 +193,43 @@ export function createSession(options: SessionOptions): Session {
     running?.abort();
     const abort = new AbortController();
     running = abort;
-    if (loading) await loading.done;
-    if (abort.signal.aborted) return null; // a newer call took over while the model loaded
+    const outside = opts.signal;
+    const follow = () => abort.abort();
+    if (outside?.aborted) abort.abort();
+    outside?.addEventListener('abort', follow, { once: true });
+    const cancelled = () => {
+      if (opts.raise) throw new CancelledError();
+      return null;
+    };
+    try {
+      if (loading) await loading.done;
+      if (abort.signal.aborted) return cancelled(); // a newer call took over while the model loaded
+      return await runLoaded(given, opts, abort, cancelled);
+    } finally {
+      outside?.removeEventListener('abort', follow);
+      if (running === abort) running = null;
+    }
+  }
+
+  async function runLoaded(
+    given: Partial<GenerateParams>,
+    opts: GenerateOptions,
+    abort: AbortController,
+    cancelled: () => null,
+  ): Promise<GenerateResult | null> {
     const current = engine;
     const manifest = model.getState().manifest;
     if (!current || !manifest || model.getState().status !== 'ready') {
-      const why = model.getState().error;
+      const { error: why, failure } = model.getState();
+      const message = why ? `The model did not load: ${why}` : 'No model is loaded: load one first.';
       run.setState({
         ...initialRun,
         status: 'error',
-        error: why ? `The model did not load: ${why}` : 'No model is loaded: load one first.',
+        error: message,
         errorName: 'NotLoadedError',
-        failure: model.getState().failure,
+        failure,
       });
+      if (opts.raise) throw failure instanceof Error ? failure : new BackendError(message);
       return null;
     }
     const params = { preview: true, ...given };
@@ -227,7 +258,7 @@ export function createSession(options: SessionOptions): Session {
         },
         abort.signal,
       );
-      if (stale()) return null;
+      if (stale() || abort.signal.aborted) return cancelled();
       run.setState({
         image: result.image,
         result,
@@ -250,22 +281,21 @@ export function createSession(options: SessionOptions): Session {
           },
         });
       }
-      if (stale()) return null;
+      if (stale()) return cancelled();
       run.setState({ status: 'done' });
       return result;
     } catch (e) {
-      if (stale()) return null;
-      const cancelled = e instanceof CancelledError;
+      if (stale()) return cancelled();
+      const wasCancelled = e instanceof CancelledError;
       run.setState({
-        status: cancelled ? 'cancelled' : 'error',
-        error: cancelled ? null : messageOf(e),
-        errorName: cancelled ? null : errorName(e),
+        status: wasCancelled ? 'cancelled' : 'error',
+        error: wasCancelled ? null : messageOf(e),
+        errorName: wasCancelled ? null : errorName(e),
         failure: e,
       });
-      if (!cancelled) run.setState({ error: await recover(e) });
+      if (!wasCancelled) run.setState({ error: await recover(e) });
+      if (opts.raise) throw e;
       return null;
-    } finally {
-      if (running === abort) running = null;
     }
   }
 

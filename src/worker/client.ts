@@ -4,6 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
+import { CancelledError } from '../runtime/errors';
 import type { BackendChoice, EngineApi, EngineStats } from './api';
 import { installErrorTransfer } from './error-transfer';
 
@@ -75,6 +76,10 @@ export function createEngineClient(
     unload: () => guard(() => remote.unload()),
     stats: () => guard(() => remote.stats()),
     terminate: () => {
+      // a terminated worker never answers: what was pending ends here, as cancelled
+      for (const reject of pending) reject(new CancelledError());
+      pending.clear();
+      crashed ??= new WorkerCrashedError('the engine was shut down');
       remote[Comlink.releaseProxy]();
       worker.terminate();
     },

@@ -146,6 +146,28 @@ export const el: AdaDiffGenerator | null = document.querySelector('adadiff-gener
   const tsc = bin('typescript', 'bin/tsc');
   writeFileSync(path.join(scratch, 'tsconfig.json'), tsconfig(['typed.ts']));
   run('node', [tsc, '-p', 'tsconfig.json'], scratch);
+  // Node's own resolution (node16/nodenext), where every relative import in the types must name its file
+  writeFileSync(
+    path.join(scratch, 'typed-node.mts'),
+    `import { createGenerator, type Generator } from 'adadiff-web/node';\nexport const g: Generator = createGenerator({ model: './m' });\n`,
+  );
+  writeFileSync(
+    path.join(scratch, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['ES2022', 'DOM'],
+        types: [],
+        skipLibCheck: false,
+      },
+      include: ['typed-node.mts'],
+    }),
+  );
+  run('node', [tsc, '-p', 'tsconfig.json'], scratch);
   // the types do say something: a backend that does not exist is refused
   writeFileSync(path.join(scratch, 'tsconfig.json'), tsconfig(['bad.ts']));
   assert.throws(

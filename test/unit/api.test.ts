@@ -65,6 +65,36 @@ describe('createGenerator (Node)', () => {
     await g.unload();
   });
 
+  it('the newest call wins, also while the model loads; an older signal cannot cancel a newer run', async () => {
+    const g = createGenerator({ model: MODEL_DIR });
+    const older = g.generate({ steps: 2, seed: 1 }); // starts the load
+    const newer = g.generate({ steps: 2, seed: 2 }); // made while it loads
+    await expect(older).rejects.toBeInstanceOf(CancelledError);
+    expect((await newer).image).toHaveLength(28 * 28);
+
+    const ac = new AbortController();
+    const first = g.generate({ steps: 30, seed: 3 }, { signal: ac.signal });
+    const second = g.generate({ steps: 3, seed: 4 });
+    ac.abort(); // the first is already replaced; the second must go on
+    await expect(first).rejects.toBeInstanceOf(CancelledError);
+    expect((await second).image).toHaveLength(28 * 28);
+    await g.unload();
+  });
+
+  it('an abort while the model loads, and unload() during a run, reject with CancelledError', async () => {
+    const g = createGenerator({ model: MODEL_DIR });
+    const ac = new AbortController();
+    const during = g.generate({ steps: 2 }, { signal: ac.signal });
+    ac.abort();
+    await expect(during).rejects.toBeInstanceOf(CancelledError);
+
+    const running = g.generate({ steps: 50 }, { onStep: () => void g.unload() });
+    await expect(running).rejects.toBeInstanceOf(CancelledError);
+    expect(g.info).toBeNull();
+    expect((await g.generate({ steps: 1 })).image).toHaveLength(28 * 28); // and it loads again
+    await g.unload();
+  });
+
   it('backend webgpu is refused in Node with what to pass instead', async () => {
     const g = createGenerator({ model: MODEL_DIR, backend: 'webgpu' });
     await expect(g.load()).rejects.toThrow(/wasm only: pass backend "wasm" or "auto"/);

@@ -2,6 +2,7 @@
  * `adadiff bench`: wall time per image in Node (wasm) or in Chromium's worker (--browser), and
  * --markdown: this run saved beside the earlier ones, BENCHMARKS.md and its plots rendered from all.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest, resolveParams, type Manifest } from '../../runtime';
@@ -40,6 +41,12 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
   if (backend === 'webgpu' && !values.browser)
     throw new UsageError('--backend webgpu needs --browser (Node has no WebGPU)');
   const modelDir = values.model ?? DEFAULT_MODEL;
+  const mono = (await readManifest(directorySource(modelDir))).baselines?.monolithic;
+  if (!values.browser && mono && !existsSync(path.join(modelDir, mono.path))) {
+    throw new UsageError(
+      `bench times the monolithic graph too, and ${path.join(modelDir, mono.path)} is missing (the installed package leaves it out): run bench in a checkout of adadiff-web`,
+    );
+  }
   const model = await loadModelDir(modelDir, { includeMonolithic: !values.browser });
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
