@@ -98,6 +98,12 @@ export const manifestSchema = z.object({
     /** Guidance only at t ≤ this when θ was calibrated (params' guidanceMaxT). Absent: every step. */
     guidanceMaxT: z.number().int().nonnegative().optional(),
   }),
+  /**
+   * How the files store the weights: int8 holds one scale per output channel and a
+   * DequantizeLinear node per weight, so every backend computes in fp32 as with fp32 files.
+   * Absent: fp32.
+   */
+  storage: z.enum(['fp32', 'int8']).optional(),
   calibration: z.array(calibrationRow),
   /** How the calibration was measured (tool, samples, steps). */
   calibrationSource: z.string().optional(),

@@ -48,7 +48,7 @@ function ModelInfo() {
       data-total={m.total}
       data-downloaded={m.downloadedBytes}
     >
-      {m.manifest.name}: {mb(m.total)}{' '}
+      {m.manifest.name}: {mb(m.total)} of {m.manifest.storage ?? 'fp32'} weights{' '}
       {m.downloadedBytes === 0 ? 'from the browser cache' : `downloaded (${mb(m.downloadedBytes)})`}, ready in{' '}
       {(m.loadMs / 1000).toFixed(1)} s.
     </p>

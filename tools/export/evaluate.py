@@ -25,6 +25,7 @@ from .diffusion import BATCHINGS, SAMPLERS, Schedule, sample
 from .errors import UserError, run_cli
 from .export import load_model
 from .noise import normal
+from .quantize import STORAGE_TYPES, quantize_weights_
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):
@@ -173,6 +174,8 @@ def main(argv=None):
     p.add_argument("--noise", choices=NOISES, default="torch",
                    help="starting noise: one torch draw from --seed, or the runtime's seeded noise as `adadiff eval` "
                         "draws it (seeds 1000 + k), to compare the two evaluations on identical inputs")
+    p.add_argument("--storage", choices=STORAGE_TYPES, default="fp32",
+                   help="evaluate the weights as export --storage stores them (int8: rounded per output channel)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="write the JSON report here (export.py --calibration reads it)")
     p.add_argument("--grid", default=None, help="save a PNG grid of the full-depth samples")
@@ -193,6 +196,8 @@ def main(argv=None):
             raise UserError("--guidance must lie in (0, 30]")
 
     model, cfg, ckpt = load_model(args.checkpoint)
+    if args.storage == "int8":
+        quantize_weights_(model)
     if not 1 <= args.min_depth <= model.num_blocks:
         raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
     schedule = Schedule(**cfg["schedule"])
@@ -242,6 +247,7 @@ def main(argv=None):
         "uncondEvery": args.uncond_every,
         "guidanceMaxT": args.guidance_max_t,
         "sampler": args.sampler,
+        "storage": args.storage,
         "perClass": args.per_class,
         "noise": args.noise,
         "classifierTestAccuracy": info["testAccuracy"],

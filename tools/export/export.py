@@ -11,6 +11,7 @@ the inputs and PyTorch outputs the Node parity check and the runtime tests compa
 
 import argparse
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from .diffusion import Schedule, sample
 from .errors import UserError, run_cli
 from .manifest import SamplingSettings, write_manifest
 from .noise import normal
+from .quantize import STORAGE_TYPES, quantize_weights_, store_int8
 from .uvit import build
 
 OPSET = 17
@@ -115,7 +117,7 @@ def flops(model):
     }
 
 
-def _export(module, args, path, input_names, output_names):
+def _export(module, args, path, input_names, output_names, storage="fp32"):
     dynamic = {n: {0: "batch"} for n in input_names + output_names}
     torch.onnx.export(
         module,
@@ -127,6 +129,8 @@ def _export(module, args, path, input_names, output_names):
         dynamic_axes=dynamic,
         do_constant_folding=True,
     )
+    if storage == "int8":
+        store_int8(path)
 
 
 def _file_entry(out_dir, name, flop_count, inputs, outputs):
@@ -147,12 +151,16 @@ def _io(name, dtype, dims):
     return {"name": name, "type": dtype, "dims": dims}
 
 
-def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None, prefix_depth=None):
+def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None, prefix_depth=None,
+                 storage="fp32"):
     """Write every graph and manifest.json into out_dir; return the manifest.
 
     prefix_depth ≥ 2 also writes prefix.onnx (embed + that many blocks fused); the runtime uses it
-    for passes that cannot exit earlier. Default: the calibrated minimum depth."""
+    for passes that cannot exit earlier. Default: the calibrated minimum depth. storage "int8":
+    the model's weights must already be rounded (quantize.quantize_weights_); each file then
+    stores them as int8 with per-channel scales (quantize.store_int8)."""
     os.makedirs(out_dir, exist_ok=True)
+    export = functools.partial(_export, storage=storage)
     model.eval()
     D, L = model.embed_dim, model.extras + model.num_patches
     C, S = model.in_chans, model.img_size
@@ -165,7 +173,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
     f = flops(model)
     tok = ["batch", L, D]
     with torch.no_grad():
-        _export(EmbedGraph(model), (x, t, y), os.path.join(out_dir, "embed.onnx"), ["x", "t", "y"], ["hidden", "temb"])
+        export(EmbedGraph(model), (x, t, y), os.path.join(out_dir, "embed.onnx"), ["x", "t", "y"], ["hidden", "temb"])
         embed = _file_entry(
             out_dir, "embed.onnx", f["embed"],
             [_io("x", "float32", ["batch", C, S, S]), _io("t", "float32", ["batch"]), _io("y", "int64", ["batch"])],
@@ -177,7 +185,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             src = model.skip_source(i)
             ins = ["hidden", "temb"] + ([] if src is None else ["skip"])
             args = (hidden, temb) + (() if src is None else (torch.randn(B, L, D),))
-            _export(BlockGraph(model, i), args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
+            export(BlockGraph(model, i), args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
             entry = _file_entry(
                 out_dir, name, f["blocks"][i],
                 [_io(n, "float32", ["batch", D] if n == "temb" else tok) for n in ins],
@@ -185,7 +193,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             )
             entry["skipFrom"] = src
             blocks.append(entry)
-        _export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
+        export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
         head = _file_entry(out_dir, "head.onnx", f["head"], [_io("hidden", "float32", tok)],
                            [_io("eps", "float32", ["batch", C, S, S])])
         sampling = sampling or SamplingSettings.from_config(cfg["sampling"])
@@ -195,7 +203,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         if prefix_depth >= 2:
             graph = PrefixGraph(model, prefix_depth)
             kept = [f"hidden_{j:02d}" for j in graph.kept]
-            _export(graph, (x, t, y), os.path.join(out_dir, "prefix.onnx"), ["x", "t", "y"],
+            export(graph, (x, t, y), os.path.join(out_dir, "prefix.onnx"), ["x", "t", "y"],
                     ["hidden", "temb", "uncertainty"] + kept)
             prefix = _file_entry(
                 out_dir, "prefix.onnx", f["embed"] + sum(f["blocks"][:prefix_depth]), embed["inputs"],
@@ -203,7 +211,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
                  _io("uncertainty", "float32", ["batch", prefix_depth])] + [_io(n, "float32", tok) for n in kept],
             )
             prefix["depth"] = prefix_depth
-        _export(model, (x, t, y), os.path.join(out_dir, "full.onnx"), ["x", "t", "y"], ["eps"])
+        export(model, (x, t, y), os.path.join(out_dir, "full.onnx"), ["x", "t", "y"], ["eps"])
         full = _file_entry(
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
@@ -228,6 +236,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         "baselines": {"monolithic": full},
         "defaults": sampling.to_defaults(threshold),
         "calibration": calibration or [],
+        "storage": storage,
         "provenance": provenance,
     })
 
@@ -383,14 +392,23 @@ def main(argv=None):
                    help="evaluate.py JSON report to record in the manifest; its guidance, steps, min depth, "
                         "batching, unconditional interval and guidance interval, under which θ was measured, "
                         "become the manifest's defaults")
+    p.add_argument("--storage", choices=STORAGE_TYPES, default="fp32",
+                   help="how the files store the weights: int8 rounds them to one scale per output channel "
+                        "(the fixtures and the calibration must come from the same rounded weights)")
     p.add_argument("--prefix-depth", type=int, default=None,
                    help="fuse embed and this many blocks into prefix.onnx (default: the min depth; 1 = none)")
     args = p.parse_args(argv)
     model, cfg, ckpt = load_model(args.checkpoint)
     calibration, threshold = None, args.threshold
     sampling = SamplingSettings.from_config(cfg["sampling"])
+    if args.storage == "int8":
+        quantize_weights_(model)
     if args.calibration:
         report = read_calibration(args.calibration)
+        measured = report.get("storage", "fp32")
+        if measured != args.storage:
+            raise UserError(f"{args.calibration} was measured on {measured} weights, not {args.storage}: "
+                            f"run tools.export.evaluate with --storage {args.storage}")
         calibration = report["calibration"]
         sampling = sampling.with_report(report)
         if threshold is None:
@@ -405,7 +423,7 @@ def main(argv=None):
         raise UserError(f"--prefix-depth must be in 1..{min_depth} (the min depth θ was calibrated with), "
                         f"got {args.prefix_depth}")
     manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling,
-                            args.prefix_depth)
+                            args.prefix_depth, args.storage)
     if args.fixtures:
         write_fixtures(model, cfg, args.fixtures, threshold, manifest, sampling)
     n = len(manifest["segments"]["blocks"])

@@ -236,3 +236,35 @@ def test_two_data_parallel_ranks_end_with_the_same_weights(tmp_path):
     # rank 0 alone writes the weights, after 6 steps
     assert os.path.exists(tmp_path / "rank0" / "weights.pt") and not os.path.exists(tmp_path / "rank1" / "weights.pt")
     assert len(losses(str(tmp_path / "rank0"))) == 6
+
+
+@needs_data
+def test_int8_storage_keeps_parity_and_shrinks_the_files(trained, tmp_path):
+    import onnx
+
+    fp32_dir, model_dir, fixture_dir = str(tmp_path / "fp32"), str(tmp_path / "int8"), str(tmp_path / "fixtures")
+    weights = os.path.join(trained, "weights.pt")
+    run("tools.export.export", "--checkpoint", weights, "--out", fp32_dir)
+    run("tools.export.export", "--checkpoint", weights, "--out", model_dir, "--storage", "int8",
+        "--fixtures", fixture_dir)
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    assert manifest["storage"] == "int8"
+    files = lambda m: [m["segments"]["embed"], *m["segments"]["blocks"], m["segments"]["head"]]  # noqa: E731
+    fp32 = json.load(open(os.path.join(fp32_dir, "manifest.json")))
+    assert sum(f["bytes"] for f in files(manifest)) < 0.5 * sum(f["bytes"] for f in files(fp32))
+    for b in manifest["segments"]["blocks"]:
+        graph = onnx.load(os.path.join(model_dir, b["path"])).graph
+        assert sum(n.op_type == "DequantizeLinear" for n in graph.node) >= 4  # qkv, proj, fc1, fc2
+        assert any(i.data_type == onnx.TensorProto.INT8 for i in graph.initializer)
+    # the fixtures come from the same rounded weights: onnxruntime-web agrees with PyTorch as for fp32
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not installed")
+    p = subprocess.run([node, "test/parity/check.mjs", model_dir, fixture_dir], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # a calibration measured on fp32 weights does not describe the int8 ones
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({"calibration": [], "default": {"threshold": 0.1}, "steps": 4, "guidance": 2.0}))
+    mismatch = run("tools.export.export", "--checkpoint", weights, "--out", str(tmp_path / "x"), "--storage", "int8",
+                   "--calibration", str(report), check=False)
+    assert_clear_error(mismatch, "was measured on fp32 weights, not int8")
