@@ -189,8 +189,12 @@ def unconditional_threshold(threshold, guidance):
 
 @torch.no_grad()
 def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta=0.0, step_noise=None, min_depth=1,
-           batching="separate", uncond_every=1, guidance_max_t=None, sampler="ddim", depths=None):
+           batching="separate", uncond_every=1, guidance_max_t=None, sampler="ddim", depths=None,
+           denoise=adaptive_eps):
     """Sampling with classifier-free guidance and AdaDiff exits; returns images and a trace.
+
+    denoise(model, x, t, y, threshold, min_depth) → (eps, exit block, uncertainties): one pass's
+    exit rule (default: the step-level exit, adaptive_eps; token_exit.py passes its own).
 
     sampler: one of SAMPLERS, stepped as the runtime's are (DDIM by default; ddpm needs step_noise).
     depths: a static baseline (the runtime's modes 'static' and 'schedule'): the passes at step k run
@@ -234,14 +238,14 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
         reuse = guide and guided % uncond_every != 0
         guided += guide
         if not guide or reuse:
-            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, theta_c, min_c)
+            eps_c, exit_c, unc_c = denoise(model, x, tt, y, theta_c, min_c)
         elif batching == "all" and depths is None:
             eps_c_all, unc_c = exits_of(model, x, tt, y)
             eps_u_all, unc_u = exits_of(model, x, tt, null)
             exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
             eps_c, eps_u = eps_c_all[rows, exit_c], eps_u_all[rows, exit_u]
         else:
-            eps_c, exit_c, unc_c = adaptive_eps(model, x, tt, y, theta_c, min_c)
+            eps_c, exit_c, unc_c = denoise(model, x, tt, y, theta_c, min_c)
             # the runtime's unconditionalPolicy: 'shallow' stops it at min_depth in every mode; a
             # static baseline runs it as deep as the conditional pass; 'weighted' scales θ
             if batching == "shallow":
@@ -252,7 +256,7 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
                 theta_u, min_u = unconditional_threshold(threshold, guidance), min_depth
             else:
                 theta_u, min_u = threshold, min_depth
-            eps_u, exit_u, unc_u = adaptive_eps(model, x, tt, null, theta_u, min_u)
+            eps_u, exit_u, unc_u = denoise(model, x, tt, null, theta_u, min_u)
         record = {"t": t, "exit_cond": exit_c.tolist(), "unc_cond": unc_c.tolist()}
         if guide:
             eps = eps_u + guidance * (eps_c - eps_u)  # on a reused step, eps_u is the last one computed

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .classifier import features_of, load_classifier
-from .diffusion import BATCHINGS, SAMPLERS, Schedule, sample
+from .diffusion import BATCHINGS, SAMPLERS, Schedule, adaptive_eps, sample
 from .errors import UserError, run_cli
 from .export import load_model
 from .noise import normal
@@ -97,6 +97,7 @@ def real_floor(classifier, reference, per_class, seed=0):
 def evaluate_threshold(
     model, schedule, classifier, reference, threshold, per_class, steps, guidance, batch, seed, min_depth=1,
     batching="separate", uncond_every=1, guidance_max_t=None, noise="torch", sampler="ddim", depths=None,
+    denoise=adaptive_eps,
 ):
     labels, noise = seeded_inputs(model, per_class, seed, noise)
     images, blocks_run, passes = [], 0, 0
@@ -111,7 +112,7 @@ def evaluate_threshold(
         img, trace = sample(
             model, schedule, labels[i : i + batch], x_start, steps, guidance, threshold,
             min_depth=min_depth, batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
-            sampler=sampler, step_noise=step_noise, depths=depths,
+            sampler=sampler, step_noise=step_noise, depths=depths, denoise=denoise,
         )
         images.append(img)
         for k, rec in enumerate(trace):

@@ -1,0 +1,84 @@
+"""Token-level exits: the simulation's two limits are the rules it generalises, and its FLOPs are
+the export's."""
+
+import torch
+
+from tools.export.diffusion import adaptive_eps
+from tools.export.export import flops
+from tools.export.token_exit import TokenExit, parse_rules, token_flops
+from tools.export.uvit import UViT
+
+
+def tiny():
+    torch.manual_seed(0)
+    model = UViT(img_size=28, patch_size=7, embed_dim=32, depth=4, num_heads=2)
+    model.eval()
+    return model
+
+
+def inputs(model, B=3):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(B, 1, 28, 28, generator=g), torch.tensor([10.0, 500.0, 900.0]), torch.tensor([0, 3, 10])
+
+
+def test_theta_tok_zero_runs_full_depth_and_saves_nothing():
+    model = tiny()
+    x, t, y = inputs(model)
+    rule = TokenExit(model, "uem", 0.0)
+    eps, exit_block, _ = rule(model, x, t, y, 0.0, 1)
+    assert torch.allclose(eps, model(x, t, y), atol=1e-6)
+    assert exit_block.tolist() == [model.num_blocks - 1] * 3
+    assert abs(rule.spent - 3 * rule.full_pass) < 1e-6 * rule.full_pass
+
+
+def test_theta_tok_one_freezes_every_token_at_the_min_depth_like_the_step_exit():
+    model = tiny()
+    x, t, y = inputs(model)
+    rule = TokenExit(model, "uem", 1.0)
+    eps, exit_block, _ = rule(model, x, t, y, 0.0, 2)
+    step_eps, step_exit, _ = adaptive_eps(model, x, t, y, 1.0, 2)
+    assert exit_block.tolist() == step_exit.tolist() == [1, 1, 1]
+    assert torch.allclose(eps, step_eps, atol=1e-6)
+    step = TokenExit(model, "step")
+    step(model, x, t, y, 1.0, 2)
+    assert abs(rule.spent - step.spent) < 1e-6 * rule.spent
+
+
+def test_a_tau_between_the_tokens_gaps_freezes_some_and_costs_between_the_limits():
+    from tools.export.token_exit import per_patch
+
+    model = tiny()
+    x, t, y = inputs(model)
+    with torch.no_grad():
+        h, _ = model.embed(x, t, y)
+        h0 = model.run_block(0, h)
+        gaps = per_patch((model.head(h0) - model(x, t, y)) ** 2, model)
+    rule = TokenExit(model, "oracle", float(gaps.median()))
+    eps, exit_block, _ = rule(model, x, t, y, 0.0, 1)
+    assert 0.3 < float(rule.frozen_by_block[1]) / 3 < 0.7  # about half frozen after block 0
+    assert exit_block.tolist() == [model.num_blocks - 1] * 3  # some tokens went on to the end
+    assert not torch.allclose(eps, model(x, t, y), atol=1e-5)
+    assert TokenExit(model, "uem", 1.0).full_pass == rule.full_pass
+    assert 0.3 * 3 * rule.full_pass < rule.spent < 0.95 * 3 * rule.full_pass
+
+
+def test_the_per_token_flops_add_up_to_the_exports_per_block_flops():
+    model = tiny()
+    active, _ = token_flops(model)
+    tokens = model.extras + model.num_patches
+    exported = flops(model)["blocks"]
+    for a, e in zip(active, exported):
+        assert abs(a * tokens - e) <= 0.02 * e, (a * tokens, e)
+
+
+def test_rules_parse_and_refuse_what_they_do_not_know():
+    assert parse_rules("full,step:0.1,uem:0.03,oracle:3e-4") == [
+        ("full", 0.0), ("step", 0.1), ("uem", 0.03), ("oracle", 3e-4)]
+    import pytest
+
+    from tools.export.errors import UserError
+
+    with pytest.raises(UserError, match="not one of"):
+        parse_rules("token:0.1")
+    with pytest.raises(UserError, match="needs a number"):
+        parse_rules("uem:abc")

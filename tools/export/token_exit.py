@@ -1,0 +1,207 @@
+"""Token-level early exit (issue #19): within a pass, a patch token whose UEM uncertainty is at most
+θ_tok stops being updated, so depth follows the image, not only the timestep.
+
+The rule, simulated exactly on a batch (every block is computed, and a frozen token's update is
+thrown away, which is what a real exit computes):
+
+- from the minimum depth on, after each block, a patch token whose uncertainty — the UEM's
+  per-pixel map averaged over its patch — is ≤ θ_tok is frozen: it keeps its hidden state, later
+  blocks still read that state as key and value (and an out-block still fuses its skip into it),
+  and the head reads each token's last state;
+- the pass itself ends as today: when every patch token is frozen, or at the step-level rule (the
+  whole map's mean ≤ θ), or at the last block;
+- the oracle freezes a token when its true gap to the full-depth estimate (the squared difference
+  of the head on its current state and the head at full depth, averaged over its patch) is ≤ τ:
+  the ceiling of any rule that decides per token.
+
+FLOPs are counted per token: a token that goes on pays qkv, attention over all tokens, proj, the
+MLP (and an out-block's skip fusion) and its UEM; a frozen token that later blocks read pays its
+skip fusion and its key and value projections. Savings are against full depth (every block of both
+guidance passes at every step), split by source as the runtime splits blocks.
+
+    /usr/bin/python3 -m tools.export.token_exit --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \\
+        --per-class 100 --rules step:0.1,uem:0.03,oracle:3e-4 --no-guidance-schedule --out runs/token/exits.json
+"""
+
+import argparse
+import json
+import time
+
+import torch
+
+from .diffusion import Schedule, adaptive_eps
+from .errors import UserError, run_cli
+from .evaluate import evaluate_threshold, load_judge
+from .export import load_model
+
+RULES = ("full", "step", "uem", "oracle")
+
+
+def token_flops(model):
+    """FLOPs of one block for one token that goes on, and for one that is frozen, per block."""
+    D, L, P = model.embed_dim, model.extras + model.num_patches, model.patch_dim
+    hidden = int(model.blocks[0].mlp.fc1.out_features)
+    active, frozen = [], []
+    for i in range(model.num_blocks):
+        skip = 2 * 2 * D * D if model.skip_source(i) is not None else 0
+        active.append(skip + 2 * D * 3 * D + 4 * L * D + 2 * D * D + 2 * 2 * D * hidden + 2 * D * P)
+        frozen.append(skip + 2 * 2 * D * D)
+    return active, frozen
+
+
+def per_patch(m, model):
+    """[B, C, H, W] → [B, num_patches]: the mean over each patch, in the tokens' order."""
+    B, C = m.shape[:2]
+    g, p = model.grid, model.patch_size
+    return m.reshape(B, C, g, p, g, p).mean(dim=(1, 3, 5)).reshape(B, g * g)
+
+
+class TokenExit:
+    """One exit rule as sample()'s `denoise`, counting the FLOPs it runs."""
+
+    def __init__(self, model, rule, theta_tok=0.0):
+        if rule not in RULES:
+            raise UserError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+        self.model, self.rule, self.theta_tok = model, rule, theta_tok
+        self.active, self.frozen = token_flops(model)
+        D, P = model.embed_dim, model.patch_dim
+        L = model.extras + model.num_patches
+        # embed (patch projection) and head (LN, decoder, 3×3 conv): paid once per pass either way
+        self.fixed = 2 * model.num_patches * D * P + 2 * (L * D * P + 9 * model.img_size**2 * model.in_chans**2)
+        self.full_pass = self.fixed + sum(self.active) * L
+        self.run = {"exits": 0.0, "fixedDepth": 0.0}  # FLOPs saved against full depth, by source
+        self.passes = 0
+        self.spent = 0.0
+        self.frozen_by_block = torch.zeros(model.num_blocks)
+
+    @torch.no_grad()
+    def __call__(self, model, x, t, y, threshold, min_depth):
+        B = x.shape[0]
+        self.passes += B
+        if self.rule in ("full", "step"):
+            eps, exit_block, unc = adaptive_eps(model, x, t, y, threshold if self.rule == "step" else 0.0, min_depth)
+            spent = sum(self.fixed + sum(self.active[: int(e) + 1]) * (model.extras + model.num_patches)
+                        for e in exit_block)
+            self._count(spent, B, threshold)
+            return eps, exit_block, unc
+        return self._token_pass(model, x, t, y, threshold, min_depth)
+
+    def _count(self, spent, B, threshold):
+        self.spent += spent
+        # θ 1 is a depth fixed ahead ('shallow''s unconditional pass, static baselines)
+        self.run["fixedDepth" if threshold >= 1.0 else "exits"] += B * self.full_pass - spent
+
+    def _token_pass(self, model, x, t, y, threshold, min_depth):
+        B, E, N = x.shape[0], model.extras, model.num_patches
+        eps_full = model(x, t, y) if self.rule == "oracle" else None
+        h, temb = model.embed(x, t, y)
+        frozen = torch.zeros(B, N, dtype=torch.bool)
+        ended = torch.zeros(B, dtype=torch.bool)
+        exit_block = torch.full((B,), model.num_blocks - 1, dtype=torch.long)
+        outputs, unc = [], []
+        spent = torch.full((B,), float(self.fixed), dtype=torch.float64)
+        for i in range(model.num_blocks):
+            src = model.skip_source(i)
+            new = model.run_block(i, h, None if src is None else outputs[src])
+            keep = torch.cat([ended[:, None].expand(B, E), frozen | ended[:, None]], dim=1)
+            h = torch.where(keep[:, :, None], h, new)
+            outputs.append(h)
+            n_frozen = (frozen & ~ended[:, None]).sum(1).double()
+            n_active = (~ended).double() * (E + N) - n_frozen
+            spent += n_active * self.active[i] + n_frozen * self.frozen[i]
+            self.frozen_by_block[i] += (frozen | ended[:, None]).float().mean(1).sum()
+            u_map = model.uncertainty_map(i, h, temb)
+            unc.append(u_map.reshape(B, -1).mean(1))
+            if i + 1 < min_depth or i == model.num_blocks - 1:
+                continue
+            if self.rule == "uem":
+                score = per_patch(u_map, model)
+            else:
+                score = per_patch((model.head(h) - eps_full) ** 2, model)
+            frozen |= score <= self.theta_tok
+            stop = ~ended & (frozen.all(1) | (unc[-1] <= threshold))
+            exit_block[stop] = i
+            ended |= stop
+        eps = model.head(h)
+        self._count(float(spent.sum()), B, threshold)
+        return eps, exit_block, torch.stack(unc, dim=1)
+
+    def report(self, steps, guided_reference=True):
+        """Savings against full depth: every block of both passes (one without guidance) at every step."""
+        per_step = 2 if guided_reference else 1
+        reference = self.samples * steps * per_step * self.full_pass
+        ran = self.passes * self.full_pass
+        return {
+            "flopsSaved": round(1 - self.spent / reference, 4),
+            "flopsSavedByExits": round(self.run["exits"] / reference, 4),
+            "flopsSavedBySchedule": round((reference - ran) / reference, 4),
+            "flopsSavedByFixedDepth": round(self.run["fixedDepth"] / reference, 4),
+        }
+
+
+def parse_rules(text):
+    rules = []
+    for item in text.split(","):
+        name, _, value = item.strip().partition(":")
+        if name not in RULES:
+            raise UserError(f"--rules: {name!r} is not one of {', '.join(RULES)} (e.g. step:0.1,uem:0.03,oracle:3e-4)")
+        try:
+            rules.append((name, float(value) if value else 0.0))
+        except ValueError:
+            raise UserError(f"--rules: {item!r} needs a number after the colon") from None
+    return rules
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="tools.export.token_exit", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    p.add_argument("--rules", default="full,step:0.1,uem:0.03,uem:0.06,oracle:3e-4",
+                   help="full | step:θ | uem:θ_tok | oracle:τ, comma-separated; each is one frontier point")
+    p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--guidance", type=float, default=1.75)
+    p.add_argument("--sampler", default="dpmpp2m")
+    p.add_argument("--min-depth", type=int, default=5)
+    p.add_argument("--no-guidance-schedule", action="store_true",
+                   help="guide every step with a fresh unconditional pass exiting by the same rule (what "
+                        "the exits save alone); default: the shipped schedule (shallow, every 2nd, t ≤ 800)")
+    p.add_argument("--seed", type=int, default=1234, help="the same draw as tools.export.evaluate")
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rules = parse_rules(args.rules)
+    model, cfg, _ = load_model(args.checkpoint)
+    schedule = Schedule(**cfg["schedule"])
+    classifier, reference, _ = load_judge(args.classifier)
+    settings = (dict(batching="separate", uncond_every=1, guidance_max_t=None) if args.no_guidance_schedule
+                else dict(batching="shallow", uncond_every=2, guidance_max_t=800))
+    rows = []
+    started = time.time()
+    for name, value in rules:
+        rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
+        rule.samples = model.num_classes * args.per_class
+        full = name == "full"
+        kwargs = dict(batching="separate", uncond_every=1, guidance_max_t=None) if full else settings
+        row, _ = evaluate_threshold(
+            model, schedule, classifier, reference, value if name == "step" else 0.0, args.per_class, args.steps,
+            args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, **kwargs)
+        row = {"rule": name, "value": value, **rule.report(args.steps, args.guidance != 1.0),
+               **{k: row[k] for k in ("savedFraction", "agreement", "fid", "samples")},
+               "frozenByBlock": [round(float(v) / max(1, rule.passes), 3) for v in rule.frozen_by_block]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    report = {"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler, "minDepth": args.min_depth,
+              "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed, "rows": rows,
+              "seconds": round(time.time() - started, 1)}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    run_cli(main)
