@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { Backend } from '../runtime';
+import { modelFiles, type Backend, type Manifest } from '../runtime';
 import { BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
 import { median } from './stats';
@@ -26,8 +26,11 @@ export interface FirstImageOptions {
 }
 
 export interface FirstImageRow {
-  /** The model directory's name. */
+  /** The model's id and how its files store the weights (manifest.storage). */
   model: string;
+  storage: string;
+  /** The model files' size on disk (uncompressed). */
+  modelBytes: number;
   cache: 'cold' | 'warm';
   /** Navigation to the model ready (backend badge shown). */
   readyMs: number;
@@ -56,6 +59,35 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css',
 };
 const LATENCY_MS = 20;
+
+/** What the page downloads of a model: manifest.json aside, the files its load reads. */
+const pageBytes = (m: Manifest) =>
+  modelFiles(m, { skipFusedBlocks: true }).reduce((sum, f) => sum + f.bytes, 0);
+
+/** BENCHMARKS.md's section for saved first-image reports (docs/first-image-<backend>.json). */
+export function firstImageMarkdown(reports: FirstImageReport[]): string[] {
+  if (!reports.length) return [];
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  const runs = (n: number) => `${n} run${n === 1 ? '' : 's'}`;
+  return [
+    '',
+    '## Time to first image (Chromium)',
+    '',
+    'Written by `npx adadiff bench --first-image --model DIR,DIR… --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, in a fresh profile (cold: nothing cached) and again in the same profile (warm: the runtime in the HTTP cache, the model in Cache Storage). Files served gzip-compressed, as a static host would; the bytes are what crossed the wire, onnxruntime-web included. Medians.',
+    ...reports.flatMap((r) => [
+      '',
+      `${r.environment}; network ${r.throttleMbps === null ? 'not throttled' : `throttled to ${r.throttleMbps} Mbit/s each way, ${r.latencyMs} ms latency`}; ${runs(r.rows[0]?.reps ?? 0)} per row.${r.backend === 'webgpu' ? " WebGPU on this machine is SwiftShader, a software adapter, far slower than wasm: these rows show the path works and what the model's size changes, not a GPU's speed." : ''}`,
+      '',
+      '| model (weights) | model files | cache | ready | first image | over the wire |',
+      '|---|---|---|---|---|---|',
+      ...r.rows.map(
+        (row) =>
+          `| ${row.model} (${row.storage}) | ${mb(row.modelBytes)} | ${row.cache} | ${s(row.readyMs)} | ${s(row.firstImageMs)} | ${mb(row.transferredBytes)} |`,
+      ),
+    ]),
+  ];
+}
 
 /** dist/ and the models, gzip on the fly (kept in memory), cross-origin isolated like `vite preview`. */
 function serve(roots: [string, string][]): Promise<{ server: Server; url: string }> {
@@ -98,7 +130,16 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
     );
   }
   const { chromium } = await import('playwright-core');
-  const models = o.modelDirs.map((dir, i) => ({ dir: path.resolve(dir), prefix: `/m${i}/` }));
+  const models = o.modelDirs.map((dir, i) => {
+    const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    return {
+      dir: path.resolve(dir),
+      prefix: `/m${i}/`,
+      id: m.id,
+      storage: m.storage ?? 'fp32',
+      bytes: pageBytes(m),
+    };
+  });
   const { server, url } = await serve([
     ...models.map((m): [string, string] => [m.prefix, m.dir]),
     ['/', path.resolve('dist')],
@@ -106,7 +147,10 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
   const rows: FirstImageRow[] = [];
   try {
     for (const m of models) {
-      const samples: Record<'cold' | 'warm', Omit<FirstImageRow, 'model' | 'cache' | 'reps'>[]> = {
+      const samples: Record<
+        'cold' | 'warm',
+        Pick<FirstImageRow, 'readyMs' | 'firstImageMs' | 'transferredBytes'>[]
+      > = {
         cold: [],
         warm: [],
       };
@@ -170,7 +214,9 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
       for (const cache of ['cold', 'warm'] as const) {
         const s = samples[cache];
         rows.push({
-          model: path.basename(m.dir),
+          model: m.id,
+          storage: m.storage,
+          modelBytes: m.bytes,
           cache,
           readyMs: median(s.map((r) => r.readyMs)),
           firstImageMs: median(s.map((r) => r.firstImageMs)),

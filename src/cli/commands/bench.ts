@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest, resolveParams, type Manifest } from '../../runtime';
 import { directorySource } from '../../node/source';
-import { runFirstImageBench } from '../../bench/first-image';
+import { firstImageMarkdown, runFirstImageBench, type FirstImageReport } from '../../bench/first-image';
 import { runBrowserBench } from '../../bench/browser';
 import { runBench, type BenchReport } from '../../bench/harness';
 import { frontierSeries, type FrontierReport } from '../../bench/frontier';
@@ -89,7 +89,7 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
 }
 
 async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> {
-  onlyFlags(values, ['model', 'reps', 'json', 'quiet', 'backend', 'first-image', 'throttle']);
+  onlyFlags(values, ['model', 'reps', 'json', 'quiet', 'backend', 'first-image', 'throttle', 'markdown']);
   const reps = num('reps', values.reps) ?? 3;
   if (!Number.isInteger(reps) || reps < 1 || reps > 20)
     throw new UsageError('--reps must be an integer 1…20');
@@ -106,6 +106,13 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
     throttleMbps: throttle === 0 ? null : throttle,
     onProgress: values.quiet ? undefined : io.stderr,
   });
+  if (values.markdown) {
+    const docs = path.join(path.dirname(values.markdown), 'docs');
+    await mkdir(docs, { recursive: true });
+    await writeFile(path.join(docs, `first-image-${backend}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    const shipped = await loadModelDir(DEFAULT_MODEL);
+    await renderBenchMarkdown(values.markdown, shipped.manifest);
+  }
   if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else
     io.stderr(
@@ -173,6 +180,12 @@ export async function writeBenchMarkdown(
       }),
     );
   }
+  await renderBenchMarkdown(file, manifest);
+}
+
+/** BENCHMARKS.md from every saved run in docs/ beside it: benches, first-image runs, the frontier. */
+export async function renderBenchMarkdown(file: string, manifest: Manifest): Promise<void> {
+  const docs = path.join(path.dirname(file), 'docs');
   const saved: BenchReport[] = [];
   for (const f of (await readdir(docs)).filter((f) => /^bench-[\w-]+\.json$/.test(f)).sort()) {
     const r = JSON.parse(await readFile(path.join(docs, f), 'utf8')) as BenchReport;
@@ -191,7 +204,15 @@ export async function writeBenchMarkdown(
       }),
     );
   }
-  await writeFile(file, benchMarkdown(saved, manifest, frontier));
+  const firstImage: FirstImageReport[] = [];
+  for (const f of (await readdir(docs)).filter((f) => /^first-image-[\w-]+\.json$/.test(f)).sort())
+    firstImage.push(JSON.parse(await readFile(path.join(docs, f), 'utf8')) as FirstImageReport);
+  await writeFile(
+    file,
+    benchMarkdown(saved, manifest, frontier) +
+      firstImageMarkdown(firstImage).join('\n') +
+      (firstImage.length ? '\n' : ''),
+  );
 }
 
 /** tools/export/frontier.py's reports, where they have been made: docs/frontier.json (+ -confirm). */
