@@ -94,8 +94,10 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
     { onStep, signal }: GenerateCallOptions = {},
   ): Promise<GenerateResult> {
     // started, not awaited: the session's generate waits for a running load itself, so a later
-    // call made meanwhile still replaces this one, as the newest call should
-    if (session.model.getState().status === 'idle') load().catch(() => undefined);
+    // call made meanwhile still replaces this one, as the newest call should. A failed load is
+    // tried again: the file may be there now
+    const { status } = session.model.getState();
+    if (status === 'idle' || status === 'error') load().catch(() => undefined);
     const result = await session.generate(
       { preview: Boolean(onStep), ...params },
       { onStep, signal, raise: true },

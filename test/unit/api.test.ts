@@ -39,6 +39,10 @@ describe('createGenerator (Node)', () => {
     const e = await missing.generate().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(FetchError);
     expect((e as Error).message).toMatch(/\/nonexistent\/model\/manifest\.json/);
+    // the next call tries the load again rather than repeating the old failure
+    const again = await missing.generate().catch((x: unknown) => x);
+    expect(again).toBeInstanceOf(FetchError);
+    expect(again).not.toBe(e);
 
     const g = createGenerator({ model: MODEL_DIR });
     const bad = await g.generate({ threshold: Number.NaN }).catch((x: unknown) => x);
