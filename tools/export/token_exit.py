@@ -126,10 +126,10 @@ class TokenExit:
         self._count(float(spent.sum()), B, threshold)
         return eps, exit_block, torch.stack(unc, dim=1)
 
-    def report(self, steps, guided_reference=True):
+    def report(self, samples, steps, guided_reference=True):
         """Savings against full depth: every block of both passes (one without guidance) at every step."""
         per_step = 2 if guided_reference else 1
-        reference = self.samples * steps * per_step * self.full_pass
+        reference = samples * steps * per_step * self.full_pass
         ran = self.passes * self.full_pass
         return {
             "flopsSaved": round(1 - self.spent / reference, 4),
@@ -183,13 +183,13 @@ def main(argv=None):
     started = time.time()
     for name, value in rules:
         rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
-        rule.samples = model.num_classes * args.per_class
         full = name == "full"
         kwargs = dict(batching="separate", uncond_every=1, guidance_max_t=None) if full else settings
         row, _ = evaluate_threshold(
             model, schedule, classifier, reference, value if name == "step" else 0.0, args.per_class, args.steps,
             args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, **kwargs)
-        row = {"rule": name, "value": value, **rule.report(args.steps, args.guidance != 1.0),
+        samples = model.num_classes * args.per_class
+        row = {"rule": name, "value": value, **rule.report(samples, args.steps, args.guidance != 1.0),
                **{k: row[k] for k in ("savedFraction", "agreement", "fid", "samples")},
                "frozenByBlock": [round(float(v) / max(1, rule.passes), 3) for v in rule.frozen_by_block]}
         rows.append(row)

@@ -82,3 +82,16 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         parse_rules("token:0.1")
     with pytest.raises(UserError, match="needs a number"):
         parse_rules("uem:abc")
+
+
+def test_the_report_splits_the_saving_by_source_and_counts_skipped_passes_as_the_schedule():
+    model = tiny()
+    x, t, y = inputs(model)
+    rule = TokenExit(model, "uem", 0.5)
+    rule(model, x, t, y, 0.0, 2)  # one step's conditional pass, exits by the token rule
+    rule(model, x, t, y, 1.0, 2)  # its unconditional pass, fixed at the min depth ('shallow')
+    r = rule.report(samples=3, steps=2)  # two steps guided: the second step's passes did not run
+    assert abs(r["flopsSavedBySchedule"] - 0.5) < 1e-9
+    assert r["flopsSavedByFixedDepth"] > 0 and r["flopsSavedByExits"] >= 0
+    total = r["flopsSavedByExits"] + r["flopsSavedBySchedule"] + r["flopsSavedByFixedDepth"]
+    assert abs(total - r["flopsSaved"]) < 1e-3
