@@ -142,13 +142,18 @@ class TokenExit:
 def parse_rules(text):
     rules = []
     for item in text.split(","):
-        name, _, value = item.strip().partition(":")
+        name, colon, value = item.strip().partition(":")
         if name not in RULES:
             raise UserError(f"--rules: {name!r} is not one of {', '.join(RULES)} (e.g. step:0.1,uem:0.03,oracle:3e-4)")
+        if name == "full":
+            if colon:
+                raise UserError(f"--rules: {item!r}: full takes no value")
+            rules.append((name, 0.0))
+            continue
         try:
-            rules.append((name, float(value) if value else 0.0))
+            rules.append((name, float(value)))
         except ValueError:
-            raise UserError(f"--rules: {item!r} needs a number after the colon") from None
+            raise UserError(f"--rules: {item!r} needs a number after the colon (e.g. {name}:0.05)") from None
     return rules
 
 
@@ -173,6 +178,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.per_class < 1 or args.steps < 1:
+        raise UserError(f"--per-class and --steps must be ≥ 1, got {args.per_class} and {args.steps}")
     rules = parse_rules(args.rules)
     model, cfg, _ = load_model(args.checkpoint)
     schedule = Schedule(**cfg["schedule"])

@@ -82,6 +82,10 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         parse_rules("token:0.1")
     with pytest.raises(UserError, match="needs a number"):
         parse_rules("uem:abc")
+    with pytest.raises(UserError, match="needs a number"):
+        parse_rules("oracle")  # a rule without its value would quietly run full depth
+    with pytest.raises(UserError, match="takes no value"):
+        parse_rules("full:0.5")
 
 
 def test_the_report_splits_the_saving_by_source_and_counts_skipped_passes_as_the_schedule():
@@ -89,9 +93,13 @@ def test_the_report_splits_the_saving_by_source_and_counts_skipped_passes_as_the
     x, t, y = inputs(model)
     rule = TokenExit(model, "uem", 0.5)
     rule(model, x, t, y, 0.0, 2)  # one step's conditional pass, exits by the token rule
+    spent_by_exits = rule.spent
     rule(model, x, t, y, 1.0, 2)  # its unconditional pass, fixed at the min depth ('shallow')
     r = rule.report(samples=3, steps=2)  # two steps guided: the second step's passes did not run
+    reference = 3 * 2 * 2 * rule.full_pass
+    L = model.extras + model.num_patches
+    fixed_pass = rule.fixed + L * sum(rule.active[:2])  # every token through 2 blocks, then the head
     assert abs(r["flopsSavedBySchedule"] - 0.5) < 1e-9
-    assert r["flopsSavedByFixedDepth"] > 0 and r["flopsSavedByExits"] >= 0
-    total = r["flopsSavedByExits"] + r["flopsSavedBySchedule"] + r["flopsSavedByFixedDepth"]
-    assert abs(total - r["flopsSaved"]) < 1e-3
+    assert abs(r["flopsSavedByFixedDepth"] - round(3 * (rule.full_pass - fixed_pass) / reference, 4)) < 1e-9
+    assert abs(r["flopsSavedByExits"] - round((3 * rule.full_pass - spent_by_exits) / reference, 4)) < 1e-9
+    assert r["flopsSavedByExits"] > 0
