@@ -11,16 +11,6 @@ import { createEngineClient } from '../worker/client';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
 
 export * from './generator';
-export {
-  AdaDiffError,
-  BackendError,
-  CancelledError,
-  DeviceLostError,
-  FetchError,
-  IntegrityError,
-  ManifestError,
-  ParameterError,
-} from '../runtime/errors';
 export { WorkerCrashedError } from '../worker/client';
 
 export interface BrowserGeneratorOptions extends GeneratorOptions {

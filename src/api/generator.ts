@@ -12,6 +12,17 @@ import type { BackendChoice, LoadInfo } from '../worker/api';
 
 export type { BackendChoice, LoadInfo } from '../worker/api';
 export type { GenerateParams, GenerateResult, LoadProgress, StepEvent, Totals } from '../runtime';
+// the errors a generator rejects with, the same set in the browser and in Node
+export {
+  AdaDiffError,
+  BackendError,
+  CancelledError,
+  DeviceLostError,
+  FetchError,
+  IntegrityError,
+  ManifestError,
+  ParameterError,
+} from '../runtime/errors';
 
 export interface GeneratorOptions {
   /** The model's folder (the one holding manifest.json). Default: the model this package ships. */

@@ -12,16 +12,6 @@ import { directorySource, loadOrt, shippedModelDir } from '../node/source';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
 
 export * from './generator';
-export {
-  AdaDiffError,
-  BackendError,
-  CancelledError,
-  DeviceLostError,
-  FetchError,
-  IntegrityError,
-  ManifestError,
-  ParameterError,
-} from '../runtime/errors';
 export { encodePng };
 
 const nodeHost: EngineHost = {
