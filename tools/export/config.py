@@ -40,6 +40,7 @@ DEFAULTS = {
         "log_every": 20,
         "checkpoint_minutes": 5.0,
         "train_uem_only": False,
+        "uem_target": "noise",
     },
     "sampling": {"steps": 20, "guidance": 3.0, "threshold": 0.1},
 }
@@ -61,6 +62,14 @@ def _merge(defaults, given, path, source):
     return out
 
 
+def _check(cfg, source):
+    target = cfg["train"]["uem_target"]
+    if target not in ("noise", "final"):
+        raise UserError(f"{source}: train.uem_target must be 'noise' (the paper's) or 'final' (the gap to the last "
+                        f"block), got {target!r}")
+    return cfg
+
+
 def load(path):
     try:
         with open(path) as f:
@@ -71,8 +80,8 @@ def load(path):
         raise UserError(f"config file {path} is not valid JSON: {e}") from None
     if not isinstance(given, dict):
         raise UserError(f"config file {path} must hold a JSON object")
-    return _merge(DEFAULTS, given, "", path)
+    return _check(_merge(DEFAULTS, given, "", path), path)
 
 
 def from_dict(given, source="config"):
-    return _merge(DEFAULTS, given, "", source)
+    return _check(_merge(DEFAULTS, given, "", source), source)

@@ -37,7 +37,11 @@ def pseudo_uncertainty(eps_hat, eps):
     return torch.tanh((eps_hat - eps).abs()).detach()
 
 
-def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, beta=1.0, distill=0.0):
+UEM_TARGETS = ("noise", "final")
+
+
+def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, beta=1.0, distill=0.0,
+                   uem_target="noise"):
     """L = L_simple + λ·L_u + β·L_UAL (+ δ·L_distill) for one batch.
 
     eps_hats, uncertainties: per-exit lists of [B, C, H, W]; eps: the true noise.
@@ -48,12 +52,18 @@ def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, be
     in place of the true noise: it pulls the exits towards what full depth would say, which is
     what an early exit's cost in sample quality depends on. One run at δ 5 hurt full depth and the
     exits alike (MODEL.md); it is off until a setting is found that helps.
+    uem_target "final" (issue #19) trains each UEM against tanh(|ε̂ᵢ − ε̂_final|) instead of the paper's
+    tanh(|ε̂ᵢ − ε|): an exit costs what it moves the final estimate, and the true noise's part of the
+    error is one no exit can remove, so the paper's target hides where more depth would still help.
     """
+    if uem_target not in UEM_TARGETS:
+        raise ValueError(f"uem_target must be one of {UEM_TARGETS}, got {uem_target!r}")
     B = eps.shape[0]
     w = torch.ones(B, device=eps.device) if sample_weight is None else sample_weight
     per_layer_mse = [((e - eps) ** 2).reshape(B, -1).mean(1) for e in eps_hats]
     l_simple = (w * per_layer_mse[-1]).mean()
-    l_u_terms = [((u - pseudo_uncertainty(e, eps)) ** 2).mean() for e, u in zip(eps_hats, uncertainties)]
+    reference = eps if uem_target == "noise" else eps_hats[-1].detach()
+    l_u_terms = [((u - pseudo_uncertainty(e, reference)) ** 2).mean() for e, u in zip(eps_hats, uncertainties)]
     l_u = torch.stack(l_u_terms).sum()
     certainty = torch.stack([1.0 - u.mean() for u in uncertainties]).detach()
     layer_w = certainty / certainty.sum()

@@ -29,6 +29,7 @@ import time
 
 import torch
 
+from . import data as data_mod
 from .diffusion import Schedule, adaptive_eps
 from .errors import UserError, run_cli
 from .evaluate import evaluate_threshold, load_judge
@@ -139,7 +140,32 @@ class TokenExit:
         }
 
 
+@torch.no_grad()
+def gap_correlation(model, schedule, images, labels, timesteps, block, seed=1234):
+    """How well block `block`'s UEM ranks its tokens by their true gap to full depth, on real images
+    noised to each t: Pearson correlation of the per-patch UEM score with the per-patch squared gap
+    (log scale, as the gaps span decades), and the two medians. No sampling: a cheap check of a UEM
+    before a 1000-sample frontier."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for t_value in timesteps:
+        ab = schedule.ab(torch.full((images.shape[0],), t_value, dtype=torch.long))
+        noise = torch.randn(images.shape, generator=gen)
+        x = ab.sqrt()[:, None, None, None] * images + (1 - ab).sqrt()[:, None, None, None] * noise
+        t = torch.full((images.shape[0],), float(t_value))
+        eps, unc = model.forward_exits(x, t, labels)
+        score = per_patch(unc[block], model).flatten()
+        gap = per_patch((eps[block] - eps[-1]) ** 2, model).flatten()
+        pair = torch.stack([score, gap.clamp_min(1e-12).log()])
+        out.append({"t": t_value, "pearsonLogGap": round(float(torch.corrcoef(pair)[0, 1]), 3),
+                    "medianScore": round(float(score.median()), 4), "medianGap": float(f"{float(gap.median()):.3g}")})
+    return out
+
+
 def parse_rules(text):
+    """'full', 'step:θ', 'uem:θ_tok' or 'oracle:τ', a token rule optionally with the step rule beside it
+    ('uem:0.03/0.1': tokens freeze at 0.03 and the whole pass ends at the map's mean ≤ 0.1) →
+    [(name, value, step θ)]."""
     rules = []
     for item in text.split(","):
         name, colon, value = item.strip().partition(":")
@@ -148,12 +174,16 @@ def parse_rules(text):
         if name == "full":
             if colon:
                 raise UserError(f"--rules: {item!r}: full takes no value")
-            rules.append((name, 0.0))
+            rules.append((name, 0.0, 0.0))
             continue
+        token, slash, step = value.partition("/")
+        if slash and name == "step":
+            raise UserError(f"--rules: {item!r}: only a token rule takes a step θ after '/' (e.g. uem:0.03/0.1)")
         try:
-            rules.append((name, float(value)))
+            numbers = float(token), float(step) if slash else 0.0
         except ValueError:
             raise UserError(f"--rules: {item!r} needs a number after the colon (e.g. {name}:0.05)") from None
+        rules.append((name, numbers[0], numbers[0] if name == "step" else numbers[1]))
     return rules
 
 
@@ -162,7 +192,8 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--rules", default="full,step:0.1,uem:0.03,uem:0.06,oracle:3e-4",
-                   help="full | step:θ | uem:θ_tok | oracle:τ, comma-separated; each is one frontier point")
+                   help="full | step:θ | uem:θ_tok[/θ] | oracle:τ[/θ], comma-separated; each is one frontier point "
+                        "(a token rule with /θ also ends the pass by the step rule)")
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.75)
@@ -174,6 +205,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=1234, help="the same draw as tools.export.evaluate")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--correlation", type=int, default=0, metavar="N",
+                   help="only report how the UEM at the minimum depth ranks tokens by their true gap, on N test images")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.threads:
@@ -183,20 +216,28 @@ def main(argv=None):
     rules = parse_rules(args.rules)
     model, cfg, _ = load_model(args.checkpoint)
     schedule = Schedule(**cfg["schedule"])
+    if args.correlation:
+        images, labels = data_mod.load("test")
+        x0 = torch.from_numpy(data_mod.to_model_range(images[: args.correlation]))
+        y = torch.from_numpy(labels[: args.correlation].astype("int64"))
+        rows = gap_correlation(model, schedule, x0, y, (400, 200, 99), args.min_depth - 1, args.seed)
+        print(json.dumps({"checkpoint": args.checkpoint, "images": args.correlation, "block": args.min_depth,
+                          "rows": rows}))
+        return
     classifier, reference, _ = load_judge(args.classifier)
     settings = (dict(batching="separate", uncond_every=1, guidance_max_t=None) if args.no_guidance_schedule
                 else dict(batching="shallow", uncond_every=2, guidance_max_t=800))
     rows = []
     started = time.time()
-    for name, value in rules:
+    for name, value, step_theta in rules:
         rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
         full = name == "full"
         kwargs = dict(batching="separate", uncond_every=1, guidance_max_t=None) if full else settings
         row, _ = evaluate_threshold(
-            model, schedule, classifier, reference, value if name == "step" else 0.0, args.per_class, args.steps,
+            model, schedule, classifier, reference, step_theta, args.per_class, args.steps,
             args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, **kwargs)
         samples = model.num_classes * args.per_class
-        row = {"rule": name, "value": value, **rule.report(samples, args.steps, args.guidance != 1.0),
+        row = {"rule": name, "value": value, "stepThreshold": step_theta, **rule.report(samples, args.steps, args.guidance != 1.0),
                **{k: row[k] for k in ("savedFraction", "agreement", "fid", "samples")},
                "frozenByBlock": [round(float(v) / max(1, rule.passes), 3) for v in rule.frozen_by_block]}
         rows.append(row)

@@ -43,7 +43,8 @@ class TrainStep(torch.nn.Module):
         gamma = self.cfg["min_snr_gamma"]
         weight = min_snr_weight(ab, gamma) if gamma and gamma > 0 else None
         return adadiff_losses(
-            eps_hats, uncertainties, noise, weight, self.cfg["lambda_u"], self.cfg["beta_ual"], self.cfg["distill"]
+            eps_hats, uncertainties, noise, weight, self.cfg["lambda_u"], self.cfg["beta_ual"], self.cfg["distill"],
+            self.cfg["uem_target"],
         )
 
 

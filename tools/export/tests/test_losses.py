@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from tools.export.diffusion import adadiff_losses, min_snr_weight, pseudo_uncertainty
@@ -50,6 +51,22 @@ def test_distillation_pulls_exits_towards_the_detached_final_exit():
     assert math.isclose(e2.grad.item(), 1.0, rel_tol=1e-6)
     assert math.isclose(e1.grad.item(), 2.0, rel_tol=1e-6)
     assert adadiff_losses([e1, e2], u, eps)["distill"].item() == 0.0
+
+
+def test_final_target_measures_each_exit_against_the_last_one():
+    eps = torch.tensor([[[[0.0]]]])
+    e1, e2 = torch.tensor([[[[1.0]]]]), torch.tensor([[[[0.5]]]])
+    u1, u2 = torch.tensor([[[[0.2]]]]), torch.tensor([[[[0.6]]]])
+    out = adadiff_losses([e1, e2], [u1, u2], eps, uem_target="final")
+    # exit 1 is 0.5 from the final estimate; the final one is 0 from itself
+    want_u = (0.2 - math.tanh(0.5)) ** 2 + 0.6**2
+    assert math.isclose(out["u"].item(), want_u, rel_tol=1e-6)
+    # only the UEM's target moves: the noise terms are the paper's
+    paper = adadiff_losses([e1, e2], [u1, u2], eps)
+    assert math.isclose(out["simple"].item(), paper["simple"].item(), rel_tol=1e-6)
+    assert math.isclose(out["ual"].item(), paper["ual"].item(), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="uem_target"):
+        adadiff_losses([e1, e2], [u1, u2], eps, uem_target="truth")
 
 
 def test_layer_weights_carry_no_gradient_to_the_uem():

@@ -72,8 +72,8 @@ def test_the_per_token_flops_add_up_to_the_exports_per_block_flops():
 
 
 def test_rules_parse_and_refuse_what_they_do_not_know():
-    assert parse_rules("full,step:0.1,uem:0.03,oracle:3e-4") == [
-        ("full", 0.0), ("step", 0.1), ("uem", 0.03), ("oracle", 3e-4)]
+    assert parse_rules("full,step:0.1,uem:0.03,oracle:3e-4,uem:0.02/0.1") == [
+        ("full", 0.0, 0.0), ("step", 0.1, 0.1), ("uem", 0.03, 0.0), ("oracle", 3e-4, 0.0), ("uem", 0.02, 0.1)]
     import pytest
 
     from tools.export.errors import UserError
@@ -86,6 +86,10 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         parse_rules("oracle")  # a rule without its value would quietly run full depth
     with pytest.raises(UserError, match="takes no value"):
         parse_rules("full:0.5")
+    with pytest.raises(UserError, match="only a token rule"):
+        parse_rules("step:0.1/0.2")
+    with pytest.raises(UserError, match="needs a number"):
+        parse_rules("uem:0.03/x")
 
 
 def test_the_report_splits_the_saving_by_source_and_counts_skipped_passes_as_the_schedule():

@@ -129,6 +129,13 @@ def test_unknown_config_key(tmp_path):
     assert_clear_error(p, "unknown config key 'model.dpeth'")
 
 
+def test_unknown_uem_target(tmp_path):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"train": {"uem_target": "truth"}}))
+    p = run("tools.export.train", "--config", str(cfg), "--out", str(tmp_path), check=False)
+    assert_clear_error(p, "train.uem_target must be 'noise'")
+
+
 @needs_data
 def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
     out = str(tmp_path / "stage2")
