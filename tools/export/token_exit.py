@@ -26,16 +26,24 @@ guidance passes at every step), split by source as the runtime splits blocks.
 import argparse
 import json
 import time
+from typing import NamedTuple, Optional
 
 import torch
 
 from . import data as data_mod
-from .diffusion import Schedule, adaptive_eps
+from .diffusion import Schedule, adaptive_eps, ddim_timesteps, switch_depths
 from .errors import UserError, run_cli
 from .evaluate import evaluate_threshold, load_judge
 from .export import load_model
 
-RULES = ("full", "step", "uem", "oracle")
+RULES = ("full", "step", "uem", "oracle", "switch")
+
+
+class Rule(NamedTuple):
+    name: str
+    value: float  # θ (step), θ_tok (uem), τ (oracle), the shallow depth (switch)
+    step_theta: float  # the step-level θ that also ends a pass
+    switch_t: Optional[int] = None  # switch: the shallow depth runs at t > this
 
 
 def token_flops(model):
@@ -79,8 +87,9 @@ class TokenExit:
     def __call__(self, model, x, t, y, threshold, min_depth):
         B = x.shape[0]
         self.passes += B
-        if self.rule in ("full", "step"):
-            eps, exit_block, unc = adaptive_eps(model, x, t, y, threshold if self.rule == "step" else 0.0, min_depth)
+        if self.rule in ("full", "step", "switch"):
+            # a switch schedule's depth arrives as θ 1 and min_depth (sample()'s depths)
+            eps, exit_block, unc = adaptive_eps(model, x, t, y, 0.0 if self.rule == "full" else threshold, min_depth)
             spent = sum(self.fixed + sum(self.active[: int(e) + 1]) * (model.extras + model.num_patches)
                         for e in exit_block)
             self._count(spent, B, threshold)
@@ -163,9 +172,9 @@ def gap_correlation(model, schedule, images, labels, timesteps, block, seed=1234
 
 
 def parse_rules(text):
-    """'full', 'step:θ', 'uem:θ_tok' or 'oracle:τ', a token rule optionally with the step rule beside it
-    ('uem:0.03/0.1': tokens freeze at 0.03 and the whole pass ends at the map's mean ≤ 0.1) →
-    [(name, value, step θ)]."""
+    """'full', 'step:θ', 'uem:θ_tok', 'oracle:τ' or 'switch:D@T' (DuoDiff's static switch: D blocks at
+    t > T, full depth below), a token rule optionally with the step rule beside it ('uem:0.03/0.1':
+    tokens freeze at 0.03 and the whole pass ends at the map's mean ≤ 0.1) → [Rule]."""
     rules = []
     for item in text.split(","):
         name, colon, value = item.strip().partition(":")
@@ -174,7 +183,13 @@ def parse_rules(text):
         if name == "full":
             if colon:
                 raise UserError(f"--rules: {item!r}: full takes no value")
-            rules.append((name, 0.0, 0.0))
+            rules.append(Rule(name, 0.0, 0.0))
+            continue
+        if name == "switch":
+            depth, at, switch_t = value.partition("@")
+            if not (at and depth.isdigit() and switch_t.lstrip("-").isdigit() and int(depth) >= 1):
+                raise UserError(f"--rules: {item!r}: a switch is depth@t, e.g. switch:6@199 (6 blocks at t > 199)")
+            rules.append(Rule(name, float(depth), 0.0, int(switch_t)))
             continue
         token, slash, step = value.partition("/")
         if slash and name == "step":
@@ -183,7 +198,7 @@ def parse_rules(text):
             numbers = float(token), float(step) if slash else 0.0
         except ValueError:
             raise UserError(f"--rules: {item!r} needs a number after the colon (e.g. {name}:0.05)") from None
-        rules.append((name, numbers[0], numbers[0] if name == "step" else numbers[1]))
+        rules.append(Rule(name, numbers[0], numbers[0] if name == "step" else numbers[1]))
     return rules
 
 
@@ -192,8 +207,8 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--rules", default="full,step:0.1,uem:0.03,uem:0.06,oracle:3e-4",
-                   help="full | step:θ | uem:θ_tok[/θ] | oracle:τ[/θ], comma-separated; each is one frontier point "
-                        "(a token rule with /θ also ends the pass by the step rule)")
+                   help="full | step:θ | uem:θ_tok[/θ] | oracle:τ[/θ] | switch:D@T, comma-separated; each is one "
+                        "frontier point (a token rule with /θ also ends the pass by the step rule)")
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--guidance", type=float, default=1.75)
@@ -229,15 +244,19 @@ def main(argv=None):
                 else dict(batching="shallow", uncond_every=2, guidance_max_t=800))
     rows = []
     started = time.time()
-    for name, value, step_theta in rules:
+    timesteps = ddim_timesteps(schedule.num_timesteps, args.steps)
+    for name, value, step_theta, switch_t in rules:
         rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
         full = name == "full"
         kwargs = dict(batching="separate", uncond_every=1, guidance_max_t=None) if full else settings
+        depths = switch_depths(timesteps, switch_t, int(value), model.num_blocks) if name == "switch" else None
         row, _ = evaluate_threshold(
             model, schedule, classifier, reference, step_theta, args.per_class, args.steps,
-            args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, **kwargs)
+            args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, depths=depths,
+            **kwargs)
         samples = model.num_classes * args.per_class
-        row = {"rule": name, "value": value, "stepThreshold": step_theta, **rule.report(samples, args.steps, args.guidance != 1.0),
+        row = {"rule": name, "value": value, "stepThreshold": step_theta,
+               **({"switchT": switch_t} if name == "switch" else {}), **rule.report(samples, args.steps, args.guidance != 1.0),
                **{k: row[k] for k in ("savedFraction", "agreement", "fid", "samples")},
                "frozenByBlock": [round(float(v) / max(1, rule.passes), 3) for v in rule.frozen_by_block]}
         rows.append(row)

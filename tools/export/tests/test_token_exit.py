@@ -72,8 +72,9 @@ def test_the_per_token_flops_add_up_to_the_exports_per_block_flops():
 
 
 def test_rules_parse_and_refuse_what_they_do_not_know():
-    assert parse_rules("full,step:0.1,uem:0.03,oracle:3e-4,uem:0.02/0.1") == [
-        ("full", 0.0, 0.0), ("step", 0.1, 0.1), ("uem", 0.03, 0.0), ("oracle", 3e-4, 0.0), ("uem", 0.02, 0.1)]
+    assert parse_rules("full,step:0.1,uem:0.03,oracle:3e-4,uem:0.02/0.1,switch:6@199") == [
+        ("full", 0.0, 0.0, None), ("step", 0.1, 0.1, None), ("uem", 0.03, 0.0, None), ("oracle", 3e-4, 0.0, None),
+        ("uem", 0.02, 0.1, None), ("switch", 6.0, 0.0, 199)]
     import pytest
 
     from tools.export.errors import UserError
@@ -86,6 +87,8 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         parse_rules("oracle")  # a rule without its value would quietly run full depth
     with pytest.raises(UserError, match="takes no value"):
         parse_rules("full:0.5")
+    with pytest.raises(UserError, match="a switch is depth@t"):
+        parse_rules("switch:6")
     with pytest.raises(UserError, match="only a token rule"):
         parse_rules("step:0.1/0.2")
     with pytest.raises(UserError, match="needs a number"):
@@ -107,3 +110,14 @@ def test_the_report_splits_the_saving_by_source_and_counts_skipped_passes_as_the
     assert abs(r["flopsSavedByFixedDepth"] - round(3 * (rule.full_pass - fixed_pass) / reference, 4)) < 1e-9
     assert abs(r["flopsSavedByExits"] - round((3 * rule.full_pass - spent_by_exits) / reference, 4)) < 1e-9
     assert r["flopsSavedByExits"] > 0
+
+
+def test_a_switch_runs_the_depth_it_is_given_and_counts_it_as_fixed_depth():
+    model = tiny()
+    x, t, y = inputs(model)
+    rule = TokenExit(model, "switch")
+    eps, exit_block, _ = rule(model, x, t, y, 1.0, 3)  # sample(depths=) hands a depth over as θ 1, min depth 3
+    assert exit_block.tolist() == [2, 2, 2]
+    L = model.extras + model.num_patches
+    assert abs(rule.spent - 3 * (rule.fixed + L * sum(rule.active[:3]))) < 1e-6 * rule.spent
+    assert rule.run["exits"] == 0 and rule.run["fixedDepth"] > 0
