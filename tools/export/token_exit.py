@@ -150,11 +150,12 @@ class TokenExit:
 
 
 @torch.no_grad()
-def gap_correlation(model, schedule, images, labels, timesteps, block, seed=1234):
+def gap_correlation(model, schedule, images, labels, timesteps, block, seed=1234, tau=1e-3):
     """How well block `block`'s UEM ranks its tokens by their true gap to full depth, on real images
     noised to each t: Pearson correlation of the per-patch UEM score with the per-patch squared gap
-    (log scale, as the gaps span decades), and the two medians. No sampling: a cheap check of a UEM
-    before a 1000-sample frontier."""
+    (log scale, as the gaps span decades), the two medians, and how many of the tokens the oracle at τ
+    freezes the UEM would freeze at the same count. No sampling: a cheap check of a UEM before a
+    1000-sample frontier."""
     gen = torch.Generator().manual_seed(seed)
     out = []
     for t_value in timesteps:
@@ -167,8 +168,22 @@ def gap_correlation(model, schedule, images, labels, timesteps, block, seed=1234
         gap = per_patch((eps[block] - eps[-1]) ** 2, model).flatten()
         pair = torch.stack([score, gap.clamp_min(1e-12).log()])
         out.append({"t": t_value, "pearsonLogGap": round(float(torch.corrcoef(pair)[0, 1]), 3),
-                    "medianScore": round(float(score.median()), 4), "medianGap": float(f"{float(gap.median()):.3g}")})
+                    "medianScore": round(float(score.median()), 4), "medianGap": float(f"{float(gap.median()):.3g}"),
+                    **decision_overlap(score, gap, tau)})
     return out
+
+
+def decision_overlap(score, gap, tau):
+    """The oracle freezes the tokens with gap ≤ τ; a UEM that froze as many (its lowest scores) should
+    freeze the same ones, and each one it gets wrong costs its gap."""
+    chosen = gap <= tau
+    k = int(chosen.sum())
+    picked = torch.zeros_like(chosen)
+    picked[score.argsort()[:k]] = True
+    return {"oracleFrozen": round(k / gap.numel(), 3),
+            "sameTokens": round(float((picked & chosen).sum()) / max(1, k), 3),
+            "frozenGapMean": float(f"{float(gap[picked].mean()) if k else 0.0:.3g}"),
+            "oracleGapMean": float(f"{float(gap[chosen].mean()) if k else 0.0:.3g}")}
 
 
 def parse_rules(text):

@@ -5,7 +5,7 @@ import torch
 
 from tools.export.diffusion import adaptive_eps
 from tools.export.export import flops
-from tools.export.token_exit import TokenExit, parse_rules, token_flops
+from tools.export.token_exit import TokenExit, decision_overlap, parse_rules, token_flops
 from tools.export.uvit import UViT
 
 
@@ -121,3 +121,12 @@ def test_a_switch_runs_the_depth_it_is_given_and_counts_it_as_fixed_depth():
     L = model.extras + model.num_patches
     assert abs(rule.spent - 3 * (rule.fixed + L * sum(rule.active[:3]))) < 1e-6 * rule.spent
     assert rule.run["exits"] == 0 and rule.run["fixedDepth"] > 0
+
+
+def test_the_decision_overlap_is_whole_for_the_oracle_and_empty_for_its_reverse():
+    gap = torch.tensor([1e-4, 5e-4, 2e-3, 8e-3, 3e-2])
+    same = decision_overlap(gap, gap, 1e-3)  # a UEM that is the gap itself
+    assert same["oracleFrozen"] == 0.4 and same["sameTokens"] == 1.0
+    assert same["frozenGapMean"] == same["oracleGapMean"] == 3e-4
+    reverse = decision_overlap(-gap, gap, 1e-3)  # freezes the two worst tokens instead
+    assert reverse["sameTokens"] == 0.0 and reverse["frozenGapMean"] == 0.019
