@@ -131,8 +131,11 @@ def main(argv=None):
         ckpt = load_checkpoint(resume_path, map_location=device)
         if ckpt.get("config", {}).get("model") != cfg["model"]:
             raise UserError(f"{resume_path} was trained with another model config; use its config or start afresh")
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt.get("ema", ckpt["model"]))
+        if "model" not in ckpt and "ema" not in ckpt:
+            raise UserError(f"{resume_path} holds no weights (neither 'model' nor 'ema')")
+        # a compact resume point (tools.export.checkpoint compact) keeps only the EMA: the raw weights restart from it
+        model.load_state_dict(ckpt.get("model", ckpt.get("ema")))
+        ema.load_state_dict(ckpt.get("ema", ckpt.get("model")))
         opt_state = ckpt.get("optimizer")
         for k in state:
             state[k] = ckpt.get(k, state[k])

@@ -129,6 +129,20 @@ def test_unknown_config_key(tmp_path):
     assert_clear_error(p, "unknown config key 'model.dpeth'")
 
 
+@needs_data
+def test_a_compact_resume_point_keeps_the_ema_and_resumes_from_it(trained, tmp_path):
+    src, dst = os.path.join(trained, "weights.pt"), str(tmp_path / "compact.pt")
+    run("tools.export.checkpoint", "compact", src, dst)
+    full, small = torch.load(src), torch.load(dst)
+    assert "model" not in small and small["step"] == full["step"]
+    assert all(torch.equal(small["ema"][k], full["ema"][k]) for k in full["ema"])
+    assert os.path.getsize(dst) < 0.6 * os.path.getsize(src)
+    out = str(tmp_path / "resumed")
+    run("tools.export.train", "--config", TINY, "--out", out, "--resume", dst, "--steps", str(full["step"] + 2),
+        "--threads", "1")
+    assert torch.load(os.path.join(out, "weights.pt"))["step"] == full["step"] + 2
+
+
 def test_unknown_uem_target(tmp_path):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"train": {"uem_target": "truth"}}))
