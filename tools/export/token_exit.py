@@ -276,13 +276,14 @@ def main(argv=None):
                "frozenByBlock": [round(float(v) / max(1, rule.passes), 3) for v in rule.frozen_by_block]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    report = {"steps": args.steps, "guidance": args.guidance, "sampler": args.sampler, "minDepth": args.min_depth,
-              "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed, "rows": rows,
-              "seconds": round(time.time() - started, 1)}
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        if args.out:  # after every row: a run stopped part-way keeps what it measured
+            report = {"checkpoint": args.checkpoint, "steps": args.steps, "guidance": args.guidance,
+                      "sampler": args.sampler, "minDepth": args.min_depth,
+                      "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed, "rows": rows,
+                      "seconds": round(time.time() - started, 1)}
+            with open(args.out, "w") as f:
+                json.dump(report, f, indent=2)
+                f.write("\n")
 
 
 if __name__ == "__main__":
