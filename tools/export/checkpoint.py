@@ -1,6 +1,6 @@
 """Checkpoint files: written atomically, read with a clear error when truncated or foreign.
 
-    /usr/bin/python3 -m tools.export.checkpoint compact runs/X/weights.pt tools/export/checkpoints/ID/weights.pt
+    /usr/bin/python3 -m tools.export.checkpoint compact runs/X/weights.pt tools/export/checkpoints/ID/latest.pt
 
 `compact` keeps the EMA weights (what export and evaluation read), the config and the counters, and
 drops the raw weights and the optimiser: half the bytes of weights.pt, a quarter of checkpoint.pt. A

@@ -55,6 +55,8 @@ def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, be
     uem_target "final" (issue #19) trains each UEM against tanh(|ε̂ᵢ − ε̂_final|) instead of the paper's
     tanh(|ε̂ᵢ − ε|): an exit costs what it moves the final estimate, and the true noise's part of the
     error is one no exit can remove, so the paper's target hides where more depth would still help.
+    In joint training it also moves L_UAL's layer weights (the last UEM's target is 0, so its weight
+    grows); it has only been used with the backbone frozen (train_uem_only), where L_UAL trains nothing.
     """
     if uem_target not in UEM_TARGETS:
         raise ValueError(f"uem_target must be one of {UEM_TARGETS}, got {uem_target!r}")

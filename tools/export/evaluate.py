@@ -240,6 +240,7 @@ def main(argv=None):
     default = max(ok, key=lambda r: r["savedFraction"]) if ok else full
     report = {
         "checkpointStep": int(ckpt.get("step", 0)),
+        "seed": args.seed,
         "steps": steps,
         "guidance": guidance,
         "guidanceSweep": [s[0] for s in sweep],

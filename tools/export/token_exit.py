@@ -25,6 +25,7 @@ guidance passes at every step), split by source as the runtime splits blocks.
 
 import argparse
 import json
+import os
 import time
 from typing import NamedTuple, Optional
 
@@ -202,9 +203,13 @@ def parse_rules(text):
             continue
         if name == "switch":
             depth, at, switch_t = value.partition("@")
-            if not (at and depth.isdigit() and switch_t.lstrip("-").isdigit() and int(depth) >= 1):
+            try:
+                numbers = int(depth), int(switch_t)
+            except ValueError:
+                numbers = None
+            if not (at and numbers and numbers[0] >= 1):
                 raise UserError(f"--rules: {item!r}: a switch is depth@t, e.g. switch:6@199 (6 blocks at t > 199)")
-            rules.append(Rule(name, float(depth), 0.0, int(switch_t)))
+            rules.append(Rule(name, float(numbers[0]), 0.0, numbers[1]))
             continue
         token, slash, step = value.partition("/")
         if slash and name == "step":
@@ -236,7 +241,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--correlation", type=int, default=0, metavar="N",
-                   help="only report how the UEM at the minimum depth ranks tokens by their true gap, on N test images")
+                   help="only report (on stdout) how the UEM at the minimum-depth block ranks tokens by their true gap, on N "
+                        "test images noised to t 400, 200 and 99, against the oracle at τ 1e-3")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.threads:
@@ -244,7 +250,12 @@ def main(argv=None):
     if args.per_class < 1 or args.steps < 1:
         raise UserError(f"--per-class and --steps must be ≥ 1, got {args.per_class} and {args.steps}")
     rules = parse_rules(args.rules)
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise UserError(f"--out {args.out}: its folder does not exist (create it first)")
     model, cfg, _ = load_model(args.checkpoint)
+    too_deep = [r for r in rules if r.name == "switch" and r.value > model.num_blocks]
+    if too_deep:
+        raise UserError(f"--rules: a switch depth of {int(too_deep[0].value)} exceeds the model's {model.num_blocks} blocks")
     schedule = Schedule(**cfg["schedule"])
     if args.correlation:
         images, labels = data_mod.load("test")
@@ -281,9 +292,10 @@ def main(argv=None):
                       "sampler": args.sampler, "minDepth": args.min_depth,
                       "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed, "rows": rows,
                       "seconds": round(time.time() - started, 1)}
-            with open(args.out, "w") as f:
+            with open(args.out + ".tmp", "w") as f:
                 json.dump(report, f, indent=2)
                 f.write("\n")
+            os.replace(args.out + ".tmp", args.out)  # a stop mid-write never truncates the rows before it
 
 
 if __name__ == "__main__":

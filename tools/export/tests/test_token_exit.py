@@ -87,8 +87,10 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         parse_rules("oracle")  # a rule without its value would quietly run full depth
     with pytest.raises(UserError, match="takes no value"):
         parse_rules("full:0.5")
-    with pytest.raises(UserError, match="a switch is depth@t"):
-        parse_rules("switch:6")
+    for bad in ("switch:6", "switch:6@--1", "switch:0@199", "switch:²@199"):
+        with pytest.raises(UserError, match="a switch is depth@t"):
+            parse_rules(bad)
+    assert parse_rules("switch:6@-1")[0].switch_t == -1  # shallow at every step
     with pytest.raises(UserError, match="only a token rule"):
         parse_rules("step:0.1/0.2")
     with pytest.raises(UserError, match="needs a number"):
