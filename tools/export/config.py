@@ -3,6 +3,7 @@
 import copy
 import json
 
+from .diffusion import UEM_TARGETS
 from .errors import UserError
 
 DEFAULTS = {
@@ -64,7 +65,7 @@ def _merge(defaults, given, path, source):
 
 def _check(cfg, source):
     target = cfg["train"]["uem_target"]
-    if target not in ("noise", "final"):
+    if target not in UEM_TARGETS:
         raise UserError(f"{source}: train.uem_target must be 'noise' (the paper's) or 'final' (the gap to the last "
                         f"block), got {target!r}")
     return cfg

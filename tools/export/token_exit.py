@@ -270,6 +270,8 @@ def main(argv=None):
                 else dict(batching="shallow", uncond_every=2, guidance_max_t=800))
     rows = []
     started = time.time()
+    header = {"checkpoint": args.checkpoint, "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler,
+              "minDepth": args.min_depth, "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed}
     timesteps = ddim_timesteps(schedule.num_timesteps, args.steps)
     for name, value, step_theta, switch_t in rules:
         rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
@@ -288,10 +290,7 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.out:  # after every row: a run stopped part-way keeps what it measured
-            report = {"checkpoint": args.checkpoint, "steps": args.steps, "guidance": args.guidance,
-                      "sampler": args.sampler, "minDepth": args.min_depth,
-                      "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed, "rows": rows,
-                      "seconds": round(time.time() - started, 1)}
+            report = {**header, "rows": rows, "seconds": round(time.time() - started, 1)}
             with open(args.out + ".tmp", "w") as f:
                 json.dump(report, f, indent=2)
                 f.write("\n")
