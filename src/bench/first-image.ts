@@ -14,6 +14,7 @@ import { modelFiles, type Backend, type Manifest } from '../runtime';
 import { BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
 import { median } from './stats';
+import { stepLabel, trainingStep } from './weights';
 
 export interface FirstImageOptions {
   /** Model directories to time, each served at /m<i>/ (default: the page's own model). */
@@ -28,6 +29,8 @@ export interface FirstImageOptions {
 export interface FirstImageRow {
   /** The model's id and how its files store the weights (manifest.storage). */
   model: string;
+  /** The weights' optimiser step (manifest.provenance); absent in reports written before it was recorded. */
+  modelStep?: number;
   storage: string;
   /** The model files' size on disk (uncompressed). */
   modelBytes: number;
@@ -83,7 +86,7 @@ export function firstImageMarkdown(reports: FirstImageReport[]): string[] {
       '|---|---|---|---|---|---|',
       ...r.rows.map(
         (row) =>
-          `| ${row.model} (${row.storage}) | ${mb(row.modelBytes)} | ${row.cache} | ${s(row.readyMs)} | ${s(row.firstImageMs)} | ${mb(row.transferredBytes)} |`,
+          `| ${row.model} (${[stepLabel(row.modelStep), row.storage].filter(Boolean).join(', ')}) | ${mb(row.modelBytes)} | ${row.cache} | ${s(row.readyMs)} | ${s(row.firstImageMs)} | ${mb(row.transferredBytes)} |`,
       ),
     ]),
   ];
@@ -136,6 +139,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
       dir: path.resolve(dir),
       prefix: `/m${i}/`,
       id: m.id,
+      step: trainingStep(m),
       storage: m.storage ?? 'fp32',
       bytes: pageBytes(m),
     };
@@ -215,6 +219,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
         const s = samples[cache];
         rows.push({
           model: m.id,
+          modelStep: m.step,
           storage: m.storage,
           modelBytes: m.bytes,
           cache,

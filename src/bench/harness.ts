@@ -29,6 +29,7 @@ import {
 import type { GraphCaptureProbe } from './graph-capture';
 import { openMonolithic, timeBlock } from './monolithic';
 import { median } from './stats';
+import { trainingStep } from './weights';
 
 export interface BenchConfig {
   name: string;
@@ -65,6 +66,8 @@ export interface BenchRow extends Saving {
 
 export interface BenchReport {
   model: string;
+  /** The weights' optimiser step (manifest.provenance); absent in reports written before it was recorded. */
+  modelStep?: number;
   backend: Backend;
   /** Where it ran, e.g. "Node v20.20.2" or the browser's user agent. */
   environment: string;
@@ -276,6 +279,7 @@ export async function runBench(
   const adaptive = rows.find((r) => r.kind === 'adaptive' && r.threshold === theta)!; // the first: as users run it
   return {
     model: manifest.id,
+    modelStep: trainingStep(manifest),
     backend: runner.backend,
     environment: opts.environment,
     steps: opts.steps,

@@ -2,6 +2,7 @@
 import type { Manifest } from '../runtime';
 import { frontierMarkdown, type FrontierReport } from './frontier';
 import type { BenchReport } from './harness';
+import { stepLabel } from './weights';
 
 /** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
 export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }[] {
@@ -97,7 +98,7 @@ export function benchMarkdown(
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`, ${r.steps} ${SAMPLER_NAME[r.sampler ?? 'ddim'] ?? r.sampler} steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`${r.modelStep === undefined ? '' : ` (weights of optimiser ${stepLabel(r.modelStep)})`}, ${r.steps} ${SAMPLER_NAME[r.sampler ?? 'ddim'] ?? r.sampler} steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic + schedule | vs monolithic | blocks run / full | blocks saved: exits + schedule + fixed depth | FLOPs saved |',
       '|---|---|---|---|---|---|---|---|',

@@ -531,11 +531,14 @@ describe('adadiff eval and bench', () => {
     );
     expect(r.code).toBe(0);
     const node = JSON.parse(readFileSync(path.join(dir, 'docs', 'bench-node-wasm.json'), 'utf8'));
+    const shipped = JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8'));
+    expect(node.modelStep).toBe(shipped.provenance.optimizerSteps);
     // a Chromium run saved earlier is kept in the rendered file
     const probe = { block: 6, batch: 2, cases: 4, runs: 20, nonFinite: false };
     const chromium = {
       ...node,
       environment: 'Mozilla/5.0 Chrome/140',
+      modelStep: undefined, // as reports written before the step was recorded
       rows: node.rows.slice(0, 2),
       // as a WebGPU run reports graph capture: one build replays correctly, one not, one fails
       graphCapture: [
@@ -557,6 +560,9 @@ describe('adadiff eval and bench', () => {
     const md = readFileSync(file, 'utf8');
     expect(md).toMatch(/## Node, onnxruntime-web wasm[\s\S]*## Chromium, onnxruntime-web wasm/);
     expect(md).toContain('Mozilla/5.0 Chrome/140');
+    const step = shipped.provenance.optimizerSteps.toLocaleString('en-US');
+    expect(md).toContain(`model \`${shipped.id}\` (weights of optimiser step ${step}), 2 `);
+    expect(md).toMatch(/Chrome\/140; model `[^`]+`, 2 /);
     expect(readFileSync(path.join(dir, 'docs', 'bench-time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
     // the shipped calibration has FID at full depth and at each θ: the ratio plot and its 1.10× line
     expect(md).toContain('docs/bench-fid-vs-saved.svg');

@@ -45,6 +45,7 @@ describe('bench --first-image', () => {
         },
         {
           model: 'm',
+          modelStep: 15018,
           storage: 'int8',
           modelBytes: 3.2e6,
           cache: 'warm',
@@ -58,7 +59,8 @@ describe('bench --first-image', () => {
     const md = firstImageMarkdown([report]).join('\n');
     expect(md).toMatch(/throttled to 10 Mbit\/s each way, 20 ms latency; 3 runs per row/);
     expect(md).toContain('| m (int8) | 3.20 MB | cold | 10.4 s | 11.7 s | 6.64 MB |');
-    expect(md).toContain('| m (int8) | 3.20 MB | warm | 2.8 s | 4.4 s | 0.00 MB |');
+    // which weights a row timed, where the report recorded it
+    expect(md).toContain('| m (step 15,018, int8) | 3.20 MB | warm | 2.8 s | 4.4 s | 0.00 MB |');
     expect(firstImageMarkdown([])).toEqual([]);
   });
 });
