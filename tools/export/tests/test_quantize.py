@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from tools.export.quantize import QMAX, _as_int8, quantize_weights_
+from tools.export.quantize import KEEP_FP32, QMAX, _as_int8, quantize_weights_
 
 
 def test_rounded_weights_sit_on_a_per_output_channel_grid():
@@ -18,6 +18,41 @@ def test_rounded_weights_sit_on_a_per_output_channel_grid():
     # the error of rounding to nearest: at most half a step of each row's scale
     assert ((w - original).abs() <= scales / 2 + 1e-7).all()
     assert (q.abs().round() == QMAX).any(dim=1).all()  # each row's peak keeps its value
+
+
+def test_the_weights_kept_fp32_are_left_as_trained():
+    torch.manual_seed(2)
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(64, 64)
+            self.skip_linear = torch.nn.Linear(128, 64)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+            self.decoder_pred = torch.nn.Linear(64, 32)
+
+    net = Net()
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    assert quantize_weights_(net) == 1  # fc1 only
+    assert not torch.equal(net.block.fc1.weight, before["block.fc1.weight"])
+    assert torch.equal(net.block.skip_linear.weight, before["block.skip_linear.weight"])
+    assert torch.equal(net.decoder_pred.weight, before["decoder_pred.weight"])
+    # and the rewrite leaves them fp32, as they are off the int8 grid
+    assert _as_int8(net.block.skip_linear.weight.detach().numpy()) is None
+
+
+def test_every_name_kept_fp32_is_a_module_of_the_u_vit():
+    """A renamed module would silently be rounded again."""
+    from tools.export.config import from_dict
+    from tools.export.uvit import build
+
+    names = [n for n, _ in build(from_dict({})["model"]).named_modules()]
+    for suffix in KEEP_FP32:
+        assert any(n.endswith(suffix) for n in names), suffix
 
 
 def test_the_rewrite_finds_the_channel_axis_and_gives_back_the_same_tensor():
