@@ -3,6 +3,7 @@
  * FID against blocks run, every curve with and without the guidance schedule, and its table.
  */
 import type { PlotPoint, PlotSeries } from './plot';
+import { stepLabel } from './weights';
 
 /** One row of tools/export/frontier.py's report (docs/frontier*.json). */
 export interface FrontierRow {
@@ -24,6 +25,8 @@ export interface FrontierRow {
 }
 
 export interface FrontierReport {
+  /** The weights' optimiser step; absent in reports written before it was recorded. */
+  checkpointStep?: number;
   perClass: number;
   steps: number;
   /** Absent in reports written before it was recorded: DDIM. */
@@ -66,7 +69,11 @@ export function frontierSeries(f: FrontierReport): PlotSeries[] {
 }
 
 /** The frontier's table: every point, its saving by source, and the adaptive default against the best switch. */
-export function frontierMarkdown(f: FrontierReport, confirm: FrontierReport | null): string[] {
+export function frontierMarkdown(
+  f: FrontierReport,
+  confirm: FrontierReport | null,
+  shippedStep?: number,
+): string[] {
   const full = f.rows.find((r) => r.curve === 'full');
   if (!full) return [];
   const pts = (v: number) => (100 * v).toFixed(1);
@@ -89,11 +96,18 @@ export function frontierMarkdown(f: FrontierReport, confirm: FrontierReport | nu
       ),
     ];
   };
+  // A study keeps its weights when the default model moves on: say so rather than let it pass for the new one.
+  const weights = (rep: FrontierReport) => {
+    const label = stepLabel(rep.checkpointStep);
+    if (!label) return '';
+    const older = shippedStep !== undefined && rep.checkpointStep !== shippedStep;
+    return ` on the weights of optimiser ${label}${older ? ` (not the shipped model, which is ${stepLabel(shippedStep)})` : ''}`;
+  };
   return [
     '',
     '## Adaptive against static schedules',
     '',
-    `\`python3 -m tools.export.frontier\` (PyTorch, the same sampler as the runtime): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as the adaptive default (±2 points), found by counting blocks ahead.`,
+    `\`python3 -m tools.export.frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as the adaptive default (±2 points), found by counting blocks ahead.`,
     '',
     '![FID relative to full depth vs blocks run](docs/bench-frontier.svg)',
     '',
@@ -101,7 +115,7 @@ export function frontierMarkdown(f: FrontierReport, confirm: FrontierReport | nu
     ...(confirm
       ? [
           '',
-          `The adaptive default against the best switch on more samples (${confirm.perClass * 10}, the same seeds):`,
+          `The adaptive default against the best switch on more samples (${confirm.perClass * 10}, the same seeds${weights(confirm)}):`,
           '',
           ...table(confirm),
         ]

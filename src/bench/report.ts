@@ -2,7 +2,7 @@
 import type { Manifest } from '../runtime';
 import { frontierMarkdown, type FrontierReport } from './frontier';
 import type { BenchReport } from './harness';
-import { stepLabel } from './weights';
+import { stepLabel, trainingStep } from './weights';
 
 /** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
 export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }[] {
@@ -131,7 +131,7 @@ export function benchMarkdown(
         ? ['', '![FID relative to full depth vs blocks saved](docs/bench-fid-vs-saved.svg)']
         : []),
       '',
-      "Quality per θ is the manifest's calibration (class agreement of an independent classifier; `adadiff eval --write-manifest` or `tools/export/evaluate.py`; MODEL.md gives its sample count and a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.",
+      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`tools/export/evaluate.py\`; MODEL.md gives its sample count and a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
       '',
       '| θ | blocks saved: exits + schedule + fixed depth | class agreement | classifier-FID |',
       '|---|---|---|---|',
@@ -141,9 +141,14 @@ export function benchMarkdown(
       ),
     );
   }
-  if (frontier) lines.push(...frontierMarkdown(frontier.report, frontier.confirm));
+  if (frontier) lines.push(...frontierMarkdown(frontier.report, frontier.confirm, trainingStep(m)));
   return `${lines.join('\n')}\n`;
 }
+
+const calibratedOn = (m: Manifest) => {
+  const label = stepLabel(trainingStep(m));
+  return label ? ` (weights of optimiser ${label})` : '';
+};
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
 const ratio = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(2)}×`);

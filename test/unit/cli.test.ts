@@ -278,6 +278,15 @@ describe('adadiff eval and bench', () => {
     expect(md).toMatch(
       /adaptive θ 0 \| 50\.0 % \| 50\.0 = 25\.0 \+ 25\.0 \+ 0\.0 \| 90\.0 % \| 54\.0 \| 1\.080×/,
     );
+    expect(md).not.toMatch(/optimiser step/); // a report from before the step was recorded says nothing
+    // a study on older weights than the shipped model's says so; one on the shipped weights just names them
+    const older = frontierMarkdown({ ...report, checkpointStep: 9721 }, null, 22500).join('\n');
+    expect(older).toMatch(
+      /on the weights of optimiser step 9,721 \(not the shipped model, which is step 22,500\)/,
+    );
+    const same = frontierMarkdown({ ...report, checkpointStep: 22500 }, null, 22500).join('\n');
+    expect(same).toMatch(/on the weights of optimiser step 22,500\)/);
+    expect(same).not.toMatch(/not the shipped model/);
   });
 
   it('frechetDistance: 0 for identical Gaussians, and the closed form in one dimension', async () => {

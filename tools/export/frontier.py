@@ -65,7 +65,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
 
-    model, cfg, _ = load_model(args.checkpoint)
+    model, cfg, ckpt = load_model(args.checkpoint)
     schedule = Schedule(**cfg["schedule"])
     try:
         with open(args.manifest) as f:
@@ -80,7 +80,7 @@ def main(argv=None):
     n = model.num_blocks
     ts = ddim_timesteps(schedule.num_timesteps, steps)
     classifier, reference, _ = load_judge(args.classifier)
-    report = {"checkpoint": args.checkpoint, "perClass": args.per_class, "steps": steps, "sampler": sampler,
+    report = {"checkpoint": args.checkpoint, "checkpointStep": int(ckpt.get("step", 0)), "perClass": args.per_class, "steps": steps, "sampler": sampler,
               "guidance": guidance, "minDepth": args.min_depth,
               "seed": args.seed, "settings": SETTINGS, "rows": []}
     if os.path.exists(args.out):
