@@ -336,7 +336,7 @@ describe('sampling against the PyTorch reference run', () => {
     };
     for (const given of [
       { classIndex: 4, seed: 11, steps: 8 },
-      { classIndex: 1, seed: 3, steps: 6, batching: 'separate' as const, minDepth: 1, threshold: 0.2 },
+      { classIndex: 1, seed: 3, steps: 6, batching: 'separate' as const, minDepth: 1, threshold: 0.1 },
     ]) {
       const params = resolveParams(model.manifest, given);
       const runs = vi.spyOn(runner.executor, 'run');

@@ -3,7 +3,7 @@ rounded ones, at full depth and at the manifest's default θ and settings. Repor
 against its fp32 twin, agreement, FID and blocks skipped for both, so the storage type is chosen
 by measurement.
 
-    /usr/bin/python3 -m tools.export.compare_storage --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \\
+    /usr/bin/python3 -m tools.export.compare_storage --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
         --manifest public/models/fmnist-uvit13/manifest.json --per-class 100 --out docs/storage-int8.json
 """
 

@@ -2,7 +2,7 @@
 the exits themselves? Samples like evaluate.py (same seeds, guidance passes batched and exiting
 together) under policies the runtime does not ship, and reports blocks skipped, agreement, FID:
 
-    /usr/bin/python3 -m tools.export.diagnose --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \
+    /usr/bin/python3 -m tools.export.diagnose --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
         --policy oracle --values 0.001,0.003,0.005 --min-depth 5 --guidance 1.25 --per-class 30
 
   uem     the shipped test: exit at the first block whose mean UEM uncertainty is ≤ value (both passes)

@@ -1,7 +1,7 @@
 """Quality against blocks run for the adaptive exits and the static schedules a user could run
 instead, each with and without the guidance schedule: the data behind BENCHMARKS.md's frontier plot.
 
-    /usr/bin/python3 -m tools.export.frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \
+    /usr/bin/python3 -m tools.export.frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
         --per-class 30 --out docs/frontier.json
 
 Curves (same seeds everywhere, full depth as the reference): the adaptive θ sweep; a static depth

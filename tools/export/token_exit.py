@@ -19,7 +19,7 @@ MLP (and an out-block's skip fusion) and its UEM; a frozen token that later bloc
 skip fusion and its key and value projections. Savings are against full depth (every block of both
 guidance passes at every step), split by source as the runtime splits blocks.
 
-    /usr/bin/python3 -m tools.export.token_exit --checkpoint tools/export/checkpoints/fmnist-uvit13/weights.pt \\
+    /usr/bin/python3 -m tools.export.token_exit --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
         --per-class 100 --rules step:0.1,uem:0.03,oracle:3e-4 --no-guidance-schedule --out runs/token/exits.json
 """
 

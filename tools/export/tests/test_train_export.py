@@ -208,7 +208,7 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
 def test_bad_calibration_report(tmp_path):
     bad = tmp_path / "eval.json"
     bad.write_text("{ not json")
-    p = run("tools.export.export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/weights.pt",
+    p = run("tools.export.export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
             "--out", str(tmp_path / "m"), "--calibration", str(bad), check=False)
     assert_clear_error(p, "is not JSON")
 
