@@ -27,6 +27,8 @@ export interface FrontierRow {
 export interface FrontierReport {
   /** The weights' optimiser step; absent in reports written before it was recorded. */
   checkpointStep?: number;
+  /** The default θ of those weights' manifest, which the study ran as "the adaptive default". */
+  defaultThreshold?: number;
   perClass: number;
   steps: number;
   /** Absent in reports written before it was recorded: DDIM. */
@@ -101,13 +103,23 @@ export function frontierMarkdown(
     const label = stepLabel(rep.checkpointStep);
     if (!label) return '';
     const older = shippedStep !== undefined && rep.checkpointStep !== shippedStep;
-    return ` on the weights of optimiser ${label}${older ? ` (not the shipped model, which is ${stepLabel(shippedStep)})` : ''}`;
+    return `; weights of optimiser ${label}${older ? `, not the shipped model's ${stepLabel(shippedStep)}` : ''}`;
   };
+  // "the adaptive default" is the default of the weights the study ran on, which need not be today's
+  const adaptiveDefault = (rep: FrontierReport) =>
+    rep.defaultThreshold === undefined
+      ? 'the adaptive default'
+      : `the adaptive default of those weights (θ ${rep.defaultThreshold})`;
+  // the switch comes from the study above: matched to its default's blocks, which a later default may not share
+  const pickedFor = (rep: FrontierReport) =>
+    rep.defaultThreshold === f.defaultThreshold
+      ? 'the best switch'
+      : `the switch the study above picked for θ ${f.defaultThreshold}'s blocks`;
   return [
     '',
     '## Adaptive against static schedules',
     '',
-    `\`python3 -m tools.export.frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as the adaptive default (±2 points), found by counting blocks ahead.`,
+    `\`python3 -m tools.export.frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
     '',
     '![FID relative to full depth vs blocks run](docs/bench-frontier.svg)',
     '',
@@ -115,10 +127,12 @@ export function frontierMarkdown(
     ...(confirm
       ? [
           '',
-          `The adaptive default against the best switch on more samples (${confirm.perClass * 10}, the same seeds${weights(confirm)}):`,
+          `${capitalise(adaptiveDefault(confirm))} against ${pickedFor(confirm)} on more samples (${confirm.perClass * 10}, the same seeds${weights(confirm)}):`,
           '',
           ...table(confirm),
         ]
       : []),
   ];
 }
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -131,7 +131,7 @@ export function benchMarkdown(
         ? ['', '![FID relative to full depth vs blocks saved](docs/bench-fid-vs-saved.svg)']
         : []),
       '',
-      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`tools/export/evaluate.py\`; MODEL.md gives its sample count and a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
+      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`tools/export/evaluate.py\`; MODEL.md gives a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
       '',
       '| θ | blocks saved: exits + schedule + fixed depth | class agreement | classifier-FID |',
       '|---|---|---|---|',
@@ -145,9 +145,11 @@ export function benchMarkdown(
   return `${lines.join('\n')}\n`;
 }
 
+/** " on the weights of optimiser step N, 1000 samples per θ", as far as the manifest records them. */
 const calibratedOn = (m: Manifest) => {
   const label = stepLabel(trainingStep(m));
-  return label ? ` (weights of optimiser ${label})` : '';
+  const samples = m.calibration[0]?.samples;
+  return `${label ? ` on the weights of optimiser ${label}` : ''}${samples ? `, ${samples} samples per θ` : ''}`;
 };
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;

@@ -47,6 +47,8 @@ const calibrationRow = z.object({
   agreement: z.number().min(0).max(1).optional(),
   fid: z.number().nonnegative().optional(),
   psnr: z.number().optional(),
+  /** Images the row was measured on, so that a figure can say what it rests on. */
+  samples: z.number().int().positive().optional(),
 });
 
 export const manifestSchema = z.object({

@@ -279,13 +279,22 @@ describe('adadiff eval and bench', () => {
       /adaptive θ 0 \| 50\.0 % \| 50\.0 = 25\.0 \+ 25\.0 \+ 0\.0 \| 90\.0 % \| 54\.0 \| 1\.080×/,
     );
     expect(md).not.toMatch(/optimiser step/); // a report from before the step was recorded says nothing
-    // a study on older weights than the shipped model's says so; one on the shipped weights just names them
-    const older = frontierMarkdown({ ...report, checkpointStep: 9721 }, null, 22500).join('\n');
-    expect(older).toMatch(
-      /on the weights of optimiser step 9,721 \(not the shipped model, which is step 22,500\)/,
+    // a study on older weights than the shipped model's says so, in the table and in the confirm sentence
+    const older = { ...report, checkpointStep: 9721, defaultThreshold: 0.1 };
+    const olderMd = frontierMarkdown(older, { ...older, perClass: 100 }, 22500).join('\n');
+    expect(olderMd).toMatch(
+      /runtime; weights of optimiser step 9,721, not the shipped model's step 22,500\)/,
+    );
+    expect(olderMd).toMatch(
+      /The adaptive default of those weights \(θ 0\.1\) against the best switch on more samples \(1000, the same seeds; weights of optimiser step 9,721, not the shipped model's step 22,500\)/,
+    );
+    // a confirm run under a later default says its switch was picked for the study's default, not its own
+    const later = { ...older, perClass: 100, checkpointStep: 22500, defaultThreshold: 0.14 };
+    expect(frontierMarkdown(older, later, 22500).join('\n')).toMatch(
+      /The adaptive default of those weights \(θ 0\.14\) against the switch the study above picked for θ 0\.1's blocks on more samples \(1000, the same seeds; weights of optimiser step 22,500\)/,
     );
     const same = frontierMarkdown({ ...report, checkpointStep: 22500 }, null, 22500).join('\n');
-    expect(same).toMatch(/on the weights of optimiser step 22,500\)/);
+    expect(same).toMatch(/runtime; weights of optimiser step 22,500\)/);
     expect(same).not.toMatch(/not the shipped model/);
   });
 
@@ -572,6 +581,10 @@ describe('adadiff eval and bench', () => {
     const step = shipped.provenance.optimizerSteps.toLocaleString('en-US');
     expect(md).toContain(`model \`${shipped.id}\` (weights of optimiser step ${step}), 2 `);
     expect(md).toMatch(/Chrome\/140; model `[^`]+`, 2 /);
+    // the quality table says which weights and how many samples the calibration rests on
+    expect(md).toContain(
+      `Quality per θ is the manifest's calibration on the weights of optimiser step ${step}, ${shipped.calibration[0].samples} samples per θ (`,
+    );
     expect(readFileSync(path.join(dir, 'docs', 'bench-time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
     // the shipped calibration has FID at full depth and at each θ: the ratio plot and its 1.10× line
     expect(md).toContain('docs/bench-fid-vs-saved.svg');

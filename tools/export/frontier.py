@@ -79,13 +79,23 @@ def main(argv=None):
                             "guidance_max_t": defaults.get("guidanceMaxT")}
     n = model.num_blocks
     ts = ddim_timesteps(schedule.num_timesteps, steps)
-    classifier, reference, _ = load_judge(args.classifier)
-    report = {"checkpoint": args.checkpoint, "checkpointStep": int(ckpt.get("step", 0)), "perClass": args.per_class, "steps": steps, "sampler": sampler,
-              "guidance": guidance, "minDepth": args.min_depth,
+    step = ckpt.get("step")
+    report = {"checkpoint": args.checkpoint, "checkpointStep": None if step is None else int(step),
+              "perClass": args.per_class, "steps": steps, "sampler": sampler, "guidance": guidance,
+              "minDepth": args.min_depth, "defaultThreshold": args.default_threshold,
               "seed": args.seed, "settings": SETTINGS, "rows": []}
     if os.path.exists(args.out):
         with open(args.out) as f:
-            report["rows"] = json.load(f)["rows"]
+            earlier = json.load(f)
+        # rows are reused by key, so they must come from the same weights, seeds and settings as this run
+        differ = [k for k in ("checkpointStep", "perClass", "steps", "sampler", "guidance", "minDepth", "seed")
+                  if earlier.get(k) != report[k]]
+        if differ:
+            raise UserError(f"{args.out} was made with other {', '.join(differ)} "
+                            f"({', '.join(f'{k} {earlier.get(k)}' for k in differ)}); resume only the same run, "
+                            "or give a new --out")
+        report["rows"] = earlier["rows"]
+    classifier, reference, _ = load_judge(args.classifier)
     done = {r["key"] for r in report["rows"]}
 
     def run(key, setting, curve, threshold=0.0, depths=None, full=False, **extra):
