@@ -53,7 +53,7 @@ export function predictX0(
 /**
  * The noise that a (clipped) x̂0 implies: ε = (x − √ᾱ·x̂0) / √(1−ᾱ). DDIM must step with it, not
  * with the model's ε: once x̂0 is clipped the two disagree, and under guidance the mismatch grows
- * with every step (FID 70 → 151 from 20 to 50 steps on the shipped model).
+ * with every step (FID 70 → 151 from 20 to 50 steps on the step-9721 model).
  */
 export function impliedEps(x: Float32Array, x0: Float32Array, ab: number): Float32Array {
   const out = new Float32Array(x.length);

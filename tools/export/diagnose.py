@@ -124,7 +124,7 @@ def main(argv=None):
     p.add_argument("--per-class", type=int, default=30)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--guidance", type=float, default=None,
-                   help="default: the checkpoint config's (1.5 for the shipped one, whose manifest uses 1.25)")
+                   help="default: the checkpoint config's (1.75 for the shipped one, as its manifest)")
     p.add_argument("--min-depth", type=int, default=1)
     p.add_argument("--batch", type=int, default=150)
     p.add_argument("--seed", type=int, default=1234)
