@@ -65,7 +65,8 @@ def learning_rate(step, tcfg, warmup_from=0):
 def hardware_name(device):
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({platform.processor() or platform.machine()}, {n} thread{'' if n == 1 else 's'})"
 
 
 def parse_args(argv):
