@@ -3,7 +3,7 @@
  * FID against blocks run, every curve with and without the guidance schedule, and its table.
  */
 import type { PlotPoint, PlotSeries } from './plot';
-import { stepLabel } from './weights';
+import { stepLabel, weightsLabel } from './weights';
 
 /** One row of tools/export/frontier.py's report (docs/frontier*.json). */
 export interface FrontierRow {
@@ -100,10 +100,10 @@ export function frontierMarkdown(
   };
   // A study keeps its weights when the default model moves on: say so rather than let it pass for the new one.
   const weights = (rep: FrontierReport) => {
-    const label = stepLabel(rep.checkpointStep);
+    const label = weightsLabel(rep.checkpointStep);
     if (!label) return '';
     const older = shippedStep !== undefined && rep.checkpointStep !== shippedStep;
-    return `; weights of optimiser ${label}${older ? `, not the shipped model's ${stepLabel(shippedStep)}` : ''}`;
+    return `; ${label}${older ? `, not the shipped model's ${stepLabel(shippedStep)}` : ''}`;
   };
   // "the adaptive default" is the default of the weights the study ran on, which need not be today's
   const adaptiveDefault = (rep: FrontierReport) =>

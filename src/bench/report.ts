@@ -2,7 +2,7 @@
 import type { Manifest } from '../runtime';
 import { frontierMarkdown, type FrontierReport } from './frontier';
 import type { BenchReport } from './harness';
-import { stepLabel, trainingStep } from './weights';
+import { trainingStep, weightsLabel } from './weights';
 
 /** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
 export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }[] {
@@ -98,7 +98,7 @@ export function benchMarkdown(
       '',
       `## ${PLACE[key] ?? key}`,
       '',
-      `${r.environment}; model \`${r.model}\`${r.modelStep === undefined ? '' : ` (weights of optimiser ${stepLabel(r.modelStep)})`}, ${r.steps} ${SAMPLER_NAME[r.sampler ?? 'ddim'] ?? r.sampler} steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
+      `${r.environment}; model \`${r.model}\`${r.modelStep === undefined ? '' : ` (${weightsLabel(r.modelStep)})`}, ${r.steps} ${SAMPLER_NAME[r.sampler ?? 'ddim'] ?? r.sampler} steps, guidance ${r.guidance}${batchingNote(r)}${reuseNote(r)}, ${r.reps} runs per row.`,
       '',
       '| configuration | θ | median ms / image | vs monolithic + schedule | vs monolithic | blocks run / full | blocks saved: exits + schedule + fixed depth | FLOPs saved |',
       '|---|---|---|---|---|---|---|---|',
@@ -147,9 +147,9 @@ export function benchMarkdown(
 
 /** " on the weights of optimiser step N, 1000 samples per θ", as far as the manifest records them. */
 const calibratedOn = (m: Manifest) => {
-  const label = stepLabel(trainingStep(m));
+  const label = weightsLabel(trainingStep(m));
   const samples = m.calibration[0]?.samples;
-  return `${label ? ` on the weights of optimiser ${label}` : ''}${samples ? `, ${samples} samples per θ` : ''}`;
+  return `${label ? ` on the ${label}` : ''}${samples ? `, ${samples} samples per θ` : ''}`;
 };
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;

@@ -9,3 +9,7 @@ export function trainingStep(manifest: Manifest): number | undefined {
 /** "step 15,018", or nothing for reports written before the step was recorded. */
 export const stepLabel = (step: number | undefined): string | undefined =>
   step === undefined ? undefined : `step ${step.toLocaleString('en-US')}`;
+
+/** "weights of optimiser step 15,018": how every table names the weights it ran on. */
+export const weightsLabel = (step: number | undefined): string | undefined =>
+  step === undefined ? undefined : `weights of optimiser ${stepLabel(step)}`;
