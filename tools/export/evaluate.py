@@ -4,8 +4,10 @@ classifier-FID against the test set, and the fraction of blocks skipped; pick th
     /usr/bin/python3 -m tools.export.evaluate --checkpoint runs/fmnist-uvit13/weights.pt \
         --per-class 20 --thresholds 0.05,0.1,0.15 --out runs/fmnist-uvit13/eval.json
 
-The default θ is the largest saving whose agreement stays within --max-drop (3 points) of
-full depth. Same seeds at every θ, so differences come from the exits alone.
+The default θ is the largest saving whose agreement stays within --max-drop (2 points) of full
+depth and whose FID is at most --max-fid-ratio (1.10) × full depth's, on this draw of seeds;
+tools.export.choose_default applies the same bounds across several draws. Same seeds at every θ,
+so differences come from the exits alone.
 
 --guidance takes a list (e.g. 1,1.5,2,3): each is sampled at full depth, the one with the best
 agreement (then the lower FID) becomes the model's default, and θ is calibrated at it. The
@@ -20,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from .choose_default import MAX_AGREEMENT_DROP, MAX_FID_RATIO, within_bounds
 from .classifier import features_of, load_classifier
 from .diffusion import BATCHINGS, SAMPLERS, Schedule, adaptive_eps, sample
 from .errors import UserError, run_cli
@@ -169,7 +172,10 @@ def main(argv=None):
     p.add_argument("--full-only", action="store_true", help="full depth alone: no θ sweep (e.g. quality against steps)")
     p.add_argument("--real-floor", action="store_true",
                    help="also judge --per-class real test images per class: the floor the samples are read against")
-    p.add_argument("--max-drop", type=float, default=0.03, help="agreement drop allowed for the default θ")
+    p.add_argument("--max-drop", type=float, default=MAX_AGREEMENT_DROP,
+                   help="agreement drop allowed for the default θ (a fraction: 0.02 is 2 points)")
+    p.add_argument("--max-fid-ratio", type=float, default=MAX_FID_RATIO,
+                   help="FID allowed for the default θ, as a multiple of full depth's")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=1234, help="the torch draw's seed (--noise torch)")
     p.add_argument("--noise", choices=NOISES, default="torch",
@@ -236,7 +242,7 @@ def main(argv=None):
         row, _ = run(threshold, guidance)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    ok = [r for r in rows[1:] if r["agreement"] >= full["agreement"] - args.max_drop]
+    ok = [r for r in rows[1:] if within_bounds(r, full, args.max_drop, args.max_fid_ratio)]
     default = max(ok, key=lambda r: r["savedFraction"]) if ok else full
     report = {
         "checkpointStep": int(ckpt.get("step", 0)),
