@@ -192,6 +192,8 @@ def main(argv=None):
     thresholds = number_list("--thresholds", args.thresholds)
     if any(not 0 < t <= 1 for t in thresholds):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
+    if not 0 <= args.max_drop < 1 or not args.max_fid_ratio >= 1:
+        raise UserError("--max-drop must lie in [0, 1) and --max-fid-ratio must be ≥ 1")
     if args.uncond_every < 1:
         raise UserError(f"--uncond-every must be ≥ 1, got {args.uncond_every}")
     if args.guidance_max_t is not None and args.guidance_max_t < 0:

@@ -85,3 +85,14 @@ def test_the_shipped_default_is_the_one_its_two_draws_choose(tmp_path):
     assert out["default"]["threshold"] == manifest["defaults"]["threshold"]
     measured = [(r["threshold"], r["agreement"], r["fid"]) for r in out["calibration"]]
     assert measured == [(r["threshold"], r["agreement"], r["fid"]) for r in manifest["calibration"]]
+
+
+@pytest.mark.parametrize("flags", [["--max-drop", "nan"], ["--max-fid-ratio", "0.9"]])
+def test_bounds_that_admit_nothing_or_everything_are_refused(tmp_path, flags):
+    from tools.export.evaluate import main as evaluate
+
+    path = write(tmp_path, "a.json", report(1, row(0.0, 0.0, 0.96, 20.0)))
+    with pytest.raises(UserError, match="--max-drop must lie"):
+        main([path, "--out", str(tmp_path / "out.json"), *flags])
+    with pytest.raises(UserError, match="--max-drop must lie"):
+        evaluate(["--checkpoint", "unused.pt", *flags])
