@@ -63,17 +63,19 @@ def describe(chosen, draws, max_drop, max_fid_ratio):
     return text
 
 
-def read_report(path):
+def read_report(path, required):
+    """An `evaluate --out` report, with the keys `required` checked; export reads its calibration so too."""
     try:
         with open(path) as f:
             report = json.load(f)
     except OSError as e:
         raise UserError(f"cannot read the evaluation report {path}: {e.strerror}") from None
     except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not JSON ({e}); pass reports written by tools.export.evaluate --out") from None
-    missing = [k for k in ("seed", "full", "calibration", *SETTINGS) if k not in report]
+        raise UserError(f"{path} is not JSON ({e.msg} at line {e.lineno}); write it with tools.export.evaluate --out") from None
+    missing = [k for k in required if k not in report]
     if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}: pass reports written by tools.export.evaluate --out")
+        raise UserError(f"{path} is not an evaluate report: it lacks {', '.join(missing)}; "
+                        "write it with tools.export.evaluate --out")
     return report
 
 
@@ -105,7 +107,7 @@ def main(argv=None):
     if not 0 <= args.max_drop < 1 or not args.max_fid_ratio >= 1:
         raise UserError("--max-drop must lie in [0, 1) and --max-fid-ratio must be ≥ 1")
 
-    reports = [read_report(path) for path in args.reports]
+    reports = [read_report(path, ("seed", "full", "calibration", *SETTINGS)) for path in args.reports]
     draws = merge_draws(args.reports, reports)
     chosen = choose(draws, args.max_drop, args.max_fid_ratio)
     written = draws[0]

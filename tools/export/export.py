@@ -23,6 +23,7 @@ import torch.nn as nn
 
 from . import data as data_mod
 from .checkpoint import load_checkpoint
+from .choose_default import read_report
 from .config import from_dict
 from .diffusion import Schedule, sample
 from .errors import UserError, run_cli
@@ -368,20 +369,6 @@ def load_model(checkpoint_path):
     return model, cfg, ckpt
 
 
-def read_calibration(path):
-    try:
-        with open(path) as f:
-            report = json.load(f)
-    except OSError as e:
-        raise UserError(f"cannot read the calibration report {path}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not JSON ({e.msg} at line {e.lineno}); write it with tools.export.evaluate --out") from None
-    missing = [k for k in ("calibration", "default", "steps", "guidance") if k not in report]
-    if missing:
-        raise UserError(f"{path} is not an evaluate report: missing {', '.join(missing)}")
-    return report
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export.export", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
@@ -404,7 +391,7 @@ def main(argv=None):
     if args.storage == "int8":
         quantize_weights_(model)
     if args.calibration:
-        report = read_calibration(args.calibration)
+        report = read_report(args.calibration, ("calibration", "default", "steps", "guidance"))
         measured = report.get("storage", "fp32")
         if measured != args.storage:
             raise UserError(f"{args.calibration} was measured on {measured} weights, not {args.storage}: "
