@@ -156,7 +156,8 @@ def main(argv=None):
     p.add_argument("--thresholds", default="0.05,0.08,0.1,0.12,0.15,0.2")
     p.add_argument("--steps", type=int, default=None, help="default: the config's sampling steps")
     p.add_argument("--guidance", default=None,
-                   help="guidance scale, or a comma-separated list to sweep at full depth (default: the config's)")
+                   help="guidance scale, or a comma-separated list whose lowest full-depth FID is kept "
+                        "(default: the config's)")
     p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
     p.add_argument("--batching", choices=BATCHINGS, default="all",
                    help="how the guidance passes exit (the runtime's): on their own (separate; weighted: the "
@@ -233,7 +234,8 @@ def main(argv=None):
         sweep.append((dict(row, guidance=guidance), images))
         if len(guidances) > 1:
             print(json.dumps(sweep[-1][0]), flush=True)
-    full, full_images = max(sweep, key=lambda s: (s[0]["agreement"], -s[0]["fid"]))
+    # By FID: agreement rises with guidance past the real images' own, which is over-sharpening, not quality.
+    full, full_images = min(sweep, key=lambda s: (s[0]["fid"], -s[0]["agreement"]))
     guidance = full["guidance"]
     full = {k: v for k, v in full.items() if k != "guidance"}
     print(json.dumps(full), flush=True)

@@ -170,8 +170,8 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
     report = json.load(open(report_path))
     sweep = report["guidanceSweep"]
     assert [r["guidance"] for r in sweep] == [1.0, 2.0]
-    best = max(sweep, key=lambda r: (r["agreement"], -r["fid"]))
-    assert report["guidance"] == best["guidance"] and report["full"]["agreement"] == best["agreement"]
+    best = min(sweep, key=lambda r: r["fid"])
+    assert report["guidance"] == best["guidance"] and report["full"]["fid"] == best["fid"]
     assert report["minDepth"] == 2 and report["uncondEvery"] == 2 and report["guidanceMaxT"] == 74
     assert [r["threshold"] for r in report["calibration"]] == [0.0, 0.3, 0.6]
     for row in report["calibration"]:  # no pass exits before block 2
