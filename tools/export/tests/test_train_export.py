@@ -294,8 +294,10 @@ def test_int8_storage_keeps_parity_and_shrinks_the_files(trained, tmp_path):
 def test_frontier_does_not_resume_rows_of_other_weights(tmp_path):
     """Rows are reused by key on resume: rows from other weights would pass for this checkpoint's."""
     out = tmp_path / "frontier.json"
-    out.write_text(json.dumps({"checkpointStep": 9721, "perClass": 30, "steps": 20, "sampler": "dpmpp2m",
-                               "guidance": 1.75, "minDepth": 5, "seed": 1234, "rows": []}))
+    defaults = json.load(open(os.path.join(ROOT, "public/models/fmnist-uvit13/manifest.json")))["defaults"]
+    out.write_text(json.dumps({"checkpointStep": 9721, "perClass": 30, "steps": defaults["steps"],
+                               "sampler": defaults["sampler"], "guidance": defaults["guidance"],
+                               "minDepth": defaults["minDepth"], "seed": 1234, "rows": []}))
     p = run("tools.export.frontier", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
             "--per-class", "30", "--out", str(out), check=False)
     assert_clear_error(p, "was made with other checkpointStep (checkpointStep 9721)")
