@@ -1,11 +1,11 @@
 /**
- * BENCHMARKS.md's frontier: tools/export/frontier.py's report (docs/frontier*.json) as one plot of
+ * BENCHMARKS.md's frontier: tools/export/studies/frontier.py's report (docs/frontier*.json) as one plot of
  * FID against blocks run, every curve with and without the guidance schedule, and its table.
  */
 import type { PlotPoint, PlotSeries } from './plot';
 import { stepLabel, weightsLabel } from './weights';
 
-/** One row of tools/export/frontier.py's report (docs/frontier*.json). */
+/** One row of tools/export/studies/frontier.py's report (docs/frontier*.json). */
 export interface FrontierRow {
   key: string;
   setting: 'schedule' | 'none';
@@ -119,7 +119,7 @@ export function frontierMarkdown(
     '',
     '## Adaptive against static schedules',
     '',
-    `\`python3 -m tools.export.frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
+    `\`python3 -m tools.export frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
     '',
     '![FID relative to full depth vs blocks run](docs/bench-frontier.svg)',
     '',

@@ -1,5 +1,5 @@
 /**
- * Seeded noise, bit for bit the same as tools/export/noise.py: mulberry32 → uniform doubles in
+ * Seeded noise, bit for bit the same as tools/export/core/noise.py: mulberry32 → uniform doubles in
  * (0, 1) → Box–Muller normals → float32. Same seed, same initial noise in PyTorch, Node and the
  * browser, so fixtures and shared URLs reproduce images exactly.
  */

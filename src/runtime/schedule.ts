@@ -26,7 +26,7 @@ export function makeSchedule(spec: ScheduleSpec): NoiseSchedule {
   return { numTimesteps: T, alphasCumprod };
 }
 
-/** 'Trailing' spacing (starts at T−1) as tools/export/diffusion.py's ddim_timesteps. */
+/** 'Trailing' spacing (starts at T−1) as tools/export/core/diffusion.py's ddim_timesteps. */
 export function samplingTimesteps(numTimesteps: number, steps: number): number[] {
   const ratio = numTimesteps / steps;
   return Array.from({ length: steps }, (_, k) => Math.round(numTimesteps - k * ratio) - 1);

@@ -215,7 +215,7 @@ export async function renderBenchMarkdown(file: string, manifest: Manifest): Pro
   );
 }
 
-/** tools/export/frontier.py's reports, where they have been made: docs/frontier.json (+ -confirm). */
+/** tools/export/studies/frontier.py's reports, where they have been made: docs/frontier.json (+ -confirm). */
 async function readFrontier(docs: string) {
   const read = async (name: string) => {
     try {

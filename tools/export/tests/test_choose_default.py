@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from tools.export.choose_default import choose, main, within_bounds
-from tools.export.errors import UserError
+from tools.export.pipeline.choose_default import choose, main, within_bounds
+from tools.export.core.errors import UserError
 
 from .conftest import ROOT
 
@@ -89,7 +89,7 @@ def test_the_shipped_default_is_the_one_its_two_draws_choose(tmp_path):
 
 @pytest.mark.parametrize("flags", [["--max-drop", "nan"], ["--max-fid-ratio", "0.9"]])
 def test_bounds_that_admit_nothing_or_everything_are_refused(tmp_path, flags):
-    from tools.export.evaluate import main as evaluate
+    from tools.export.pipeline.evaluate import main as evaluate
 
     path = write(tmp_path, "a.json", report(1, row(0.0, 0.0, 0.96, 20.0)))
     with pytest.raises(UserError, match="--max-drop must lie"):

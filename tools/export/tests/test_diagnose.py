@@ -2,8 +2,8 @@
 
 import torch
 
-from tools.export.diagnose import sample_with_policy
-from tools.export.diffusion import Schedule, sample
+from tools.export.studies.diagnose import sample_with_policy
+from tools.export.core.diffusion import Schedule, sample
 
 from .test_model import tiny
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tools.export.diffusion import adadiff_losses, min_snr_weight, pseudo_uncertainty
+from tools.export.core.diffusion import adadiff_losses, min_snr_weight, pseudo_uncertainty
 
 
 def test_pseudo_label_is_tanh_of_abs_error_and_detached():

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from tools.export.config import from_dict
-from tools.export.uvit import build
+from tools.export.core.config import from_dict
+from tools.export.core.uvit import build
 
 TINY = from_dict({"model": {"img_size": 28, "patch_size": 7, "embed_dim": 32, "depth": 4, "num_heads": 2}})["model"]
 
@@ -96,7 +96,7 @@ def test_uem_is_timestep_aware():
 
 
 def test_first_confident_respects_min_depth_and_falls_back_to_the_last_block():
-    from tools.export.diffusion import first_confident
+    from tools.export.core.diffusion import first_confident
 
     unc = torch.tensor([[0.5, 0.1, 0.3, 0.05, 0.9], [0.9, 0.9, 0.9, 0.9, 0.9]])
     assert first_confident(unc, 0.2).tolist() == [1, 4]
@@ -104,7 +104,7 @@ def test_first_confident_respects_min_depth_and_falls_back_to_the_last_block():
 
 
 def test_batched_guidance_passes_exit_together_where_both_are_confident():
-    from tools.export.diffusion import Schedule, sample
+    from tools.export.core.diffusion import Schedule, sample
 
     torch.manual_seed(0)
     model = tiny().eval()
@@ -127,7 +127,7 @@ def test_batched_guidance_passes_exit_together_where_both_are_confident():
 
 
 def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_the_error():
-    from tools.export.diffusion import Schedule, sample, unconditional_threshold
+    from tools.export.core.diffusion import Schedule, sample, unconditional_threshold
 
     assert unconditional_threshold(0.1, 1.25) == pytest.approx(0.5)  # g / |1 − g| = 5
     assert unconditional_threshold(0.1, 3.0) == pytest.approx(0.15)
@@ -153,7 +153,7 @@ def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_t
 
 
 def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_between():
-    from tools.export.diffusion import Schedule, ddim_step, ddim_timesteps, sample
+    from tools.export.core.diffusion import Schedule, ddim_step, ddim_timesteps, sample
 
     torch.manual_seed(0)
     model = tiny().eval()
@@ -181,7 +181,7 @@ def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_be
 
 
 def test_guidance_interval_skips_the_noisiest_steps_and_shallow_stops_the_unconditional_pass_at_min_depth():
-    from tools.export.diffusion import Schedule, adaptive_eps, ddim_step, ddim_timesteps, exits_of, sample
+    from tools.export.core.diffusion import Schedule, adaptive_eps, ddim_step, ddim_timesteps, exits_of, sample
 
     model = tiny()
     schedule = Schedule(num_timesteps=100)
@@ -213,8 +213,8 @@ def test_guidance_interval_skips_the_noisiest_steps_and_shallow_stops_the_uncond
 def test_evaluate_can_draw_the_runtimes_noise():
     """`evaluate --noise runtime` starts image k (class-major) from the runtime's seed 1000 + k, as
     `adadiff eval` does, so the two evaluations can be compared on identical inputs."""
-    from tools.export.evaluate import seeded_inputs
-    from tools.export.noise import normal
+    from tools.export.pipeline.evaluate import seeded_inputs
+    from tools.export.core.noise import normal
 
     m = tiny()
     labels, noise = seeded_inputs(m, 3, seed=0, noise="runtime")
@@ -227,7 +227,7 @@ def test_evaluate_can_draw_the_runtimes_noise():
 
 
 def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
-    from tools.export.diffusion import Schedule, ddim_step
+    from tools.export.core.diffusion import Schedule, ddim_step
 
     schedule = Schedule()
     ab_t, ab_prev = float(schedule.alphas_cumprod[600]), float(schedule.alphas_cumprod[550])
@@ -242,7 +242,7 @@ def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
 
 
 def test_static_depths_fix_every_pass_and_shallow_keeps_the_unconditional_one_at_min_depth():
-    from tools.export.diffusion import Schedule, ddim_timesteps, sample, switch_depths
+    from tools.export.core.diffusion import Schedule, ddim_timesteps, sample, switch_depths
 
     model = tiny()
     schedule = Schedule(num_timesteps=100)
@@ -261,7 +261,7 @@ def test_static_depths_fix_every_pass_and_shallow_keeps_the_unconditional_one_at
 
 def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model():
     """As the runtime's samplers test: a model that knows x0 must lead every sampler to it."""
-    from tools.export.diffusion import Schedule, ddim_step, ddim_timesteps, ddpm_step, dpmpp2m_step
+    from tools.export.core.diffusion import Schedule, ddim_step, ddim_timesteps, ddpm_step, dpmpp2m_step
 
     schedule = Schedule()
     target = torch.tensor([0.25, -0.5, 0.75, 0.0])
@@ -283,7 +283,7 @@ def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model()
 
 def test_real_floor_judges_real_test_images_like_samples():
     """The floor a model's agreement and FID are read against: real images through the same judge."""
-    from tools.export.evaluate import load_judge, real_floor
+    from tools.export.pipeline.evaluate import load_judge, real_floor
 
     classifier, reference, info = load_judge("tools/export/eval/classifier.pt")
     floor = real_floor(classifier, reference, per_class=20)
@@ -298,7 +298,7 @@ def test_manifest_format_version_is_the_runtimes():
     it (a literal again) would let the two drift, so its source is checked too."""
     import re
 
-    from tools.export.manifest import FORMAT_VERSION, SamplingSettings
+    from tools.export.core.manifest import FORMAT_VERSION, SamplingSettings
 
     with open("src/runtime/manifest-format.json") as f:
         assert json.load(f)["formatVersion"] == FORMAT_VERSION

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from tools.export.quantize import KEEP_FP32, QMAX, _as_int8, quantize_weights_
+from tools.export.pipeline.quantize import KEEP_FP32, QMAX, _as_int8, quantize_weights_
 
 
 def test_rounded_weights_sit_on_a_per_output_channel_grid():
@@ -47,8 +47,8 @@ def test_the_weights_kept_fp32_are_left_as_trained():
 
 def test_every_name_kept_fp32_is_a_module_of_the_u_vit():
     """A renamed module would silently be rounded again."""
-    from tools.export.config import from_dict
-    from tools.export.uvit import build
+    from tools.export.core.config import from_dict
+    from tools.export.core.uvit import build
 
     names = [n for n, _ in build(from_dict({})["model"]).named_modules()]
     for suffix in KEEP_FP32:

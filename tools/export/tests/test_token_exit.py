@@ -3,10 +3,10 @@ the export's."""
 
 import torch
 
-from tools.export.diffusion import adaptive_eps
-from tools.export.export import flops
-from tools.export.token_exit import TokenExit, decision_overlap, parse_rules, token_flops
-from tools.export.uvit import UViT
+from tools.export.core.diffusion import adaptive_eps
+from tools.export.pipeline.export import flops
+from tools.export.studies.token_exit import TokenExit, decision_overlap, parse_rules, token_flops
+from tools.export.core.uvit import UViT
 
 
 def tiny():
@@ -45,7 +45,7 @@ def test_theta_tok_one_freezes_every_token_at_the_min_depth_like_the_step_exit()
 
 
 def test_a_tau_between_the_tokens_gaps_freezes_some_and_costs_between_the_limits():
-    from tools.export.token_exit import per_patch
+    from tools.export.studies.token_exit import per_patch
 
     model = tiny()
     x, t, y = inputs(model)
@@ -77,7 +77,7 @@ def test_rules_parse_and_refuse_what_they_do_not_know():
         ("uem", 0.02, 0.1, None), ("switch", 6.0, 0.0, 199)]
     import pytest
 
-    from tools.export.errors import UserError
+    from tools.export.core.errors import UserError
 
     with pytest.raises(UserError, match="not one of"):
         parse_rules("token:0.1")

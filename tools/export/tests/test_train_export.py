@@ -30,7 +30,7 @@ def losses(run_dir):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("run"))
-    run("tools.export.train", "--config", TINY, "--out", out, "--steps", "40", "--threads", "1")
+    run("tools.export", "train", "--config", TINY, "--out", out, "--steps", "40", "--threads", "1")
     return out
 
 
@@ -49,13 +49,13 @@ def test_tiny_config_trains_and_loss_falls(trained):
 def test_resume_continues_at_the_saved_step(trained, tmp_path):
     out = str(tmp_path / "run")
     shutil.copytree(trained, out)
-    run("tools.export.train", "--config", TINY, "--out", out, "--resume", "--steps", "45", "--threads", "1")
+    run("tools.export", "train", "--config", TINY, "--out", out, "--resume", "--steps", "45", "--threads", "1")
     steps = [r["step"] for r in losses(out)]
     assert steps[40:] == [41, 42, 43, 44, 45]
     assert torch.load(os.path.join(out, "checkpoint.pt"))["step"] == 45
     # weights-only files (what the repository keeps) resume too
     os.remove(os.path.join(out, "checkpoint.pt"))
-    run("tools.export.train", "--config", TINY, "--out", out, "--resume", "--steps", "47", "--threads", "1")
+    run("tools.export", "train", "--config", TINY, "--out", out, "--resume", "--steps", "47", "--threads", "1")
     assert torch.load(os.path.join(out, "weights.pt"))["step"] == 47
 
 
@@ -66,7 +66,7 @@ def test_export_parity_on_a_tiny_model(trained, tmp_path):
     calibration = tmp_path / "eval.json"
     calibration.write_text(json.dumps({"calibration": [{"threshold": 0.0, "savedFraction": 0.0}],
                                        "default": {"threshold": 0.45}, "steps": 4, "guidance": 2.0, "minDepth": 2}))
-    args = ["tools.export.export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir]
+    args = ["tools.export", "export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir]
     too_deep = run(*args, "--calibration", str(calibration), "--prefix-depth", "3", check=False)
     assert_clear_error(too_deep, "--prefix-depth must be in 1..2")
     run(*args, "--fixtures", fixture_dir, "--calibration", str(calibration))
@@ -95,7 +95,7 @@ def test_export_parity_on_a_tiny_model(trained, tmp_path):
                     "console.log(JSON.stringify({ v: m.formatVersion, d: m.defaults }));"],
         cwd=ROOT, capture_output=True, text=True)
     assert read.returncode == 0, read.stderr
-    from tools.export.manifest import FORMAT_VERSION
+    from tools.export.core.manifest import FORMAT_VERSION
 
     assert json.loads(read.stdout) == {"v": FORMAT_VERSION, "d": manifest["defaults"]}
     p = subprocess.run([node, "test/parity/check.mjs", model_dir, fixture_dir], cwd=ROOT, capture_output=True, text=True)
@@ -111,34 +111,34 @@ def assert_clear_error(p, pattern):
 
 
 def test_missing_data_directory(tmp_path):
-    p = run("tools.export.train", "--config", TINY, "--out", str(tmp_path), "--data", "/nonexistent", check=False)
+    p = run("tools.export", "train", "--config", TINY, "--out", str(tmp_path), "--data", "/nonexistent", check=False)
     assert_clear_error(p, "apt-get install dataset-fashion-mnist")
 
 
 def test_truncated_checkpoint(tmp_path):
     bad = tmp_path / "weights.pt"
     bad.write_bytes(b"PK\x03\x04 truncated")
-    p = run("tools.export.export", "--checkpoint", str(bad), "--out", str(tmp_path / "m"), check=False)
+    p = run("tools.export", "export", "--checkpoint", str(bad), "--out", str(tmp_path / "m"), check=False)
     assert_clear_error(p, "is truncated or not a PyTorch checkpoint")
 
 
 def test_unknown_config_key(tmp_path):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"model": {"embed_dim": 32, "dpeth": 4}}))
-    p = run("tools.export.train", "--config", str(cfg), "--out", str(tmp_path), check=False)
+    p = run("tools.export", "train", "--config", str(cfg), "--out", str(tmp_path), check=False)
     assert_clear_error(p, "unknown config key 'model.dpeth'")
 
 
 @needs_data
 def test_a_compact_resume_point_keeps_the_ema_and_resumes_from_it(trained, tmp_path):
     src, dst = os.path.join(trained, "weights.pt"), str(tmp_path / "compact.pt")
-    run("tools.export.checkpoint", "compact", src, dst)
+    run("tools.export", "checkpoint", "compact", src, dst)
     full, small = torch.load(src), torch.load(dst)
     assert "model" not in small and small["step"] == full["step"]
     assert all(torch.equal(small["ema"][k], full["ema"][k]) for k in full["ema"])
     assert os.path.getsize(dst) < 0.6 * os.path.getsize(src)
     out = str(tmp_path / "resumed")
-    run("tools.export.train", "--config", TINY, "--out", out, "--resume", dst, "--steps", str(full["step"] + 2),
+    run("tools.export", "train", "--config", TINY, "--out", out, "--resume", dst, "--steps", str(full["step"] + 2),
         "--threads", "1")
     assert torch.load(os.path.join(out, "weights.pt"))["step"] == full["step"] + 2
 
@@ -146,14 +146,14 @@ def test_a_compact_resume_point_keeps_the_ema_and_resumes_from_it(trained, tmp_p
 def test_unknown_uem_target(tmp_path):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"train": {"uem_target": "truth"}}))
-    p = run("tools.export.train", "--config", str(cfg), "--out", str(tmp_path), check=False)
+    p = run("tools.export", "train", "--config", str(cfg), "--out", str(tmp_path), check=False)
     assert_clear_error(p, "train.uem_target must be 'noise'")
 
 
 @needs_data
 def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
     out = str(tmp_path / "stage2")
-    run("tools.export.train", "--config", TINY, "--out", out, "--init-from", os.path.join(trained, "weights.pt"),
+    run("tools.export", "train", "--config", TINY, "--out", out, "--init-from", os.path.join(trained, "weights.pt"),
         "--uem-only", "--steps", "3", "--threads", "1")
     before = torch.load(os.path.join(trained, "weights.pt"))["ema"]  # --init-from starts from the EMA weights
     after = torch.load(os.path.join(out, "weights.pt"))["model"]
@@ -164,7 +164,7 @@ def test_uem_only_stage_trains_only_the_uems(trained, tmp_path):
 @needs_data
 def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_path):
     weights, report_path = os.path.join(trained, "weights.pt"), str(tmp_path / "eval.json")
-    run("tools.export.evaluate", "--checkpoint", weights, "--per-class", "1", "--guidance", "1,2",
+    run("tools.export", "evaluate", "--checkpoint", weights, "--per-class", "1", "--guidance", "1,2",
         "--thresholds", "0.3,0.6", "--min-depth", "2", "--uncond-every", "2", "--guidance-max-t", "74", "--threads", "1",
         "--out", report_path)
     report = json.load(open(report_path))
@@ -179,7 +179,7 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
     assert report["default"] in report["calibration"]
 
     model_dir, fixture_dir = str(tmp_path / "model"), str(tmp_path / "fixtures")
-    run("tools.export.export", "--checkpoint", weights, "--out", model_dir, "--fixtures", fixture_dir,
+    run("tools.export", "export", "--checkpoint", weights, "--out", model_dir, "--fixtures", fixture_dir,
         "--calibration", report_path)
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
     assert report["batching"] == "all"  # evaluate's default: the guidance passes exit together
@@ -208,14 +208,14 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, tmp_pat
 def test_bad_calibration_report(tmp_path):
     bad = tmp_path / "eval.json"
     bad.write_text("{ not json")
-    p = run("tools.export.export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
+    p = run("tools.export", "export", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
             "--out", str(tmp_path / "m"), "--calibration", str(bad), check=False)
     assert_clear_error(p, "is not JSON")
 
 
 def test_learning_rate_warms_up_holds_and_cools_down():
-    from tools.export.config import from_dict
-    from tools.export.train import learning_rate
+    from tools.export.core.config import from_dict
+    from tools.export.pipeline.train import learning_rate
 
     tcfg = from_dict({"train": {"lr": 1e-3, "warmup_steps": 10, "decay_start": 100, "decay_steps": 50,
                                 "min_lr_ratio": 0.1}})["train"]
@@ -245,7 +245,7 @@ def test_two_data_parallel_ranks_end_with_the_same_weights(tmp_path):
         env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
                    LOCAL_RANK=str(rank))
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "tools.export.train", "--config", TINY, "--out", str(tmp_path / f"rank{rank}"),
+            [sys.executable, "-m", "tools.export", "train", "--config", TINY, "--out", str(tmp_path / f"rank{rank}"),
              "--steps", "6", "--threads", "1", "--device", "cpu"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=300) for p in procs]
@@ -265,8 +265,8 @@ def test_int8_storage_keeps_parity_and_shrinks_the_files(trained, tmp_path):
 
     fp32_dir, model_dir, fixture_dir = str(tmp_path / "fp32"), str(tmp_path / "int8"), str(tmp_path / "fixtures")
     weights = os.path.join(trained, "weights.pt")
-    run("tools.export.export", "--checkpoint", weights, "--out", fp32_dir)
-    run("tools.export.export", "--checkpoint", weights, "--out", model_dir, "--storage", "int8",
+    run("tools.export", "export", "--checkpoint", weights, "--out", fp32_dir)
+    run("tools.export", "export", "--checkpoint", weights, "--out", model_dir, "--storage", "int8",
         "--fixtures", fixture_dir)
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
     assert manifest["storage"] == "int8"
@@ -286,7 +286,7 @@ def test_int8_storage_keeps_parity_and_shrinks_the_files(trained, tmp_path):
     # a calibration measured on fp32 weights does not describe the int8 ones
     report = tmp_path / "eval.json"
     report.write_text(json.dumps({"calibration": [], "default": {"threshold": 0.1}, "steps": 4, "guidance": 2.0}))
-    mismatch = run("tools.export.export", "--checkpoint", weights, "--out", str(tmp_path / "x"), "--storage", "int8",
+    mismatch = run("tools.export", "export", "--checkpoint", weights, "--out", str(tmp_path / "x"), "--storage", "int8",
                    "--calibration", str(report), check=False)
     assert_clear_error(mismatch, "was measured on fp32 weights, not int8")
 
@@ -298,6 +298,6 @@ def test_frontier_does_not_resume_rows_of_other_weights(tmp_path):
     out.write_text(json.dumps({"checkpointStep": 9721, "perClass": 30, "steps": defaults["steps"],
                                "sampler": defaults["sampler"], "guidance": defaults["guidance"],
                                "minDepth": defaults["minDepth"], "seed": 1234, "rows": []}))
-    p = run("tools.export.frontier", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
+    p = run("tools.export", "frontier", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
             "--per-class", "30", "--out", str(out), check=False)
     assert_clear_error(p, "was made with other checkpointStep (checkpointStep 9721)")

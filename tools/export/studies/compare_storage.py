@@ -3,7 +3,7 @@ rounded ones, at full depth and at the manifest's default θ and settings. Repor
 against its fp32 twin, agreement, FID and blocks skipped for both, so the storage type is chosen
 by measurement.
 
-    /usr/bin/python3 -m tools.export.compare_storage --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
+    /usr/bin/python3 -m tools.export compare-storage --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
         --manifest public/models/fmnist-uvit13/manifest.json --per-class 100 --out docs/storage-int8.json
 """
 
@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from .diffusion import Schedule
-from .errors import UserError, run_cli
-from .evaluate import evaluate_threshold, load_judge
-from .export import load_model
-from .quantize import quantize_weights_
+from ..core.diffusion import Schedule
+from ..core.errors import UserError, run_cli
+from ..pipeline.evaluate import evaluate_threshold, load_judge
+from ..pipeline.export import load_model
+from ..pipeline.quantize import quantize_weights_
 
 
 def psnr(a, b, peak_to_peak=2.0):
@@ -38,7 +38,7 @@ def summarise(values):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.compare_storage", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export compare-storage", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--manifest", required=True, help="the sampling settings and default θ to compare under")
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")

@@ -1,7 +1,7 @@
 """Quality against blocks run for the adaptive exits and the static schedules a user could run
 instead, each with and without the guidance schedule: the data behind BENCHMARKS.md's frontier plot.
 
-    /usr/bin/python3 -m tools.export.frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
+    /usr/bin/python3 -m tools.export frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
         --per-class 30 --out docs/frontier.json
 
 Curves (same seeds everywhere, full depth as the reference): the adaptive θ sweep; a static depth
@@ -18,10 +18,10 @@ import argparse
 import json
 import os
 
-from .diffusion import Schedule, ddim_timesteps, switch_depths
-from .errors import UserError, run_cli
-from .evaluate import evaluate_threshold, load_judge, number_list
-from .export import load_model
+from ..core.diffusion import Schedule, ddim_timesteps, switch_depths
+from ..core.errors import UserError, run_cli
+from ..pipeline.evaluate import evaluate_threshold, load_judge, number_list
+from ..pipeline.export import load_model
 
 SETTINGS = {
     # the model's own guidance schedule (read from its manifest in main) and the schedule off
@@ -46,7 +46,7 @@ def blocks_run_fraction(timesteps, depths, guidance, batching, uncond_every, gui
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.frontier", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export frontier", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--manifest", default="public/models/fmnist-uvit13/manifest.json",

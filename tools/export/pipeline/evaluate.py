@@ -1,12 +1,12 @@
 """Sample N images per class at full depth and at several thresholds; report class agreement,
 classifier-FID against the test set, and the fraction of blocks skipped; pick the default θ.
 
-    /usr/bin/python3 -m tools.export.evaluate --checkpoint runs/fmnist-uvit13/weights.pt \
+    /usr/bin/python3 -m tools.export evaluate --checkpoint runs/fmnist-uvit13/weights.pt \
         --per-class 20 --thresholds 0.05,0.1,0.15 --out runs/fmnist-uvit13/eval.json
 
 The default θ is the largest saving whose agreement stays within --max-drop (2 points) of full
 depth and whose FID is at most --max-fid-ratio (1.10) × full depth's, on this draw of seeds;
-tools.export.choose_default applies the same bounds across several draws. Same seeds at every θ,
+tools.export choose-default applies the same bounds across several draws. Same seeds at every θ,
 so differences come from the exits alone.
 
 --guidance takes a list (e.g. 1,1.5,2,3): each is sampled at full depth, the one with the best
@@ -24,10 +24,10 @@ import torch
 
 from .choose_default import MAX_AGREEMENT_DROP, MAX_FID_RATIO, within_bounds
 from .classifier import features_of, load_classifier
-from .diffusion import BATCHINGS, SAMPLERS, Schedule, adaptive_eps, sample
-from .errors import UserError, run_cli
+from ..core.diffusion import BATCHINGS, SAMPLERS, Schedule, adaptive_eps, sample
+from ..core.errors import UserError, run_cli
 from .export import load_model
-from .noise import normal
+from ..core.noise import normal
 from .quantize import STORAGE_TYPES, quantize_weights_
 
 
@@ -87,7 +87,7 @@ def real_floor(classifier, reference, per_class, seed=0):
     agreement is then the judge's own accuracy, and the FID what real images score against the
     test set's statistics at this sample count (they are a tenth of those 10k at 100 per class,
     so a little optimistic). A model's figures mean something only beside these."""
-    from . import data as data_mod
+    from ..core import data as data_mod
 
     images, labels = data_mod.load("test")
     gen = np.random.default_rng(seed)
@@ -149,7 +149,7 @@ def evaluate_threshold(
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.evaluate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--per-class", type=int, default=20)

@@ -1,6 +1,6 @@
 """Checkpoint files: written atomically, read with a clear error when truncated or foreign.
 
-    /usr/bin/python3 -m tools.export.checkpoint compact runs/X/weights.pt tools/export/checkpoints/ID/latest.pt
+    /usr/bin/python3 -m tools.export checkpoint compact runs/X/weights.pt tools/export/checkpoints/ID/latest.pt
 
 `compact` keeps the EMA weights (what export and evaluation read), the config and the counters, and
 drops the raw weights and the optimiser: half the bytes of weights.pt, a quarter of checkpoint.pt. A
@@ -45,7 +45,7 @@ def compact(src, dst):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.checkpoint", description="checkpoint maintenance")
+    p = argparse.ArgumentParser(prog="tools.export checkpoint", description="checkpoint maintenance")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compact", help="keep the EMA weights, config and counters (a resume point to commit)")
     c.add_argument("src")

@@ -1,6 +1,6 @@
 """Cut a trained model into per-block ONNX segments and write the manifest the runtime reads.
 
-    /usr/bin/python3 -m tools.export.export --checkpoint runs/fmnist-uvit13/weights.pt \
+    /usr/bin/python3 -m tools.export export --checkpoint runs/fmnist-uvit13/weights.pt \
         --out public/models/fmnist-uvit13 --fixtures test/fixtures/fmnist-uvit13 [--threshold θ]
 
 Writes embed.onnx, block_NN.onnx (hidden tokens + the UEM's mean uncertainty), head.onnx,
@@ -21,16 +21,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from . import data as data_mod
-from .checkpoint import load_checkpoint
+from ..core import data as data_mod
+from ..core.checkpoint import load_checkpoint
 from .choose_default import read_report
-from .config import from_dict
-from .diffusion import Schedule, sample
-from .errors import UserError, run_cli
-from .manifest import SamplingSettings, write_manifest
-from .noise import normal
+from ..core.config import from_dict
+from ..core.diffusion import Schedule, sample
+from ..core.errors import UserError, run_cli
+from ..core.manifest import SamplingSettings, write_manifest
+from ..core.noise import normal
 from .quantize import STORAGE_TYPES, quantize_weights_, store_int8
-from .uvit import build
+from ..core.uvit import build
 
 OPSET = 17
 
@@ -370,7 +370,7 @@ def load_model(checkpoint_path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.export", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export export", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="model directory, e.g. public/models/<id>")
     p.add_argument("--fixtures", default=None, help="directory for parity and sampling fixtures")
@@ -395,7 +395,7 @@ def main(argv=None):
         measured = report.get("storage", "fp32")
         if measured != args.storage:
             raise UserError(f"{args.calibration} was measured on {measured} weights, not {args.storage}: "
-                            f"run tools.export.evaluate with --storage {args.storage}")
+                            f"run tools.export evaluate with --storage {args.storage}")
         calibration = report["calibration"]
         sampling = sampling.with_report(report)
         if threshold is None:

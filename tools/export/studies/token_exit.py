@@ -19,7 +19,7 @@ MLP (and an out-block's skip fusion) and its UEM; a frozen token that later bloc
 skip fusion and its key and value projections. Savings are against full depth (every block of both
 guidance passes at every step), split by source as the runtime splits blocks.
 
-    /usr/bin/python3 -m tools.export.token_exit --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
+    /usr/bin/python3 -m tools.export token-exit --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
         --per-class 100 --rules step:0.1,uem:0.03,oracle:3e-4 --no-guidance-schedule --out runs/token/exits.json
 """
 
@@ -31,11 +31,11 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from . import data as data_mod
-from .diffusion import Schedule, adaptive_eps, ddim_timesteps, switch_depths
-from .errors import UserError, run_cli
-from .evaluate import evaluate_threshold, load_judge
-from .export import load_model
+from ..core import data as data_mod
+from ..core.diffusion import Schedule, adaptive_eps, ddim_timesteps, switch_depths
+from ..core.errors import UserError, run_cli
+from ..pipeline.evaluate import evaluate_threshold, load_judge
+from ..pipeline.export import load_model
 
 RULES = ("full", "step", "uem", "oracle", "switch")
 
@@ -223,7 +223,7 @@ def parse_rules(text):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.token_exit", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export token-exit", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--rules", default="full,step:0.1,uem:0.03,uem:0.06,oracle:3e-4",
@@ -237,7 +237,7 @@ def main(argv=None):
     p.add_argument("--no-guidance-schedule", action="store_true",
                    help="guide every step with a fresh unconditional pass exiting by the same rule (what "
                         "the exits save alone); default: the shipped schedule (shallow, every 2nd, t ≤ 800)")
-    p.add_argument("--seed", type=int, default=1234, help="the same draw as tools.export.evaluate")
+    p.add_argument("--seed", type=int, default=1234, help="the same draw as tools.export evaluate")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--correlation", type=int, default=0, metavar="N",

@@ -1,9 +1,9 @@
 """Train a U-ViT with AdaDiff exits: L = L_simple + λ·L_u + β·L_UAL.
 
-    /usr/bin/python3 -m tools.export.train --config tools/export/configs/fmnist-uvit13.json \
+    /usr/bin/python3 -m tools.export train --config tools/export/configs/fmnist-uvit13.json \
         --out runs/fmnist-uvit13 [--resume] [--max-minutes 60]
 
-Several GPUs: `torchrun --nproc_per_node N -m tools.export.train …` (DistributedDataParallel).
+Several GPUs: `torchrun --nproc_per_node N -m tools.export train …` (DistributedDataParallel).
 Two-stage recipe (the paper's): `--init-from PLAIN.pt --uem-only` fine-tunes UEMs (and, unless
 --uem-only, the whole network under the layer-wise loss) from a plain U-ViT checkpoint.
 """
@@ -19,12 +19,12 @@ import time
 import numpy as np
 import torch
 
-from . import config as config_mod
-from . import data as data_mod
-from .checkpoint import load_checkpoint, save_checkpoint
-from .diffusion import Schedule, adadiff_losses, min_snr_weight
-from .errors import UserError, run_cli
-from .uvit import build
+from ..core import config as config_mod
+from ..core import data as data_mod
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.diffusion import Schedule, adadiff_losses, min_snr_weight
+from ..core.errors import UserError, run_cli
+from ..core.uvit import build
 
 
 class TrainStep(torch.nn.Module):
@@ -70,7 +70,7 @@ def hardware_name(device):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="tools.export.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="model config JSON (tools/export/configs)")
     p.add_argument("--out", required=True, help="run directory: checkpoints and train.log.jsonl")
     p.add_argument("--data", default=None, help="directory with the Fashion-MNIST IDX files")
@@ -134,7 +134,7 @@ def main(argv=None):
             raise UserError(f"{resume_path} was trained with another model config; use its config or start afresh")
         if "model" not in ckpt and "ema" not in ckpt:
             raise UserError(f"{resume_path} holds no weights (neither 'model' nor 'ema')")
-        # a compact resume point (tools.export.checkpoint compact) keeps only the EMA: the raw weights restart from it
+        # a compact resume point (tools.export checkpoint compact) keeps only the EMA: the raw weights restart from it
         model.load_state_dict(ckpt.get("model", ckpt.get("ema")))
         ema.load_state_dict(ckpt.get("ema", ckpt.get("model")))
         opt_state = ckpt.get("optimizer")

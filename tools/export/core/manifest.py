@@ -7,7 +7,8 @@ import json
 import os
 from dataclasses import dataclass, replace
 
-_FORMAT_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "src", "runtime", "manifest-format.json")
+_ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+_FORMAT_FILE = os.path.join(_ROOT, "src", "runtime", "manifest-format.json")
 with open(_FORMAT_FILE) as _f:
     FORMAT_VERSION = json.load(_f)["formatVersion"]
 

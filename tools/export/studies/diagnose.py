@@ -2,7 +2,7 @@
 the exits themselves? Samples like evaluate.py (same seeds, guidance passes batched and exiting
 together) under policies the runtime does not ship, and reports blocks skipped, agreement, FID:
 
-    /usr/bin/python3 -m tools.export.diagnose --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
+    /usr/bin/python3 -m tools.export diagnose --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
         --policy oracle --values 0.001,0.003,0.005 --min-depth 5 --guidance 1.25 --per-class 30
 
   uem     the shipped test: exit at the first block whose mean UEM uncertainty is ≤ value (both passes)
@@ -27,10 +27,10 @@ import time
 import numpy as np
 import torch
 
-from .diffusion import Schedule, ddim_step, ddim_timesteps, first_confident
-from .errors import UserError, run_cli
-from .evaluate import judge, load_judge, number_list, seeded_inputs
-from .export import block_with_uncertainty, load_model
+from ..core.diffusion import Schedule, ddim_step, ddim_timesteps, first_confident
+from ..core.errors import UserError, run_cli
+from ..pipeline.evaluate import judge, load_judge, number_list, seeded_inputs
+from ..pipeline.export import block_with_uncertainty, load_model
 
 
 @torch.no_grad()
@@ -110,7 +110,7 @@ def sample_with_policy(
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.diagnose", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
     p.add_argument("--policy", choices=["uem", "oracle", "static"], required=True)

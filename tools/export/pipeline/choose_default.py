@@ -1,7 +1,7 @@
-"""Choose the model's default θ from `tools.export.evaluate` reports of the same weights on one or
+"""Choose the model's default θ from `tools.export evaluate` reports of the same weights on one or
 more draws of seeds, and write the manifest's draw with that choice in it.
 
-    /usr/bin/python3 -m tools.export.choose_default docs/eval-seed1234.json docs/eval-seed4321.json \
+    /usr/bin/python3 -m tools.export choose-default docs/eval-seed1234.json docs/eval-seed4321.json \
         --out docs/eval-seed1234.json
 
 The default is the θ with the largest saving whose agreement is within --max-drop of full depth
@@ -17,7 +17,7 @@ manifest's calibration table comes from one draw.
 import argparse
 import json
 
-from .errors import UserError, run_cli
+from ..core.errors import UserError, run_cli
 
 # issue #20's bounds for the default: within 2 points of full depth's agreement, FID ≤ 1.10×
 MAX_AGREEMENT_DROP = 0.02
@@ -71,11 +71,11 @@ def read_report(path, required):
     except OSError as e:
         raise UserError(f"cannot read the evaluation report {path}: {e.strerror}") from None
     except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not JSON ({e.msg} at line {e.lineno}); write it with tools.export.evaluate --out") from None
+        raise UserError(f"{path} is not JSON ({e.msg} at line {e.lineno}); write it with tools.export evaluate --out") from None
     missing = [k for k in required if k not in report]
     if missing:
         raise UserError(f"{path} is not an evaluate report: it lacks {', '.join(missing)}; "
-                        "write it with tools.export.evaluate --out")
+                        "write it with tools.export evaluate --out")
     return report
 
 
@@ -98,7 +98,7 @@ def merge_draws(paths, reports):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.choose_default", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export choose-default", description=__doc__.split("\n\n")[0])
     p.add_argument("reports", nargs="+", help="evaluate --out reports; the first one's seed is the draw written out")
     p.add_argument("--out", required=True, help="where to write the first draw's report with the chosen default")
     p.add_argument("--max-drop", type=float, default=MAX_AGREEMENT_DROP, help="agreement drop allowed (fraction)")

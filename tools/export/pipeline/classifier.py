@@ -1,7 +1,7 @@
 """A small Fashion-MNIST classifier: judges whether samples show the requested class, and its
 penultimate features give an FID that fits 28×28 grey images (Inception features do not).
 
-    /usr/bin/python3 -m tools.export.classifier --out tools/export/eval
+    /usr/bin/python3 -m tools.export classifier --out tools/export/eval
 
 Writes classifier.pt, classifier.onnx (outputs logits and features; for the TypeScript eval,
 kept out of public/ so the page never downloads it) and classifier.json (test accuracy and the
@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import data as data_mod
-from .errors import UserError, run_cli
+from ..core import data as data_mod
+from ..core.errors import UserError, run_cli
 
 FEATURES = 128
 
@@ -45,7 +45,7 @@ class Classifier(nn.Module):
 
 def load_classifier(path):
     if not os.path.exists(path):
-        raise UserError(f"classifier {path} not found: train it with `python3 -m tools.export.classifier`")
+        raise UserError(f"classifier {path} not found: train it with `python3 -m tools.export classifier`")
     model = Classifier()
     model.load_state_dict(torch.load(path, map_location="cpu"))
     return model.eval()
@@ -62,7 +62,7 @@ def features_of(model, images, batch=500):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="tools.export.classifier", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools.export classifier", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="tools/export/eval")
     p.add_argument("--data", default=None)
     p.add_argument("--epochs", type=int, default=4)
