@@ -45,7 +45,7 @@ SVG plots in docs/. --first-image times the page in Chromium from navigation to 
 cold (fresh profile) and warm (cached), files served gzip-compressed, the network throttled to
 MBPS Mbit/s (default 10; 0: not throttled), for each model directory.
 eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its
-default θ always runs): class agreement and FID by the classifier in tools/export/eval, PSNR
+default θ always runs): class agreement and FID by the classifier in tools/export/judges/<data>, PSNR
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement
 at most D = 0.02 below full depth, FID at most R = 1.10× full depth); when no θ is within it, the
 manifest's θ is kept and reported with withinBound false. --write-manifest stores the calibration

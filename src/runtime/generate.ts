@@ -13,7 +13,7 @@ import {
 } from './accounting';
 import type { Denoiser } from './denoiser';
 import { CancelledError, ParameterError } from './errors';
-import type { Manifest } from './manifest';
+import { nullClassOf, type Manifest } from './manifest';
 import { Mulberry32, normals } from './noise';
 import type { GenerateParams, PassBatching } from './params';
 import { guide, makeSampler } from './samplers';
@@ -214,7 +214,7 @@ export async function generate(
         const c = await runPass(denoiser, x, t, [params.classIndex], policy, k, options.signal);
         account(c, 'cond', policy, 1);
         if (!reuseUncond) {
-          const u = await runPass(denoiser, x, t, [manifest.nullClass], uncondPolicy, k, options.signal);
+          const u = await runPass(denoiser, x, t, [nullClassOf(manifest)], uncondPolicy, k, options.signal);
           account(u, 'uncond', uncondPolicy, 1);
           heldUncond = u.eps;
         }
@@ -227,7 +227,7 @@ export async function generate(
           denoiser,
           both,
           t,
-          [params.classIndex, manifest.nullClass],
+          [params.classIndex, nullClassOf(manifest)],
           policy,
           k,
           options.signal,

@@ -61,8 +61,24 @@ export const manifestSchema = z.object({
     width: z.number().int().positive(),
     valueRange: z.tuple([z.number(), z.number()]),
   }),
-  classes: z.array(z.string()).min(1),
-  nullClass: z.number().int().nonnegative(),
+  /** The class names, in label order; none: an unconditional model (no y input, no guidance). */
+  classes: z.array(z.string()),
+  /** The label of the unconditional guidance pass (= classes.length); absent with no classes. */
+  nullClass: z.number().int().nonnegative().optional(),
+  /** What the model was trained on, and the held-out split its quality was measured against. */
+  data: z
+    .object({
+      /** A short name for files: tools/export/judges/<id> holds the classifier that judges it. */
+      id: z.string().regex(/^[A-Za-z0-9._ -]+$/, 'must be a plain file name'),
+      name: z.string(),
+      split: z.object({
+        rule: z.string(),
+        train: z.number().int().nonnegative(),
+        heldout: z.number().int().nonnegative(),
+      }),
+      attribution: z.string().optional(),
+    })
+    .optional(),
   schedule: z.object({
     type: z.literal('ddpm-linear'),
     numTimesteps: z.number().int().positive(),
@@ -165,9 +181,7 @@ function checkWiring(m: Manifest, source: string): void {
       `lists ${blocks.length} blocks but architecture.numBlocks is ${arch.numBlocks}`,
     );
   }
-  if (m.nullClass !== m.classes.length) {
-    throw new ManifestError(source, 'nullClass', `must equal the number of classes (${m.classes.length})`);
-  }
+  checkConditioning(m, source);
   if (m.defaults.threshold < 0 || m.defaults.threshold > 1) {
     throw new ManifestError(source, 'defaults.threshold', 'must be in [0, 1]');
   }
@@ -220,6 +234,41 @@ function checkWiring(m: Manifest, source: string): void {
   });
   const prefix = m.segments.prefix;
   if (prefix) checkPrefix(m, prefix, source);
+}
+
+/** Whether the model draws a class the caller picks (and is guided towards it). */
+export function isConditional(m: Manifest): boolean {
+  return m.classes.length > 0;
+}
+
+/** The label of the unconditional guidance pass; a model with no classes has none. */
+export function nullClassOf(m: Manifest): number {
+  if (m.nullClass === undefined) throw new ManifestError(MANIFEST, 'nullClass', 'is missing');
+  return m.nullClass;
+}
+
+/**
+ * A class-conditional model takes y and has a null class for guidance; an unconditional one takes
+ * neither and is never guided, so its defaults cannot ask for guidance.
+ */
+function checkConditioning(m: Manifest, source: string): void {
+  const takesY = m.segments.embed.inputs.some((i) => i.name === 'y');
+  if (isConditional(m)) {
+    if (m.nullClass !== m.classes.length) {
+      throw new ManifestError(source, 'nullClass', `must equal the number of classes (${m.classes.length})`);
+    }
+    if (!takesY)
+      throw new ManifestError(source, 'segments.embed.inputs', 'has no "y" but the model has classes');
+    return;
+  }
+  if (m.nullClass !== undefined) {
+    throw new ManifestError(source, 'nullClass', 'must be absent: the model has no classes');
+  }
+  if (takesY)
+    throw new ManifestError(source, 'segments.embed.inputs', 'has "y" but the model has no classes');
+  if (m.defaults.guidance !== 1) {
+    throw new ManifestError(source, 'defaults.guidance', 'must be 1: a model with no classes is not guided');
+  }
 }
 
 function checkPrefix(m: Manifest, prefix: PrefixSpec, source: string): void {

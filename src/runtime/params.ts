@@ -5,7 +5,7 @@
  */
 import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
-import type { Manifest } from './manifest';
+import { isConditional, type Manifest } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export const MODES = ['adaptive', 'full', 'static', 'schedule'] as const;
@@ -124,10 +124,10 @@ export const PARAM_SPECS = {
     key: 'classIndex',
     urlKey: 'class',
     label: 'Class',
-    help: 'class to draw, by name or index',
+    help: 'class to draw, by name or index (a model with no classes: 0)',
     defaultText: '0',
     kind: 'int',
-    range: (m) => (m ? [0, m.classes.length - 1] : [0, Infinity]),
+    range: (m) => (m ? [0, Math.max(0, m.classes.length - 1)] : [0, Infinity]),
   },
   seed: {
     key: 'seed',
@@ -179,10 +179,11 @@ export const PARAM_SPECS = {
     flag: 'guidance',
     metavar: 'G',
     label: 'Guidance',
-    help: 'classifier-free guidance scale; 1 = no unconditional pass',
+    help: 'classifier-free guidance scale; 1 = no unconditional pass (a model with no classes: 1)',
     defaultText: "the manifest's",
     kind: 'number',
-    range: () => [0, 30],
+    // a model with no classes has nothing to guide towards
+    range: (m) => (m && !isConditional(m) ? [1, 1] : [0, 30]),
   },
   threshold: {
     key: 'threshold',

@@ -16,7 +16,7 @@ import type { Denoiser } from './denoiser';
 import { BackendError } from './errors';
 import { OrtExecutor, type Backend, type Feeds, type Ort, type OutputLocation } from './executor';
 import type { LoadedModel } from './loader';
-import { prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
+import { isConditional, prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
 import { SegmentPass, type PassHost, type PrefixResult } from './segment-pass';
 import { SpeculativePass } from './speculative-pass';
 
@@ -145,20 +145,26 @@ export class SegmentRunner implements Denoiser, PassHost {
     return this.blocks[i] ?? null;
   }
 
-  /** x, t and y as the graphs take them, on the executor's ledger. */
+  /**
+   * x, t and y as the graphs take them, on the executor's ledger. `classes` gives the batch (one
+   * entry per sample); a model with no classes takes no y, and its entries are ignored.
+   */
   inputs(x: Float32Array, t: number, classes: readonly number[]): Feeds {
     const { channels, height, width } = this.manifest.image;
     const batch = classes.length;
     const exec = this.executor;
-    return {
+    const feeds: Feeds = {
       x: exec.tensor('float32', x, [batch, channels, height, width]),
       t: exec.tensor('float32', new Float32Array(batch).fill(t), [batch]),
-      y: exec.tensor(
+    };
+    if (isConditional(this.manifest)) {
+      feeds.y = exec.tensor(
         'int64',
         BigInt64Array.from(classes, (c) => BigInt(c)),
         [batch],
-      ),
-    };
+      );
+    }
+    return feeds;
   }
 
   /** `speculate`: this pass queues each next block before reading an uncertainty. */

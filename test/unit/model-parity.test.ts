@@ -18,6 +18,7 @@ import {
 } from '../../src/runtime';
 import { openMonolithic, type Monolithic } from '../../src/bench/monolithic';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
+import { compareSampling, PIXEL_TOLERANCE, RUNS } from '../parity/sampling';
 import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
 
 ort.env.logLevel = 'error';
@@ -102,32 +103,14 @@ describe('export parity (onnxruntime-web wasm vs PyTorch)', () => {
 
 describe('sampling against the PyTorch reference run', () => {
   const s = fx.meta.sampling;
-  for (const name of ['full', 'adaptive'] as const) {
+  for (const name of RUNS) {
     it(`${name}: same seed → same pixels (≤ 1e-3) and the same exit decisions`, async () => {
       const run = s.runs[name];
-      const params = resolveParams(model.manifest, {
-        classIndex: s.class,
-        seed: s.seed,
-        steps: s.steps,
-        guidance: s.guidance,
-        sampler: s.sampler,
-        eta: s.eta,
-        threshold: run.threshold,
-        minDepth: s.minDepth ?? 1,
-        batching: s.batching ?? 'separate',
-        unconditionalEvery: run.uncondEvery ?? 1,
-        guidanceMaxT: run.guidanceMaxT ?? undefined,
-        mode: run.threshold === 0 ? 'full' : 'adaptive',
-      });
-      const result = await generate(runner, model.manifest, params);
+      const comparison = (await compareSampling(runner, FIXTURE_DIR)).find((c) => c.run === name)!;
+      const result = comparison.result;
       expect(result.steps.map((r) => r.t)).toEqual(run.trace.map((r) => r.t));
-      expect(result.steps.map((r) => r.passes.map((p) => p.exitBlock))).toEqual(
-        // batched guidance passes exit together: one pass per step, as in the trace's equal pair
-        run.trace.map((r) =>
-          r.exit_uncond && s.batching !== 'all' ? [r.exit_cond[0], r.exit_uncond[0]] : [r.exit_cond[0]],
-        ),
-      );
-      expect(maxAbsDiff(result.image, fx.f32(`sampling.${name}.image`))).toBeLessThanOrEqual(1e-3);
+      expect(comparison.exits.got).toEqual(comparison.exits.want);
+      expect(comparison.pixelError).toBeLessThanOrEqual(PIXEL_TOLERANCE);
       // the uncertainties a pass reports are those its exit was decided on
       result.steps.forEach((step, k) => {
         const rec = run.trace[k]!;

@@ -5,6 +5,7 @@ import sys
 
 # command → module, in the order a model goes through them; studies after the pipeline
 COMMANDS = {
+    "data": ("core.data", "inspect a data set, or fetch a named one (emoji)"),
     "train": ("pipeline.train", "train a U-ViT with AdaDiff exits"),
     "classifier": ("pipeline.classifier", "train the judge that evaluate scores samples with"),
     "evaluate": ("pipeline.evaluate", "sample at full depth and at several θ; report quality and blocks saved"),

@@ -1,7 +1,7 @@
 /** `adadiff eval`: quality through the runtime users run, per θ or for one static baseline, against full depth. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseManifest, resolveParams, type Manifest } from '../../runtime';
+import { isConditional, parseManifest, resolveParams, type Manifest } from '../../runtime';
 import { adaptiveSweep, runEval, type EvalReport, type QualityBound } from '../eval';
 import {
   BASELINE_FLAGS,
@@ -20,6 +20,17 @@ import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
 function evalSweep(m: Manifest): number[] {
   const calibrated = m.calibration.map((c) => c.threshold);
   return calibrated.length > 1 ? calibrated : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2];
+}
+
+/** Where tools/export keeps the classifier that judges this model's data. */
+function judgeDir(m: Manifest): string {
+  if (!isConditional(m))
+    throw new UsageError(
+      `${m.id} has no classes: adadiff eval judges class agreement. Calibrate it with ` +
+        '`python3 -m tools.export evaluate`, which measures θ against full depth (PSNR).',
+    );
+  if (!m.data) throw new UsageError(`${m.id}'s manifest does not say its data: pass --classifier DIR`);
+  return `tools/export/judges/${m.data.id}`;
 }
 
 export async function runEvalCommand(values: Values, io: CliIo): Promise<number> {
@@ -66,7 +77,7 @@ export async function runEvalCommand(values: Values, io: CliIo): Promise<number>
   resolveParams(manifest, { ...common, ...baseline?.params, steps }); // every flag checked before any work
   return withRunner(model, async (runner, ort) => {
     const report = await runEval(ort, runner, manifest, {
-      classifierDir: values.classifier ?? 'tools/export/eval',
+      classifierDir: values.classifier ?? judgeDir(manifest),
       perClass,
       steps,
       configs: baseline

@@ -6,18 +6,28 @@ import json
 from .diffusion import UEM_TARGETS
 from .errors import UserError
 
+# None in `model`: taken from the data (core/data.py) when training starts, and written out in full
+# in the checkpoint's config.
+FROM_DATA = ("img_size", "in_chans", "num_classes")
+
 DEFAULTS = {
     "id": "model",
+    "data": {
+        "source": None,  # a preset name, a folder of images or a folder of IDX files; --data overrides
+        "resize": "center-crop",  # how images of another size reach model.img_size (core/data.RESIZE_RULES)
+        "background": [255, 255, 255],  # what transparent pixels are composited onto
+        "heldout": 0.1,  # the fraction of each class of a folder kept out of training
+    },
     "model": {
-        "img_size": 28,
+        "img_size": None,
         "patch_size": 4,
-        "in_chans": 1,
+        "in_chans": None,
         "embed_dim": 128,
         "depth": 12,
         "num_heads": 4,
         "mlp_ratio": 4.0,
         "qkv_bias": False,
-        "num_classes": 10,
+        "num_classes": None,
         "conv": True,
     },
     "schedule": {"num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
@@ -42,6 +52,7 @@ DEFAULTS = {
         "checkpoint_minutes": 5.0,
         "train_uem_only": False,
         "uem_target": "noise",
+        "hflip": False,  # mirror half of each batch: twice the data where mirrored images are plausible
     },
     "sampling": {"steps": 20, "guidance": 3.0, "threshold": 0.1},
 }
@@ -68,6 +79,20 @@ def _check(cfg, source):
     if target not in UEM_TARGETS:
         raise UserError(f"{source}: train.uem_target must be 'noise' (the paper's) or 'final' (the gap to the last "
                         f"block), got {target!r}")
+    return cfg
+
+
+def with_data(cfg, dataset):
+    """The config with the model's image size, channels and class count taken from the data set; a
+    count the config states and the data contradicts is an error, not a silent change of model."""
+    cfg = copy.deepcopy(cfg)
+    model = cfg["model"]
+    found = {"img_size": dataset.size, "in_chans": dataset.channels, "num_classes": len(dataset.classes)}
+    for key, value in found.items():
+        if model[key] is not None and model[key] != value:
+            raise UserError(f"the config says model.{key} {model[key]}, but the data ({dataset.name}) gives "
+                            f"{value}: remove model.{key} from the config to take the data's, or use other data")
+        model[key] = value
     return cfg
 
 

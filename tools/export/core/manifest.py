@@ -27,9 +27,10 @@ class SamplingSettings:
     guidance_max_t: int | None = None
 
     @classmethod
-    def from_config(cls, sampling):
-        """The training config's `sampling` block (steps and guidance)."""
-        return cls(steps=sampling["steps"], guidance=sampling["guidance"])
+    def from_config(cls, sampling, conditional=True):
+        """The training config's `sampling` block (steps and guidance); a model with no classes has
+        nothing to guide towards, so its guidance is 1 (one pass, no unconditional one)."""
+        return cls(steps=sampling["steps"], guidance=sampling["guidance"] if conditional else 1.0)
 
     def with_report(self, report):
         """The settings an evaluate report was measured under."""

@@ -5,7 +5,8 @@ more draws of seeds, and write the manifest's draw with that choice in it.
         --out docs/eval-seed1234.json
 
 The default is the θ with the largest saving whose agreement is within --max-drop of full depth
-and whose FID is at most --max-fid-ratio × full depth's, on every draw. A θ is only as good as its
+and whose FID is at most --max-fid-ratio × full depth's, on every draw; reports measured with no
+judge (a model with no classes) bound the mean PSNR to the full-depth samples instead (--min-psnr). A θ is only as good as its
 worst draw: one draw of 1000 samples moves agreement by a few tenths of a point, and θ 0.14 once
 cleared the 2-point bound on one draw by 0.2 while θ 0.18 broke the FID bound on the other.
 
@@ -22,37 +23,53 @@ from ..core.errors import UserError, run_cli
 # issue #20's bounds for the default: within 2 points of full depth's agreement, FID ≤ 1.10×
 MAX_AGREEMENT_DROP = 0.02
 MAX_FID_RATIO = 1.10
+# with no judge: the exits must keep samples this close (mean PSNR, dB) to what full depth draws
+MIN_PSNR = 30.0
 
 # what must match for two reports to describe the same sampler on the same weights
 SETTINGS = ("checkpointStep", "storage", "sampler", "steps", "guidance", "minDepth", "batching", "uncondEvery",
             "guidanceMaxT", "perClass", "noise")
 
 
-def within_bounds(row, full, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO):
+def judged(row):
+    return "agreement" in row
+
+
+def within_bounds(row, full, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO, min_psnr=MIN_PSNR):
+    if not judged(row):
+        return row["psnr"] >= min_psnr
     # the slack keeps a drop of exactly max_drop inside, whatever the float rounding of 0.959 − 0.939
     return row["agreement"] >= full["agreement"] - max_drop - 1e-9 and row["fid"] <= max_fid_ratio * full["fid"]
 
 
-def choose(draws, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO):
+def choose(draws, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO, min_psnr=MIN_PSNR):
     """draws: [{"full": row, "rows": {θ: row}}]. Returns the chosen θ, or 0.0 (full depth) when no
     θ measured on every draw meets the bounds on all of them."""
     common = set.intersection(*(set(d["rows"]) for d in draws)) - {0.0}
-    ok = [t for t in common if all(within_bounds(d["rows"][t], d["full"], max_drop, max_fid_ratio) for d in draws)]
+    ok = [t for t in common
+          if all(within_bounds(d["rows"][t], d["full"], max_drop, max_fid_ratio, min_psnr) for d in draws)]
     if not ok:
         return 0.0
     return max(ok, key=lambda t: (sum(d["rows"][t]["savedFraction"] for d in draws), -t))
 
 
-def describe(chosen, draws, max_drop, max_fid_ratio):
+def describe(chosen, draws, max_drop, max_fid_ratio, min_psnr=MIN_PSNR):
+    with_judge = judged(draws[0]["full"])
+
     def at(t):
         parts = []
         for d in draws:
             row, full = d["rows"][t], d["full"]
-            parts.append(f"{(row['agreement'] - full['agreement']) * 100:+.1f} points, {row['fid'] / full['fid']:.2f}×")
+            parts.append(f"{(row['agreement'] - full['agreement']) * 100:+.1f} points, {row['fid'] / full['fid']:.2f}×"
+                         if with_judge else f"{row['psnr']:.1f} dB")
         return " / ".join(parts)
 
     seeds = " and ".join(str(d["seed"]) for d in draws)
-    rule = f"agreement within {max_drop * 100:g} points of full depth and FID ≤ {max_fid_ratio:.2f}× on seeds {seeds}"
+    if with_judge:
+        rule = f"agreement within {max_drop * 100:g} points of full depth and FID ≤ {max_fid_ratio:.2f}×"
+    else:
+        rule = f"a mean PSNR to the full-depth samples ≥ {min_psnr:g} dB"
+    rule += f" on seeds {seeds}"
     if chosen == 0.0:
         return f"full depth: no θ measured on every draw keeps {rule}"
     text = f"θ {chosen:g}: the largest saving that keeps {rule} ({at(chosen)})"
@@ -89,7 +106,7 @@ def merge_draws(paths, reports):
             raise UserError(f"{path} differs from {first_path} in {', '.join(differ)}: "
                             "a default is chosen across draws of one sampler on one set of weights")
         draw = draws.setdefault(report["seed"], {"seed": report["seed"], "full": report["full"], "rows": {}})
-        if (report["full"]["agreement"], report["full"]["fid"]) != (draw["full"]["agreement"], draw["full"]["fid"]):
+        if any(report["full"].get(k) != draw["full"].get(k) for k in ("agreement", "fid", "savedFraction")):
             raise UserError(f"{path} has another full-depth row than an earlier report of seed {report['seed']}: "
                             "the same seed must give the same full-depth samples")
         for row in report["calibration"]:
@@ -103,18 +120,20 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="where to write the first draw's report with the chosen default")
     p.add_argument("--max-drop", type=float, default=MAX_AGREEMENT_DROP, help="agreement drop allowed (fraction)")
     p.add_argument("--max-fid-ratio", type=float, default=MAX_FID_RATIO, help="FID allowed, as a multiple of full depth's")
+    p.add_argument("--min-psnr", type=float, default=MIN_PSNR,
+                   help="reports with no judge: the mean PSNR (dB) to the full-depth samples to keep")
     args = p.parse_args(argv)
     if not 0 <= args.max_drop < 1 or not args.max_fid_ratio >= 1:
         raise UserError("--max-drop must lie in [0, 1) and --max-fid-ratio must be ≥ 1")
 
     reports = [read_report(path, ("seed", "full", "calibration", *SETTINGS)) for path in args.reports]
     draws = merge_draws(args.reports, reports)
-    chosen = choose(draws, args.max_drop, args.max_fid_ratio)
+    chosen = choose(draws, args.max_drop, args.max_fid_ratio, args.min_psnr)
     written = draws[0]
     out = {k: v for k, v in reports[0].items() if k not in ("calibration", "default", "defaultChoice")}
     out["calibration"] = [written["rows"][t] for t in sorted(written["rows"])]
     out["default"] = written["rows"][chosen] if chosen else written["full"]
-    out["defaultChoice"] = describe(chosen, draws, args.max_drop, args.max_fid_ratio)
+    out["defaultChoice"] = describe(chosen, draws, args.max_drop, args.max_fid_ratio, args.min_psnr)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     print(out["defaultChoice"])

@@ -15,13 +15,12 @@ import functools
 import hashlib
 import json
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..core import data as data_mod
+from ..core.data import trained_on
 from ..core.checkpoint import load_checkpoint
 from .choose_default import read_report
 from ..core.config import from_dict
@@ -40,8 +39,19 @@ class EmbedGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x, t, y):
+    def forward(self, x, t, y=None):
         return self.model.embed(x, t, y)
+
+
+class UnconditionalFull(nn.Module):
+    """The monolithic baseline of a model with no classes: x and t in, no y."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, t):
+        return self.model(x, t)
 
 
 class BlockGraph(nn.Module):
@@ -73,7 +83,7 @@ class PrefixGraph(nn.Module):
         self.model, self.depth = model, depth
         self.kept = prefix_skip_outputs(model, depth)
 
-    def forward(self, x, t, y):
+    def forward(self, x, t, y=None):
         h, temb = self.model.embed(x, t, y)
         outputs, unc = [], []
         for i in range(self.depth):
@@ -152,14 +162,22 @@ def _io(name, dtype, dims):
     return {"name": name, "type": dtype, "dims": dims}
 
 
+def model_inputs(model, x, t, y):
+    """The graph inputs of embed, prefix and the monolithic graph: a model with no classes takes no y."""
+    if model.num_classes > 0:
+        return (x, t, y), ["x", "t", "y"]
+    return (x, t), ["x", "t"]
+
+
 def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None, prefix_depth=None,
-                 storage="fp32"):
+                 storage="fp32", dataset=None):
     """Write every graph and manifest.json into out_dir; return the manifest.
 
     prefix_depth ≥ 2 also writes prefix.onnx (embed + that many blocks fused); the runtime uses it
     for passes that cannot exit earlier. Default: the calibrated minimum depth. storage "int8":
     the model's weights must already be rounded (quantize.quantize_weights_); each file then
-    stores them as int8 with per-channel scales (quantize.store_int8)."""
+    stores them as int8 with per-channel scales (quantize.store_int8). dataset: the checkpoint's
+    record of its data (data.trained_on), for the class names and the manifest's data section."""
     os.makedirs(out_dir, exist_ok=True)
     export = functools.partial(_export, storage=storage)
     model.eval()
@@ -168,25 +186,26 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
     B = 2
     x = torch.randn(B, C, S, S)
     t = torch.tensor([10.0, 900.0])
-    y = torch.tensor([1, model.num_classes], dtype=torch.int64)
+    y = torch.tensor([1 % max(model.num_classes, 1), model.num_classes], dtype=torch.int64)
+    image_args, names = model_inputs(model, x, t, y)
+    xty = [_io("x", "float32", ["batch", C, S, S]), _io("t", "float32", ["batch"]), _io("y", "int64", ["batch"])]
+    xty = xty[: len(names)]
+    dataset = dataset or trained_on({})
     hidden = torch.randn(B, L, D)
     temb = torch.randn(B, D)
     f = flops(model)
     tok = ["batch", L, D]
     with torch.no_grad():
-        export(EmbedGraph(model), (x, t, y), os.path.join(out_dir, "embed.onnx"), ["x", "t", "y"], ["hidden", "temb"])
-        embed = _file_entry(
-            out_dir, "embed.onnx", f["embed"],
-            [_io("x", "float32", ["batch", C, S, S]), _io("t", "float32", ["batch"]), _io("y", "int64", ["batch"])],
-            [_io("hidden", "float32", tok), _io("temb", "float32", ["batch", D])],
-        )
+        export(EmbedGraph(model), image_args, os.path.join(out_dir, "embed.onnx"), names, ["hidden", "temb"])
+        embed = _file_entry(out_dir, "embed.onnx", f["embed"], xty,
+                            [_io("hidden", "float32", tok), _io("temb", "float32", ["batch", D])])
         blocks = []
         for i in range(model.num_blocks):
             name = f"block_{i:02d}.onnx"
             src = model.skip_source(i)
             ins = ["hidden", "temb"] + ([] if src is None else ["skip"])
-            args = (hidden, temb) + (() if src is None else (torch.randn(B, L, D),))
-            export(BlockGraph(model, i), args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
+            block_args = (hidden, temb) + (() if src is None else (torch.randn(B, L, D),))
+            export(BlockGraph(model, i), block_args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
             entry = _file_entry(
                 out_dir, name, f["blocks"][i],
                 [_io(n, "float32", ["batch", D] if n == "temb" else tok) for n in ins],
@@ -197,32 +216,41 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         export(HeadGraph(model), (hidden,), os.path.join(out_dir, "head.onnx"), ["hidden"], ["eps"])
         head = _file_entry(out_dir, "head.onnx", f["head"], [_io("hidden", "float32", tok)],
                            [_io("eps", "float32", ["batch", C, S, S])])
-        sampling = sampling or SamplingSettings.from_config(cfg["sampling"])
+        sampling = sampling or SamplingSettings.from_config(cfg["sampling"], model.num_classes > 0)
         if prefix_depth is None:
             prefix_depth = sampling.min_depth
         prefix = None
         if prefix_depth >= 2:
             graph = PrefixGraph(model, prefix_depth)
             kept = [f"hidden_{j:02d}" for j in graph.kept]
-            export(graph, (x, t, y), os.path.join(out_dir, "prefix.onnx"), ["x", "t", "y"],
-                    ["hidden", "temb", "uncertainty"] + kept)
+            export(graph, image_args, os.path.join(out_dir, "prefix.onnx"), names,
+                   ["hidden", "temb", "uncertainty"] + kept)
             prefix = _file_entry(
                 out_dir, "prefix.onnx", f["embed"] + sum(f["blocks"][:prefix_depth]), embed["inputs"],
                 [_io("hidden", "float32", tok), _io("temb", "float32", ["batch", D]),
                  _io("uncertainty", "float32", ["batch", prefix_depth])] + [_io(n, "float32", tok) for n in kept],
             )
             prefix["depth"] = prefix_depth
-        export(model, (x, t, y), os.path.join(out_dir, "full.onnx"), ["x", "t", "y"], ["eps"])
+        full_graph = model if model.num_classes > 0 else UnconditionalFull(model)
+        export(full_graph, image_args, os.path.join(out_dir, "full.onnx"), names, ["eps"])
         full = _file_entry(
             out_dir, "full.onnx", f["embed"] + sum(f["blocks"]) + f["head"] - sum(flops_uem(model)),
             embed["inputs"], [_io("eps", "float32", ["batch", C, S, S])],
         )
+    classes = list(dataset["classes"])
+    if len(classes) != model.num_classes:
+        raise UserError(f"the checkpoint's data record names {len(classes)} classes, its model has "
+                        f"{model.num_classes}")
+    data_section = {"id": dataset["id"], "name": dataset["name"], "split": dataset["split"]}
+    if dataset.get("attribution"):
+        data_section["attribution"] = dataset["attribution"]
     return write_manifest(out_dir, {
         "id": cfg["id"],
-        "name": f"U-ViT {model.num_blocks} blocks, width {D}, with AdaDiff exits (Fashion-MNIST)",
+        "name": f"U-ViT {model.num_blocks} blocks, width {D}, with AdaDiff exits ({dataset['name']})",
         "image": {"channels": C, "height": S, "width": S, "valueRange": [-1, 1]},
-        "classes": data_mod.CLASS_NAMES[: model.num_classes],
-        "nullClass": model.num_classes,
+        "classes": classes,
+        **({"nullClass": model.num_classes} if classes else {}),
+        "data": data_section,
         "schedule": Schedule(**cfg["schedule"]).to_manifest(),
         "architecture": {
             "type": "uvit",
@@ -295,11 +323,14 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     fx = FixtureWriter()
     x = torch.randn(2, C, S, S)
     t = torch.tensor([37.0, 811.0])
-    y = torch.tensor([3, model.num_classes], dtype=torch.int64)
+    y = torch.tensor([min(3, model.num_classes - 1), model.num_classes], dtype=torch.int64)
+    if model.num_classes == 0:
+        y = None  # a model with no classes takes none
     with torch.no_grad():
         fx.add("segments.x", x)
         fx.add("segments.t", t)
-        fx.add("segments.y", y)
+        if y is not None:
+            fx.add("segments.y", y)
         h, temb = model.embed(x, t, y)
         fx.add("segments.hidden", h)
         fx.add("segments.temb", temb)
@@ -314,7 +345,7 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
             h = h_next
         fx.add("segments.eps", model(x, t, y))
 
-    sampling = sampling or SamplingSettings.from_config(cfg["sampling"])
+    sampling = sampling or SamplingSettings.from_config(cfg["sampling"], model.num_classes > 0)
     steps = min(sampling.steps, 10)
     guidance, min_depth, batching, sampler = sampling.guidance, sampling.min_depth, sampling.batching, sampling.sampler
     uncond_every, guidance_max_t = sampling.uncond_every, sampling.guidance_max_t
@@ -344,11 +375,12 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
 
 def provenance_from(ckpt, cfg):
     hardware = ckpt.get("hardware", [])
+    train_images = trained_on(ckpt)["split"]["train"]
     return {
         "config": cfg,
         "optimizerSteps": int(ckpt.get("step", 0)),
         "imagesSeen": int(ckpt.get("images_seen", 0)),
-        "epochs": round(ckpt.get("images_seen", 0) / 60000, 2),
+        "epochs": round(ckpt.get("images_seen", 0) / train_images, 2),
         "finalLosses": ckpt.get("last", {}),
         "trainingHours": round(ckpt.get("train_seconds", 0.0) / 3600, 3),
         "hardware": [{"hardware": h.get("hardware"), "hours": round(h.get("seconds", 0) / 3600, 3)} for h in hardware],
@@ -387,7 +419,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     model, cfg, ckpt = load_model(args.checkpoint)
     calibration, threshold = None, args.threshold
-    sampling = SamplingSettings.from_config(cfg["sampling"])
+    sampling = SamplingSettings.from_config(cfg["sampling"], conditional=model.num_classes > 0)
     if args.storage == "int8":
         quantize_weights_(model)
     if args.calibration:
@@ -410,7 +442,7 @@ def main(argv=None):
         raise UserError(f"--prefix-depth must be in 1..{min_depth} (the min depth θ was calibrated with), "
                         f"got {args.prefix_depth}")
     manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling,
-                            args.prefix_depth, args.storage)
+                            args.prefix_depth, args.storage, trained_on(ckpt))
     if args.fixtures:
         write_fixtures(model, cfg, args.fixtures, threshold, manifest, sampling)
     n = len(manifest["segments"]["blocks"])

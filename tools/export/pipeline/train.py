@@ -16,7 +16,6 @@ import platform
 import sys
 import time
 
-import numpy as np
 import torch
 
 from ..core import config as config_mod
@@ -73,7 +72,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="tools.export train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="model config JSON (tools/export/configs)")
     p.add_argument("--out", required=True, help="run directory: checkpoints and train.log.jsonl")
-    p.add_argument("--data", default=None, help="directory with the Fashion-MNIST IDX files")
+    p.add_argument("--data", default=None,
+                   help="a preset name, a folder of images or of IDX files (default: the config's data.source)")
     p.add_argument("--resume", nargs="?", const="auto", default=None,
                    help="continue from OUT/checkpoint.pt (or the given file; weights-only files restart the optimiser)")
     p.add_argument("--init-from", default=None, help="start from a plain U-ViT checkpoint (two-stage recipe)")
@@ -111,9 +111,15 @@ def main(argv=None):
         torch.backends.cudnn.allow_tf32 = True
     is_main = rank == 0
 
-    images, labels = data_mod.load("train", args.data)
-    x_all = torch.from_numpy(data_mod.to_model_range(images)).to(device)
-    y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+    source = args.data or cfg["data"]["source"]
+    dataset = data_mod.load(source, "train", data_mod.Options.from_config(cfg))
+    cfg = config_mod.with_data(cfg, dataset)
+    cfg["data"]["source"] = source
+    if is_main:
+        for note in dataset.notes:
+            print(f"data: {note}", file=sys.stderr)
+    x_all = torch.from_numpy(dataset.model_range()).to(device)
+    y_all = torch.from_numpy(dataset.labels).to(device)
 
     schedule = Schedule(**cfg["schedule"])
     model = build(cfg["model"]).to(device)
@@ -185,6 +191,7 @@ def main(argv=None):
         segment["seconds"] = time.time() - t_start
         payload = {
             "config": cfg,
+            "dataset": dataset.describe(),
             "model": model.state_dict(),
             "ema": ema.state_dict(),
             **state,
@@ -207,6 +214,9 @@ def main(argv=None):
                 g["lr"] = learning_rate(step, tcfg, warmup_from)
             idx = torch.randint(0, n, (bs,), generator=gen).to(device)
             x0, y = x_all[idx], y_all[idx].clone()
+            if tcfg["hflip"]:
+                mirror = (torch.rand(bs, generator=gen) < 0.5).to(device)
+                x0 = torch.where(mirror[:, None, None, None], x0.flip(3), x0)
             drop = torch.rand(bs, generator=gen).to(device) < tcfg["p_uncond"]
             y[drop] = cfg["model"]["num_classes"]
             t = torch.randint(0, schedule.num_timesteps, (bs,), generator=gen).to(device)

@@ -16,7 +16,7 @@ import torch
 
 from ..core.diffusion import Schedule
 from ..core.errors import UserError, run_cli
-from ..pipeline.evaluate import evaluate_threshold, load_judge
+from ..pipeline.evaluate import add_data_args, evaluate_threshold, open_judge
 from ..pipeline.export import load_model
 from ..pipeline.quantize import quantize_weights_
 
@@ -41,7 +41,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export compare-storage", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--manifest", required=True, help="the sampling settings and default θ to compare under")
-    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    add_data_args(p)
     p.add_argument("--per-class", type=int, default=20)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--batch", type=int, default=100)
@@ -55,11 +55,11 @@ def main(argv=None):
             d = json.load(f)["defaults"]
     except (OSError, KeyError, json.JSONDecodeError) as e:
         raise UserError(f"cannot read the defaults of {args.manifest}: {e}") from None
-    fp32, cfg, _ = load_model(args.checkpoint)
+    fp32, cfg, ckpt = load_model(args.checkpoint)
     int8 = copy.deepcopy(fp32)
     rounded = quantize_weights_(int8)
     schedule = Schedule(**cfg["schedule"])
-    classifier, reference, _ = load_judge(args.classifier)
+    judge = open_judge(args, ckpt)
     settings = dict(min_depth=d.get("minDepth", 1), batching=d.get("batching", "separate"),
                     uncond_every=d.get("unconditionalEvery", 1), guidance_max_t=d.get("guidanceMaxT"),
                     sampler=d["sampler"])
@@ -71,7 +71,7 @@ def main(argv=None):
     ]:
         out = {}
         for name, model in (("fp32", fp32), ("int8", int8)):
-            out[name] = evaluate_threshold(model, schedule, classifier, reference, threshold, args.per_class,
+            out[name] = evaluate_threshold(model, schedule, judge, threshold, args.per_class,
                                            d["steps"], d["guidance"], args.batch, args.seed, **kwargs)
         strip = lambda r: {k: v for k, v in r.items() if k != "depthByStep"}  # noqa: E731
         row = {"row": label, "fp32": strip(out["fp32"][0]), "int8": strip(out["int8"][0]),

@@ -29,7 +29,7 @@ import torch
 
 from ..core.diffusion import Schedule, ddim_step, ddim_timesteps, first_confident
 from ..core.errors import UserError, run_cli
-from ..pipeline.evaluate import judge, load_judge, number_list, seeded_inputs
+from ..pipeline.evaluate import add_data_args, number_list, open_judge, seeded_inputs
 from ..pipeline.export import block_with_uncertainty, load_model
 
 
@@ -112,7 +112,7 @@ def sample_with_policy(
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    add_data_args(p)
     p.add_argument("--policy", choices=["uem", "oracle", "static"], required=True)
     p.add_argument("--values", required=True, help="comma-separated: θ (uem), ε-gap bound (oracle), N (static)")
     p.add_argument("--residual", action="store_true", help="add the deep blocks' remembered contribution on exits")
@@ -138,13 +138,13 @@ def main(argv=None):
     if args.policy == "static" and any(v < 1 or v != int(v) for v in values):
         raise UserError("--values for the static policy are step intervals: integers ≥ 1")
 
-    model, cfg, _ = load_model(args.checkpoint)
+    model, cfg, ckpt = load_model(args.checkpoint)
     if not 1 <= args.min_depth <= model.num_blocks:
         raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
     schedule = Schedule(**cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidance = args.guidance or cfg["sampling"]["guidance"]
-    classifier, reference, _ = load_judge(args.classifier)
+    judge = open_judge(args, ckpt)
     labels, noise = seeded_inputs(model, args.per_class, args.seed)
     for value in values:
         started = time.time()
@@ -157,7 +157,7 @@ def main(argv=None):
             )
             images.append(img)
             run, passes = run + r, passes + n
-        agreement, fid = judge(classifier, reference, torch.cat(images), labels)
+        agreement, fid = judge.score(torch.cat(images), labels)
         print(json.dumps({
             "policy": args.policy,
             "value": value,

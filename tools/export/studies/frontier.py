@@ -20,7 +20,7 @@ import os
 
 from ..core.diffusion import Schedule, ddim_timesteps, switch_depths
 from ..core.errors import UserError, run_cli
-from ..pipeline.evaluate import evaluate_threshold, load_judge, number_list
+from ..pipeline.evaluate import add_data_args, evaluate_threshold, number_list, open_judge
 from ..pipeline.export import load_model
 
 SETTINGS = {
@@ -48,7 +48,7 @@ def blocks_run_fraction(timesteps, depths, guidance, batching, uncond_every, gui
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export frontier", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    add_data_args(p)
     p.add_argument("--manifest", default="public/models/fmnist-uvit13/manifest.json",
                    help="the sampling settings every curve runs at (steps, sampler, guidance, min depth, θ, the "
                         "guidance schedule): the model's defaults")
@@ -95,7 +95,7 @@ def main(argv=None):
                             f"({', '.join(f'{k} {earlier.get(k)}' for k in differ)}); resume only the same run, "
                             "or give a new --out")
         report["rows"] = earlier["rows"]
-    classifier, reference, _ = load_judge(args.classifier)
+    judge = open_judge(args, ckpt)
     done = {r["key"] for r in report["rows"]}
 
     def run(key, setting, curve, threshold=0.0, depths=None, full=False, **extra):
@@ -103,7 +103,7 @@ def main(argv=None):
             return next(r for r in report["rows"] if r["key"] == key)
         s = SETTINGS[setting]
         row, _ = evaluate_threshold(
-            model, schedule, classifier, reference, threshold, args.per_class, steps, guidance, 100, args.seed,
+            model, schedule, judge, threshold, args.per_class, steps, guidance, 100, args.seed,
             args.min_depth, "separate" if full else s["batching"], 1 if full else s["uncond_every"],
             None if full else s["guidance_max_t"], sampler=sampler, depths=depths,
         )

@@ -34,7 +34,7 @@ import torch
 from ..core import data as data_mod
 from ..core.diffusion import Schedule, adaptive_eps, ddim_timesteps, switch_depths
 from ..core.errors import UserError, run_cli
-from ..pipeline.evaluate import evaluate_threshold, load_judge
+from ..pipeline.evaluate import add_data_args, evaluate_threshold, open_judge
 from ..pipeline.export import load_model
 
 RULES = ("full", "step", "uem", "oracle", "switch")
@@ -225,7 +225,7 @@ def parse_rules(text):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export token-exit", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--classifier", default="tools/export/eval/classifier.pt")
+    add_data_args(p)
     p.add_argument("--rules", default="full,step:0.1,uem:0.03,uem:0.06,oracle:3e-4",
                    help="full | step:θ | uem:θ_tok[/θ] | oracle:τ[/θ] | switch:D@T, comma-separated; each is one "
                         "frontier point (a token rule with /θ also ends the pass by the step rule)")
@@ -252,20 +252,20 @@ def main(argv=None):
     rules = parse_rules(args.rules)
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise UserError(f"--out {args.out}: its folder does not exist (create it first)")
-    model, cfg, _ = load_model(args.checkpoint)
+    model, cfg, ckpt = load_model(args.checkpoint)
     too_deep = [r for r in rules if r.name == "switch" and r.value > model.num_blocks]
     if too_deep:
         raise UserError(f"--rules: a switch depth of {int(too_deep[0].value)} exceeds the model's {model.num_blocks} blocks")
     schedule = Schedule(**cfg["schedule"])
     if args.correlation:
-        images, labels = data_mod.load("test")
-        x0 = torch.from_numpy(data_mod.to_model_range(images[: args.correlation]))
-        y = torch.from_numpy(labels[: args.correlation].astype("int64"))
+        held = data_mod.load(args.data or data_mod.source_of(ckpt), "heldout", data_mod.Options.from_config(cfg))
+        x0 = torch.from_numpy(held.model_range()[: args.correlation])
+        y = torch.from_numpy(held.labels[: args.correlation])
         rows = gap_correlation(model, schedule, x0, y, (400, 200, 99), args.min_depth - 1, args.seed)
         print(json.dumps({"checkpoint": args.checkpoint, "images": args.correlation, "block": args.min_depth,
                           "rows": rows}))
         return
-    classifier, reference, _ = load_judge(args.classifier)
+    judge = open_judge(args, ckpt)
     settings = (dict(batching="separate", uncond_every=1, guidance_max_t=None) if args.no_guidance_schedule
                 else dict(batching="shallow", uncond_every=2, guidance_max_t=800))
     rows = []
@@ -279,7 +279,7 @@ def main(argv=None):
         kwargs = dict(batching="separate", uncond_every=1, guidance_max_t=None) if full else settings
         depths = switch_depths(timesteps, switch_t, int(value), model.num_blocks) if name == "switch" else None
         row, _ = evaluate_threshold(
-            model, schedule, classifier, reference, step_theta, args.per_class, args.steps,
+            model, schedule, judge, step_theta, args.per_class, args.steps,
             args.guidance, args.batch, args.seed, args.min_depth, sampler=args.sampler, denoise=rule, depths=depths,
             **kwargs)
         samples = model.num_classes * args.per_class

@@ -8,7 +8,8 @@ import torch
 from tools.export.core.config import from_dict
 from tools.export.core.uvit import build
 
-TINY = from_dict({"model": {"img_size": 28, "patch_size": 7, "embed_dim": 32, "depth": 4, "num_heads": 2}})["model"]
+TINY = from_dict({"model": {"img_size": 28, "patch_size": 7, "in_chans": 1, "embed_dim": 32, "depth": 4, "num_heads": 2,
+                            "num_classes": 10}})["model"]
 
 
 def tiny():
@@ -281,16 +282,21 @@ def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model()
         assert torch.allclose(x, target, atol=1e-4), name
 
 
-def test_real_floor_judges_real_test_images_like_samples():
-    """The floor a model's agreement and FID are read against: real images through the same judge."""
-    from tools.export.pipeline.evaluate import load_judge, real_floor
+def test_real_floor_judges_real_images_like_samples():
+    """The floor a model's agreement and FID are read against: real training images through the same
+    judge, against the held-out statistics (Fashion-MNIST, the shipped model's data, from Debian)."""
+    from tools.export.core.data import FashionMNIST, load
+    from tools.export.core.images import Options
+    from tools.export.pipeline.evaluate import Judge, real_floor
 
-    classifier, reference, info = load_judge("tools/export/eval/classifier.pt")
-    floor = real_floor(classifier, reference, per_class=20)
-    assert floor["samples"] == 200
-    assert floor["agreement"] > 0.85  # the judge scores ~0.93 on the whole test set
-    assert 0 < floor["fid"] < 60  # real images sit far closer to the test statistics than any sample here
-    assert real_floor(classifier, reference, per_class=20) == floor  # the same draw every time
+    judge = Judge("tools/export/judges/fashion-mnist/classifier.pt")
+    train = FashionMNIST.load("train", Options())
+    floor = real_floor(judge, train, per_class=20)
+    assert floor["samples"] == 200 and floor["images"] == "training split"
+    assert floor["agreement"] > 0.85  # the judge scores ~0.93 on the held-out test set
+    assert 0 < floor["fid"] < 60  # real images sit far closer to the held-out statistics than any sample here
+    assert real_floor(judge, train, per_class=20) == floor  # the same draw every time
+    assert load("fashion-mnist", "heldout", Options()).classes == FashionMNIST.classes
 
 
 def test_manifest_format_version_is_the_runtimes():
