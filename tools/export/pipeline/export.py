@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 import torch
@@ -406,6 +407,9 @@ def main(argv=None):
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="model directory, e.g. public/models/<id>")
     p.add_argument("--fixtures", default=None, help="directory for parity and sampling fixtures")
+    p.add_argument("--id", default=None,
+                   help="the model's id in its manifest (default: the --out folder's name, which is how the page "
+                        "and the CLI name a model in public/models)")
     p.add_argument("--threshold", type=float, default=None, help="default θ (default: the config's)")
     p.add_argument("--calibration", default=None,
                    help="evaluate.py JSON report to record in the manifest; its guidance, steps, min depth, "
@@ -441,6 +445,10 @@ def main(argv=None):
         # the page loads the prefix instead of its blocks, so the default min depth must not exit inside it
         raise UserError(f"--prefix-depth must be in 1..{min_depth} (the min depth θ was calibrated with), "
                         f"got {args.prefix_depth}")
+    model_id = args.id or os.path.basename(os.path.normpath(args.out))
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", model_id):
+        raise UserError(f"model id {model_id!r} must be letters, digits, dot, dash or underscore: pass --id")
+    cfg = dict(cfg, id=model_id)
     manifest = export_model(model, cfg, args.out, provenance_from(ckpt, cfg), threshold, calibration, sampling,
                             args.prefix_depth, args.storage, trained_on(ckpt))
     if args.fixtures:
