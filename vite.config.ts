@@ -1,5 +1,7 @@
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
+import { DEFAULT_MODEL_ID } from './src/session/model-url';
+import { modelsIndex } from './tools/package/models-index.mjs';
 
 // Cross-origin isolation lets onnxruntime-web's wasm backend use threads (SharedArrayBuffer).
 const isolation = {
@@ -9,7 +11,7 @@ const isolation = {
 
 export default defineConfig({
   base: './',
-  plugins: [react()],
+  plugins: [react(), modelsIndex({ first: DEFAULT_MODEL_ID })],
   worker: { format: 'es' },
   // onnxruntime-web locates its .wasm next to its own module; pre-bundling would move it
   optimizeDeps: { exclude: ['onnxruntime-web'] },

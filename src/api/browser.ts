@@ -5,7 +5,7 @@
  * those files are served with `assets`.
  */
 import { privateEngine, startWorker } from '../session/engines';
-import { SHIPPED_MODEL_PATH, WORKER_FILE } from '../session/model-url';
+import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH, WORKER_FILE } from '../session/model-url';
 import { CACHE_NAME } from '../worker/cache';
 import { createEngineClient } from '../worker/client';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
@@ -31,7 +31,8 @@ export function createGenerator(options: BrowserGeneratorOptions = {}): Generato
     {
       engines: privateEngine(() => createEngineClient(() => startWorker(new URL(WORKER_FILE, lib)))),
       base: page ?? lib.href,
-      defaultModel: new URL(SHIPPED_MODEL_PATH, lib).href,
+      shippedModels: new URL(SHIPPED_MODELS_PATH, lib).href,
+      defaultModel: DEFAULT_MODEL_ID,
       async clearCache() {
         if ('caches' in globalThis) await caches.delete(CACHE_NAME);
       },

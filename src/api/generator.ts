@@ -25,7 +25,10 @@ export {
 } from '../runtime/errors';
 
 export interface GeneratorOptions {
-  /** The model's folder (the one holding manifest.json). Default: the model this package ships. */
+  /**
+   * A shipped model's id (`fmnist-uvit13`, `emoji`), or the URL of a model's folder (the one holding
+   * manifest.json; in Node also a path). Default: fmnist-uvit13.
+   */
   model?: string | URL;
   /** 'auto' (the default) takes WebGPU on a hardware adapter and wasm otherwise. */
   backend?: BackendChoice;
@@ -63,6 +66,8 @@ export interface GeneratorHost {
   engines: EngineSource;
   /** What a relative model location resolves against. */
   base: string;
+  /** The folder of the models this package ships, which a model id names one of. */
+  shippedModels: string;
   defaultModel: string;
   protocols?: readonly string[];
   clearCache(): Promise<void>;
@@ -76,6 +81,7 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
   const session = createSession({
     engines: host.engines,
     base: () => host.base,
+    shippedModels: () => host.shippedModels,
     trustedOrigins: () => [],
     consent: () => true,
     protocols: host.protocols,

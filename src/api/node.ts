@@ -1,14 +1,15 @@
 /**
  * adadiff-web/node: the same createGenerator() in Node, on ONNX Runtime's wasm build, with the
- * engine in this process. `model` is a directory, a file: URL or an http(s) URL; the default is
- * the model this package ships.
+ * engine in this process. `model` is a shipped model's id, a directory, a file: URL or an http(s)
+ * URL; the default is fmnist-uvit13, which this package ships.
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError, CancelledError, encodePng, httpSource } from '../runtime';
 import type { EngineSource } from '../session/engines';
 import { Engine, type EngineHost } from '../worker/engine';
-import { directorySource, loadOrt, shippedModelDir } from '../node/source';
+import { directorySource, loadOrt, modelDirOf, shippedModelsDir } from '../node/source';
+import { DEFAULT_MODEL_ID } from '../session/model-url';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
 
 export * from './generator';
@@ -50,18 +51,20 @@ function inProcessEngine(): EngineSource {
   };
 }
 
-/** A directory path becomes a file: URL; URLs stay as they are. */
-const modelUrl = (model: string | URL): string =>
-  model instanceof URL || /^(file|https?):/i.test(model)
-    ? String(model)
-    : pathToFileURL(path.resolve(model) + path.sep).href;
+/** A shipped model's id stays one; a directory path becomes a file: URL; URLs stay as they are. */
+const modelUrl = (model: string | URL): string => {
+  if (model instanceof URL || /^(file|https?):/i.test(model)) return String(model);
+  const dir = modelDirOf(model);
+  return dir !== model ? model : pathToFileURL(path.resolve(model) + path.sep).href;
+};
 
 export function createGenerator(options: GeneratorOptions = {}): Generator {
   return createGeneratorOn(
     {
       engines: inProcessEngine(),
       base: pathToFileURL(process.cwd() + path.sep).href,
-      defaultModel: modelUrl(shippedModelDir()),
+      shippedModels: pathToFileURL(shippedModelsDir() + path.sep).href,
+      defaultModel: DEFAULT_MODEL_ID,
       protocols: ['file:', 'http:', 'https:'],
       clearCache: async () => undefined,
     },

@@ -14,17 +14,18 @@ import { OPTIONS, paramUsage, UsageError, type CliIo, type Values } from './flag
 
 export type { CliIo } from './flags';
 
-export const USAGE = `usage: adadiff generate [--model DIR] [options]
-       adadiff bench [--model DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
+export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
+       adadiff bench [--model ID|DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff bench --first-image [--model DIR,DIR…] [--throttle MBPS] [--reps N] [--backend wasm|webgpu] [--json]
-       adadiff soak [--model DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
-       adadiff eval [--model DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
+       adadiff soak [--model ID|DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
+       adadiff eval [--model ID|DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
                     [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
                     [--guidance-max-t T] [--no-guidance-schedule]
                     [--depth N | --schedule d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
-  --model DIR          model directory with manifest.json (default: the shipped model)
+  --model ID|DIR       a shipped model's id (fmnist-uvit13, emoji), or a directory with manifest.json
+                       (default: fmnist-uvit13)
   --class NAME|INDEX   class to draw, by name or index (default 0)
   --count N            images to make, seeds S, S+1, … (default 1)
 ${paramUsage()}

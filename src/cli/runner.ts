@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
+  isModelId,
   loadModel,
   readManifest,
   SegmentRunner,
@@ -9,9 +10,23 @@ import {
   type LoadOptions,
   type Ort,
 } from '../runtime';
-import { directorySource, loadOrt, shippedModelDir } from '../node/source';
+import { directorySource, loadOrt, modelDirOf, shippedModelDir, shippedModelIds } from '../node/source';
+import { UsageError } from './flags';
 
 export const DEFAULT_MODEL = shippedModelDir();
+
+/** --model: a shipped model's id (`emoji`) or a model directory; default: the default model's. */
+export function modelDirFlag(given: string | undefined): string {
+  if (given === undefined) return DEFAULT_MODEL;
+  const dir = modelDirOf(given);
+  if (dir === given && isModelId(given) && !existsSync(given)) {
+    throw new UsageError(
+      `--model ${given}: no shipped model has that id (${shippedModelIds().join(', ')}), and there is no ` +
+        'directory of that name here',
+    );
+  }
+  return dir;
+}
 
 /**
  * Loads a model directory. The package's copy leaves out the blocks the fused prefix replaces,

@@ -1,9 +1,9 @@
 /** Model files from a local directory, for the CLI (the page fetches them over HTTP instead). */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FetchError, type ModelSource } from '../runtime';
+import { DEFAULT_MODEL_ID, FetchError, isModelId, type ModelSource } from '../runtime';
 
 export function directorySource(dir: string): ModelSource {
   return {
@@ -30,14 +30,31 @@ export async function loadOrt() {
 }
 
 /**
- * The shipped model's directory: in the package, dist/models beside dist/node; in a checkout,
+ * The shipped models' directory: in the package, dist/models beside dist/node; in a checkout,
  * public/models (this file is src/node/source.ts).
  */
-export function shippedModelDir(): string {
+export function shippedModelsDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, '../models/fmnist-uvit13'),
-    path.join(here, '../../public/models/fmnist-uvit13'),
-  ];
-  return candidates.find((dir) => existsSync(path.join(dir, 'manifest.json'))) ?? candidates[1]!;
+  const candidates = [path.join(here, '../models'), path.join(here, '../../public/models')];
+  const holds = (dir: string) => existsSync(path.join(dir, DEFAULT_MODEL_ID, 'manifest.json'));
+  return candidates.find(holds) ?? candidates[1]!;
+}
+
+/** A shipped model's directory (the default one's without an id). */
+export function shippedModelDir(id = DEFAULT_MODEL_ID): string {
+  return path.join(shippedModelsDir(), id);
+}
+
+/** The ids of the models this package ships: the folders of shippedModelsDir() with a manifest. */
+export function shippedModelIds(): string[] {
+  const dir = shippedModelsDir();
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((id) => isModelId(id) && existsSync(path.join(dir, id, 'manifest.json')))
+    .sort();
+}
+
+/** A model given by the user: a shipped model's id, else a directory path. */
+export function modelDirOf(given: string): string {
+  return isModelId(given) && shippedModelIds().includes(given) ? shippedModelDir(given) : given;
 }

@@ -64,3 +64,14 @@ export function httpSource(
     },
   };
 }
+
+/** The model the page, the widget, the engine API and the CLI load when none is named. */
+export const DEFAULT_MODEL_ID = 'fmnist-uvit13';
+
+/**
+ * A shipped model's id: a plain folder name. Anything with a slash, a colon or a leading dot is a
+ * URL or a path instead, so `emoji` names the shipped model and `./emoji/` a folder of that name.
+ */
+export function isModelId(given: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(given);
+}

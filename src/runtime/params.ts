@@ -6,6 +6,9 @@
 import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
 import { isConditional, type Manifest } from './manifest';
+
+// the views read a model's kind through the descriptors' module, as they read its ranges
+export { isConditional } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export const MODES = ['adaptive', 'full', 'static', 'schedule'] as const;

@@ -9,7 +9,7 @@ import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } fro
 import { BackendError, CancelledError, DeviceLostError } from '../runtime/errors';
 import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
-import { needsConsent, resolveModelUrl } from './model-url';
+import { needsConsent, resolveModelRef } from './model-url';
 import { compareImages, initialRun, type RunState } from './run';
 
 export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
@@ -57,6 +57,8 @@ export interface SessionOptions {
   engines: EngineSource;
   /** What relative model URLs resolve against (the page's address). */
   base: () => string;
+  /** The folder of shipped models, which a model id (`emoji`) names one of (model-url.ts). */
+  shippedModels: () => string;
   /** Origins a model may come from without consent: the page's own, and the widget's. */
   trustedOrigins: () => readonly (string | undefined)[];
   /**
@@ -119,7 +121,7 @@ export function createSession(options: SessionOptions): Session {
     model.setState({ ...initialModel, status: 'loading', url, choice });
     let resolved: URL;
     try {
-      resolved = resolveModelUrl(url, options.base(), options.protocols);
+      resolved = resolveModelRef(url, options.base(), options.shippedModels(), options.protocols);
     } catch (e) {
       return fail(e, 'ParameterError');
     }

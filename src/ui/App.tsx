@@ -1,11 +1,13 @@
 import { useEffect } from 'react';
-import { encodePng } from '../runtime/image';
+import { encodePng, pngScale } from '../runtime/image';
 import { loadModelIntent, syncUrl } from './actions';
 import { BlockChart } from '../components/BlockChart';
 import { Controls } from './components/Controls';
 import { Counters } from './components/Counters';
 import { ImageCanvas } from '../components/ImageCanvas';
 import { LoadPanel } from './components/LoadPanel';
+import { ModelPicker } from './components/ModelPicker';
+import { readCatalog } from './state/catalog';
 import { UncertaintyChart } from '../components/UncertaintyChart';
 import { useModel } from './state/model';
 import { useParams } from './state/params';
@@ -51,6 +53,9 @@ function ModelInfo() {
       {m.manifest.name}: {mb(m.total)} of {m.manifest.storage ?? 'fp32'} weights{' '}
       {m.downloadedBytes === 0 ? 'from the browser cache' : `downloaded (${mb(m.downloadedBytes)})`}, ready in{' '}
       {(m.loadMs / 1000).toFixed(1)} s.
+      {m.manifest.data?.attribution && (
+        <span data-testid="attribution"> Training images: {m.manifest.data.attribution}.</span>
+      )}
     </p>
   );
 }
@@ -65,6 +70,7 @@ export function App() {
   useEffect(() => {
     const unsubscribe = syncUrl();
     void loadModelIntent();
+    void readCatalog();
     return unsubscribe;
   }, []);
 
@@ -79,6 +85,7 @@ export function App() {
           A diffusion model that ends each step at the first block confident enough — in your browser.
         </p>
         <BackendBadge />
+        <ModelPicker />
       </header>
       <ModelInfo />
       {ignored.length > 0 && (
@@ -156,7 +163,7 @@ export function App() {
                 type="button"
                 onClick={() =>
                   download(
-                    encodePng(run.image!, manifest),
+                    encodePng(run.image!, manifest, pngScale(manifest)),
                     `${manifest.id}-c${run.classIndex}-s${run.seed}.png`,
                   )
                 }

@@ -16,12 +16,14 @@ import type { BackendChoice } from '../worker/client';
 import { useModel } from './state/model';
 import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
 import { pageSession } from './state/session';
+import { DEFAULT_MODEL_ID } from '../session/model-url';
 
 export { setEngine, setEngineFactory } from './state/session';
 
+/** The model the link names (a shipped model's id or a folder URL), else the default one. */
 export function defaultModelUrl(): string {
   const fromUrl = typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('model');
-  return fromUrl ?? `${import.meta.env.BASE_URL}models/fmnist-uvit13/`;
+  return fromUrl ?? DEFAULT_MODEL_ID;
 }
 
 /** What a model's manifest sets when it loads, unless the shared URL fixed it. */
@@ -59,7 +61,18 @@ export async function loadModelIntent(url = useModel.getState().url || defaultMo
     ignored.push(`${spec.urlKey ?? key}=${String(p[key])}`);
     Object.assign(patch, { [key]: key === 'classIndex' ? 0 : d[key] });
   }
+  // a class the last model had and this one lacks (or a model with no classes): the first
+  if (p.classIndex >= Math.max(1, info.manifest.classes.length) && !('classIndex' in patch))
+    patch.classIndex = 0;
   useParams.setState({ ...patch, ignored });
+}
+
+/** Switches to another model: the link names it, and its defaults apply to what the link does not fix. */
+export async function chooseModelIntent(model: string): Promise<void> {
+  const search = new URLSearchParams(location.search);
+  search.set('model', model);
+  history.replaceState(null, '', `?${search}`);
+  await loadModelIntent(model);
 }
 
 /** The generate parameters the page's settings mean (the guidance schedule's switch applied). */

@@ -13,7 +13,7 @@ import type { GenerateParams, PassBatching } from '../runtime';
 import { withoutGuidanceSchedule } from '../runtime/params';
 import { PASS_BATCHINGS } from '../runtime/batching';
 import { sharedEngines } from '../session/shared-engines';
-import { SHIPPED_MODEL_PATH } from '../session/model-url';
+import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH } from '../session/model-url';
 import { createSession, type Session } from '../session/session';
 import type { BackendChoice } from '../worker/client';
 import { WidgetView, type WidgetLocal } from './view';
@@ -42,7 +42,7 @@ function numberAttr(el: HTMLElement, name: string): number | undefined {
 }
 
 // a variable, not a literal: the path is resolved at run time, next to the built module
-const widgetBase = () => new URL(SHIPPED_MODEL_PATH, import.meta.url);
+const shippedModels = () => new URL(SHIPPED_MODELS_PATH, import.meta.url);
 
 export class AdaDiffGenerator extends HTMLElement {
   static observedAttributes = [...ATTRIBUTES];
@@ -57,8 +57,9 @@ export class AdaDiffGenerator extends HTMLElement {
     this.session = createSession({
       engines: sharedEngines,
       base: () => this.ownerDocument.baseURI,
-      // the page that embeds the widget, and the widget's own origin (its default model)
-      trustedOrigins: () => [this.ownerDocument.location?.origin, widgetBase().origin],
+      shippedModels: () => shippedModels().href,
+      // the page that embeds the widget, and the widget's own origin (its shipped models)
+      trustedOrigins: () => [this.ownerDocument.location?.origin, shippedModels().origin],
       consent: (origin) =>
         this.hasAttribute('allow-cross-origin-model') ||
         `model="${this.getAttribute('model')}" is on another origin (${origin}); add the allow-cross-origin-model attribute to load it`,
@@ -115,7 +116,7 @@ export class AdaDiffGenerator extends HTMLElement {
 
   private async load(): Promise<void> {
     const given = this.getAttribute('model');
-    const url = given === null || given.trim() === '' ? widgetBase().href : given;
+    const url = given === null || given.trim() === '' ? DEFAULT_MODEL_ID : given.trim();
     const backend = (this.getAttribute('backend') ?? 'auto') as BackendChoice;
     if (!['auto', 'webgpu', 'wasm'].includes(backend)) {
       this.session.model.setState({

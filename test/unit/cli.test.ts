@@ -145,6 +145,17 @@ describe('adadiff generate', () => {
     expect((await cli('paint')).code).toBe(2);
   });
 
+  it('--model takes a shipped model by its id; an unknown id says which ones there are', async () => {
+    const r = await cli('generate', '--model', 'fmnist-uvit13', '--steps', '1', '--json', '--quiet');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).model).toBe('fmnist-uvit13');
+    const unknown = await cli('generate', '--model', 'no-such-model', '--steps', '1');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /--model no-such-model: no shipped model has that id \(.*fmnist-uvit13.*\)/,
+    );
+  });
+
   it('a missing model directory: one line, exit 1', async () => {
     const r = await cli('generate', '--model', '/nonexistent/model');
     expect(r.code).toBe(1);
@@ -532,7 +543,7 @@ describe('adadiff eval and bench', () => {
     expect(bad.stderr).toMatch(/--class is not an option of this command/);
   });
 
-  it('bench --markdown saves this run beside earlier ones and renders one section per place', async () => {
+  it('bench --markdown saves this run beside earlier ones and renders the newest run of each place', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'adadiff-bench-'));
     const file = path.join(dir, 'BENCHMARKS.md');
     const r = await cli(
@@ -548,9 +559,15 @@ describe('adadiff eval and bench', () => {
       '--quiet',
     );
     expect(r.code).toBe(0);
-    const node = JSON.parse(readFileSync(path.join(dir, 'docs', 'bench-node-wasm.json'), 'utf8'));
     const shipped = JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8'));
+    // the model's results folder, each file named by the weights it ran on
+    const results = path.join(dir, 'docs', 'results', shipped.id);
+    const nodeFile = `step${shipped.provenance.optimizerSteps}-bench-node-wasm.json`;
+    const node = JSON.parse(readFileSync(path.join(results, nodeFile), 'utf8'));
     expect(node.modelStep).toBe(shipped.provenance.optimizerSteps);
+    // a Node run on older weights stays as a record, and the newer run is the one rendered
+    const older = { ...node, environment: 'Node v0-older', modelStep: 1 };
+    writeFileSync(path.join(results, 'step1-bench-node-wasm.json'), JSON.stringify(older));
     // a Chromium run saved earlier is kept in the rendered file
     const probe = { block: 6, batch: 2, cases: 4, runs: 20, nonFinite: false };
     const chromium = {
@@ -573,9 +590,11 @@ describe('adadiff eval and bench', () => {
         },
       ],
     };
-    writeFileSync(path.join(dir, 'docs', 'bench-chromium-wasm.json'), JSON.stringify(chromium));
+    writeFileSync(path.join(results, 'bench-chromium-wasm.json'), JSON.stringify(chromium));
     expect((await cli('bench', '--reps', '1', '--steps', '2', '--markdown', file, '--quiet')).code).toBe(0);
     const md = readFileSync(file, 'utf8');
+    expect(md).not.toContain('Node v0-older');
+    expect(md).toContain(`Data: [${nodeFile}](docs/results/${shipped.id}/${nodeFile}).`);
     expect(md).toMatch(/## Node, onnxruntime-web wasm[\s\S]*## Chromium, onnxruntime-web wasm/);
     expect(md).toContain('Mozilla/5.0 Chrome/140');
     const step = shipped.provenance.optimizerSteps.toLocaleString('en-US');
@@ -585,12 +604,10 @@ describe('adadiff eval and bench', () => {
     expect(md).toContain(
       `Quality per θ is the manifest's calibration on the weights of optimiser step ${step}, ${shipped.calibration[0].samples} samples per θ (`,
     );
-    expect(readFileSync(path.join(dir, 'docs', 'bench-time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(readFileSync(path.join(results, 'plots', 'time-node-wasm.svg'), 'utf8')).toMatch(/^<svg/);
     // the shipped calibration has FID at full depth and at each θ: the ratio plot and its 1.10× line
-    expect(md).toContain('docs/bench-fid-vs-saved.svg');
-    expect(readFileSync(path.join(dir, 'docs', 'bench-fid-vs-saved.svg'), 'utf8')).toContain(
-      'target ≤ 1.10×',
-    );
+    expect(md).toContain(`docs/results/${shipped.id}/plots/fid-vs-saved.svg`);
+    expect(readFileSync(path.join(results, 'plots', 'fid-vs-saved.svg'), 'utf8')).toContain('target ≤ 1.10×');
     expect(md).toContain(
       "Graph capture (record block 6's GPU commands once, replay them; batch 2, 4 inputs compared, 20 runs per round, each reading its uncertainty back): " +
         'A: replays match ordinary runs (max |Δ| 0.0e+0); 100.00 ms per run without capture, 150.00 ms replayed (50.0 % slower). ' +

@@ -57,6 +57,7 @@ const session = (engines: EngineSource, consent: () => true | string = () => 're
   createSession({
     engines,
     base: () => 'https://page.example/app/',
+    shippedModels: () => 'https://page.example/app/models/',
     trustedOrigins: () => ['https://page.example'],
     consent,
   });
@@ -83,6 +84,20 @@ describe('generator session', () => {
     expect(await first).toBeNull();
     expect(await second).not.toBeNull();
     expect(g.run.getState()).toMatchObject({ status: 'done', seed: 2 });
+  });
+
+  it('a model id names a shipped model; a path or URL is a folder of its own', async () => {
+    const s = source();
+    const g = session(s.engines);
+    await g.load('emoji', 'wasm');
+    await g.load('./emoji', 'wasm');
+    await g.load('models/x', 'wasm');
+    expect(s.loads).toEqual([
+      'wasm https://page.example/app/models/emoji/',
+      'wasm https://page.example/app/emoji/',
+      'wasm https://page.example/app/models/x/',
+    ]);
+    expect(g.model.getState().url).toBe('models/x'); // as given, so a link keeps `model=emoji`
   });
 
   it('another origin needs consent; its refusal says how to give it, and nothing loads', async () => {

@@ -14,7 +14,7 @@ import {
   type CliIo,
   type Values,
 } from '../flags';
-import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
+import { loadModelDir, modelDirFlag, withRunner } from '../runner';
 
 /** The θs the manifest was calibrated at, so a run checks what the slider shows (runEval adds the default θ). */
 function evalSweep(m: Manifest): number[] {
@@ -63,7 +63,7 @@ export async function runEvalCommand(values: Values, io: CliIo): Promise<number>
   if (!Number.isInteger(perClass) || perClass < 2 || perClass > 10000) {
     throw new UsageError('--per-class must be an integer 2…10000 (FID needs at least two samples)');
   }
-  const dir = values.model ?? DEFAULT_MODEL;
+  const dir = modelDirFlag(values.model);
   const model = await loadModelDir(dir);
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;

@@ -21,7 +21,7 @@ import {
   type CliIo,
   type Values,
 } from '../flags';
-import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
+import { loadModelDir, modelDirFlag, withRunner } from '../runner';
 
 const GENERATE_FLAGS = [
   'model',
@@ -52,7 +52,7 @@ export async function runGenerate(values: Values, io: CliIo): Promise<number> {
     throw new UsageError(`--count must be an integer 1…10000, got ${values.count}`);
   }
   const progress = values.quiet ? () => undefined : io.stderr;
-  const model = await loadModelDir(values.model ?? DEFAULT_MODEL);
+  const model = await loadModelDir(modelDirFlag(values.model));
   const { manifest } = model;
   const steps = resolveParams(manifest, { steps: num('steps', values.steps) }).steps;
   const baseline = baselineParams(manifest, values, steps);

@@ -1,7 +1,7 @@
 /** `adadiff soak`: many generations in one process, the heap sampled, live tensors counted at the end. */
 import { resolveParams } from '../../runtime';
 import { num, onlyFlags, UsageError, type CliIo, type Values } from '../flags';
-import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
+import { loadModelDir, modelDirFlag, withRunner } from '../runner';
 import { runSoak } from '../soak';
 
 export async function runSoakCommand(values: Values, io: CliIo): Promise<number> {
@@ -9,7 +9,7 @@ export async function runSoakCommand(values: Values, io: CliIo): Promise<number>
   const count = num('count', values.count) ?? 1000;
   if (!Number.isInteger(count) || count < 1 || count > 1e6)
     throw new UsageError('--count must be an integer 1…1000000');
-  const model = await loadModelDir(values.model ?? DEFAULT_MODEL);
+  const model = await loadModelDir(modelDirFlag(values.model));
   const steps = resolveParams(model.manifest, { steps: num('steps', values.steps) ?? 2 }).steps;
   return withRunner(model, async (runner) => {
     const report = await runSoak(runner, model.manifest, {

@@ -1,5 +1,5 @@
 import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
-import { defaultParams, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
+import { defaultParams, isConditional, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
 import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
 import { useParams } from '../state/params';
 import { useRun } from '../state/run';
@@ -129,6 +129,8 @@ export function Controls({ manifest }: { manifest: Manifest }) {
   const [, maxSeed] = range(PARAM_SPECS.seed);
   const [minGuidance, maxGuidance] = range(PARAM_SPECS.guidance);
   const passChanged = changed.some((k) => GUIDANCE_PASS.includes(k));
+  // a model with no classes has no class to pick and nothing to guide towards
+  const conditional = isConditional(manifest);
   return (
     <form
       className="controls"
@@ -140,16 +142,22 @@ export function Controls({ manifest }: { manifest: Manifest }) {
         if (!running) void generateIntent();
       }}
     >
-      <label>
-        {PARAM_SPECS.classIndex.label}
-        <select value={p.classIndex} onChange={(e) => p.set({ classIndex: Number(e.target.value) })}>
-          {manifest.classes.map((c, i) => (
-            <option key={c} value={i}>
-              {c}
-            </option>
-          ))}
-        </select>
-      </label>
+      {conditional && (
+        <label>
+          {PARAM_SPECS.classIndex.label}
+          <select
+            value={p.classIndex}
+            data-testid="class"
+            onChange={(e) => p.set({ classIndex: Number(e.target.value) })}
+          >
+            {manifest.classes.map((c, i) => (
+              <option key={c} value={i}>
+                {c}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       <div className="seed">
         <IntField
           label={PARAM_SPECS.seed.label}
@@ -180,19 +188,24 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           ))}
         </select>
       </label>
-      <label>
-        {PARAM_SPECS.guidance.label}
-        <input
-          type="number"
-          min={minGuidance}
-          max={maxGuidance}
-          step="any"
-          value={p.guidance}
-          onChange={(e) =>
-            p.set({ guidance: Math.min(maxGuidance, Math.max(minGuidance, num(e.target.value, p.guidance))) })
-          }
-        />
-      </label>
+      {conditional && (
+        <label>
+          {PARAM_SPECS.guidance.label}
+          <input
+            type="number"
+            min={minGuidance}
+            max={maxGuidance}
+            step="any"
+            data-testid="guidance"
+            value={p.guidance}
+            onChange={(e) =>
+              p.set({
+                guidance: Math.min(maxGuidance, Math.max(minGuidance, num(e.target.value, p.guidance))),
+              })
+            }
+          />
+        </label>
+      )}
       <div className="threshold">
         <label htmlFor="threshold">{PARAM_SPECS.threshold.label}</label>{' '}
         <output htmlFor="threshold" data-testid="threshold-value">
@@ -213,65 +226,69 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             : ''}
         </p>
       </div>
-      <details className="guidance-pass" open={passChanged}>
-        <summary>Guidance pass{passChanged ? ' (changed)' : ''}</summary>
-        <p className="muted">
-          Classifier-free guidance runs a second, unconditional pass. Most of the saving at the model’s
-          default comes from running it less: shallower, on fewer steps, and not at the noisiest ones.
-          {p.guidance === 1 ? ' Guidance 1 runs no unconditional pass, so these settings do nothing.' : ''} θ
-          = 0 (full depth) ignores them.
-        </p>
-        <label>
-          {PARAM_SPECS.batching.label}
-          <select value={p.batching} onChange={(e) => p.set({ batching: e.target.value as PassBatching })}>
-            {PARAM_SPECS.batching.values.map((b) => (
-              <option key={b} value={b}>
-                {batchingLabel(b, modelDefaults.minDepth)}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="checkbox">
-          <input
-            type="checkbox"
-            checked={p.guidanceSchedule}
-            data-testid="guidance-schedule"
-            onChange={(e) => p.set({ guidanceSchedule: e.target.checked })}
+      {conditional && (
+        <details className="guidance-pass" open={passChanged}>
+          <summary>Guidance pass{passChanged ? ' (changed)' : ''}</summary>
+          <p className="muted">
+            Classifier-free guidance runs a second, unconditional pass. Most of the saving at the model’s
+            default comes from running it less: shallower, on fewer steps, and not at the noisiest ones.
+            {p.guidance === 1
+              ? ' Guidance 1 runs no unconditional pass, so these settings do nothing.'
+              : ''}{' '}
+            θ = 0 (full depth) ignores them.
+          </p>
+          <label>
+            {PARAM_SPECS.batching.label}
+            <select value={p.batching} onChange={(e) => p.set({ batching: e.target.value as PassBatching })}>
+              {PARAM_SPECS.batching.values.map((b) => (
+                <option key={b} value={b}>
+                  {batchingLabel(b, modelDefaults.minDepth)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label className="checkbox">
+            <input
+              type="checkbox"
+              checked={p.guidanceSchedule}
+              data-testid="guidance-schedule"
+              onChange={(e) => p.set({ guidanceSchedule: e.target.checked })}
+            />
+            Guidance schedule: guide only at t ≤ T and reuse between (off: every step guided afresh, so the
+            counters show what the exits save alone)
+          </label>
+          <IntField
+            label={PARAM_SPECS.unconditionalEvery.label}
+            value={p.unconditionalEvery}
+            min={1}
+            max={p.steps}
+            disabled={!p.guidanceSchedule}
+            onChange={(unconditionalEvery) => p.set({ unconditionalEvery })}
           />
-          Guidance schedule: guide only at t ≤ T and reuse between (off: every step guided afresh, so the
-          counters show what the exits save alone)
-        </label>
-        <IntField
-          label={PARAM_SPECS.unconditionalEvery.label}
-          value={p.unconditionalEvery}
-          min={1}
-          max={p.steps}
-          disabled={!p.guidanceSchedule}
-          onChange={(unconditionalEvery) => p.set({ unconditionalEvery })}
-        />
-        <IntField
-          label={PARAM_SPECS.guidanceMaxT.label}
-          value={p.guidanceMaxT}
-          min={0}
-          max={range(PARAM_SPECS.guidanceMaxT)[1]}
-          disabled={!p.guidanceSchedule}
-          onChange={(guidanceMaxT) => p.set({ guidanceMaxT })}
-        />
-        <button
-          type="button"
-          disabled={!passChanged}
-          onClick={() =>
-            p.set({
-              batching: modelDefaults.batching,
-              unconditionalEvery: modelDefaults.unconditionalEvery,
-              guidanceMaxT: modelDefaults.guidanceMaxT,
-              guidanceSchedule: true,
-            })
-          }
-        >
-          Use the model’s settings
-        </button>
-      </details>
+          <IntField
+            label={PARAM_SPECS.guidanceMaxT.label}
+            value={p.guidanceMaxT}
+            min={0}
+            max={range(PARAM_SPECS.guidanceMaxT)[1]}
+            disabled={!p.guidanceSchedule}
+            onChange={(guidanceMaxT) => p.set({ guidanceMaxT })}
+          />
+          <button
+            type="button"
+            disabled={!passChanged}
+            onClick={() =>
+              p.set({
+                batching: modelDefaults.batching,
+                unconditionalEvery: modelDefaults.unconditionalEvery,
+                guidanceMaxT: modelDefaults.guidanceMaxT,
+                guidanceSchedule: true,
+              })
+            }
+          >
+            Use the model’s settings
+          </button>
+        </details>
+      )}
       <label className="checkbox">
         <input type="checkbox" checked={p.compare} onChange={(e) => p.set({ compare: e.target.checked })} />
         Compare with full depth

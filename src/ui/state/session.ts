@@ -30,9 +30,16 @@ export function setEngineFactory(factory: (() => EngineClient) | null): void {
   makeEngine = factory ?? (() => createEngineClient());
 }
 
+/** The page's shipped models: models/ beside the page (Vite copies public/models there). */
+export function shippedModelsUrl(): string {
+  const page = typeof location === 'undefined' ? 'http://localhost/' : location.href;
+  return new URL(`${import.meta.env.BASE_URL}models/`, page).href;
+}
+
 export const pageSession = createSession({
   engines: { load: (...args) => engines.load(...args) },
   base: () => (typeof location === 'undefined' ? 'http://localhost/' : location.href),
+  shippedModels: () => shippedModelsUrl(),
   trustedOrigins: () => [typeof location === 'undefined' ? undefined : location.origin],
   consent: (origin) => askVisitor(origin),
 });
