@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { modelFiles, type Backend, type Manifest } from '../runtime';
 import { BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
+import { weightsPrefix } from './results';
 import { median } from './stats';
 import { stepLabel, trainingStep } from './weights';
 
@@ -67,8 +68,16 @@ const LATENCY_MS = 20;
 const pageBytes = (m: Manifest) =>
   modelFiles(m, { skipFusedBlocks: true }).reduce((sum, f) => sum + f.bytes, 0);
 
-/** BENCHMARKS.md's section for saved first-image reports (docs/first-image-<backend>.json). */
-export function firstImageMarkdown(reports: FirstImageReport[]): string[] {
+/** A saved report's file name in the results folder: the weights of its first model, then the backend. */
+export function firstImageFileName(r: FirstImageReport): string {
+  return `${weightsPrefix(r.rows[0]?.modelStep)}first-image-${r.backend}.json`;
+}
+
+/**
+ * BENCHMARKS.md's section for saved first-image reports; `links[i]`, where given, is where report i is
+ * saved, as the markdown links it.
+ */
+export function firstImageMarkdown(reports: FirstImageReport[], links: string[] = []): string[] {
   if (!reports.length) return [];
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -78,7 +87,7 @@ export function firstImageMarkdown(reports: FirstImageReport[]): string[] {
     '## Time to first image (Chromium)',
     '',
     'Written by `npx adadiff bench --first-image --model DIR,DIR… --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, in a fresh profile (cold: nothing cached) and again in the same profile (warm: the runtime in the HTTP cache, the model in Cache Storage). Files served gzip-compressed, as a static host would; the bytes are what crossed the wire, onnxruntime-web included. Medians.',
-    ...reports.flatMap((r) => [
+    ...reports.flatMap((r, i) => [
       '',
       `${r.environment}; network ${r.throttleMbps === null ? 'not throttled' : `throttled to ${r.throttleMbps} Mbit/s each way, ${r.latencyMs} ms latency`}; ${runs(r.rows[0]?.reps ?? 0)} per row.${r.backend === 'webgpu' ? " WebGPU on this machine is SwiftShader, a software adapter, far slower than wasm: these rows show the path works and what the model's size changes, not a GPU's speed." : ''}`,
       '',
@@ -88,6 +97,7 @@ export function firstImageMarkdown(reports: FirstImageReport[]): string[] {
         (row) =>
           `| ${row.model} (${[stepLabel(row.modelStep), row.storage].filter(Boolean).join(', ')}) | ${mb(row.modelBytes)} | ${row.cache} | ${s(row.readyMs)} | ${s(row.firstImageMs)} | ${mb(row.transferredBytes)} |`,
       ),
+      ...(links[i] ? ['', `Data: [${links[i].split('/').pop()}](${links[i]}).`] : []),
     ]),
   ];
 }

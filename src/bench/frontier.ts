@@ -1,11 +1,11 @@
 /**
- * BENCHMARKS.md's frontier: tools/export/studies/frontier.py's report (docs/frontier*.json) as one plot of
- * FID against blocks run, every curve with and without the guidance schedule, and its table.
+ * BENCHMARKS.md's frontier: tools/export/studies/frontier.py's report (docs/results/<model>/step<N>-frontier-*.json)
+ * as one plot of FID against blocks run, every curve with and without the guidance schedule, and its table.
  */
 import type { PlotPoint, PlotSeries } from './plot';
 import { stepLabel, weightsLabel } from './weights';
 
-/** One row of tools/export/studies/frontier.py's report (docs/frontier*.json). */
+/** One row of tools/export/studies/frontier.py's report. */
 export interface FrontierRow {
   key: string;
   setting: 'schedule' | 'none';
@@ -70,11 +70,22 @@ export function frontierSeries(f: FrontierReport): PlotSeries[] {
   });
 }
 
-/** The frontier's table: every point, its saving by source, and the adaptive default against the best switch. */
+/** Where the frontier's plot and reports are, as the markdown links them. */
+export interface FrontierLinks {
+  plot: string;
+  report: string;
+  confirm?: string | undefined;
+}
+
+/**
+ * The frontier's table: every point, its saving by source, and the adaptive default against the best switch;
+ * with links, the plot and the reports the tables come from.
+ */
 export function frontierMarkdown(
   f: FrontierReport,
   confirm: FrontierReport | null,
   shippedStep?: number,
+  links?: FrontierLinks,
 ): string[] {
   const full = f.rows.find((r) => r.curve === 'full');
   if (!full) return [];
@@ -115,21 +126,24 @@ export function frontierMarkdown(
     rep.defaultThreshold === f.defaultThreshold
       ? 'the best switch'
       : `the switch the study above picked for θ ${f.defaultThreshold}'s blocks`;
+  const data = (target: string | undefined) =>
+    target ? ['', `Data: [${target.split('/').pop()}](${target}).`] : [];
   return [
     '',
     '## Adaptive against static schedules',
     '',
     `\`python3 -m tools.export frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
-    '',
-    '![FID relative to full depth vs blocks run](docs/bench-frontier.svg)',
+    ...(links ? ['', `![FID relative to full depth vs blocks run](${links.plot})`] : []),
     '',
     ...table(f),
+    ...data(links?.report),
     ...(confirm
       ? [
           '',
           `${capitalise(adaptiveDefault(confirm))} against ${pickedFor(confirm)} on more samples (${confirm.perClass * 10}, the same seeds${weights(confirm)}):`,
           '',
           ...table(confirm),
+          ...data(links?.confirm),
         ]
       : []),
   ];

@@ -2,6 +2,7 @@
 import type { Manifest } from '../runtime';
 import { frontierMarkdown, type FrontierReport } from './frontier';
 import type { BenchReport } from './harness';
+import { PLOTS, weightsPrefix, type SavedResult } from './results';
 import { trainingStep, weightsLabel } from './weights';
 
 /** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
@@ -12,9 +13,23 @@ export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }
   return rows.map((c) => ({ x: c.savedFraction, y: c.fid! / full, label: `θ=${c.threshold}` }));
 }
 
-/** One saved result per place a benchmark can run: docs/bench-<key>.json. */
+/** Where a benchmark ran: node-wasm, chromium-wasm or chromium-webgpu. */
 export function benchKey(r: BenchReport): string {
   return `${r.environment.startsWith('Node') ? 'node' : 'chromium'}-${r.backend}`;
+}
+
+/** A saved run's file name in the model's results folder: its weights, then where it ran. */
+export function benchFileName(r: BenchReport): string {
+  return `${weightsPrefix(r.modelStep)}bench-${benchKey(r)}.json`;
+}
+
+/** What BENCHMARKS.md is rendered from besides the bench runs, and where the links point. */
+export interface BenchSources {
+  /** The model's results folder as BENCHMARKS.md links it (docs/results/<model id>). */
+  results: string;
+  frontier?: { report: SavedResult<FrontierReport>; confirm: SavedResult<FrontierReport> | null } | null;
+  /** The model card as BENCHMARKS.md links it, where the model has one. */
+  modelCard?: string;
 }
 
 const SAMPLER_NAME: Record<string, string> = { ddim: 'DDIM', dpmpp2m: 'DPM-Solver++(2M)', ddpm: 'DDPM' };
@@ -80,19 +95,17 @@ export function graphCaptureEffect(r: BenchReport): string[] {
   ];
 }
 
-export function benchMarkdown(
-  reports: BenchReport[],
-  m: Manifest,
-  frontier: { report: FrontierReport; confirm: FrontierReport | null } | null = null,
-): string {
+export function benchMarkdown(saved: SavedResult<BenchReport>[], m: Manifest, sources: BenchSources): string {
   const order = Object.keys(PLACE);
-  const sorted = [...reports].sort((a, b) => order.indexOf(benchKey(a)) - order.indexOf(benchKey(b)));
+  const place = (s: SavedResult<BenchReport>) => order.indexOf(benchKey(s.report));
+  const sorted = [...saved].sort((a, b) => place(a) - place(b));
+  const link = (file: string) => `[${file}](${sources.results}/${file})`;
   const lines = [
     '# Benchmarks',
     '',
-    'Written by `npx adadiff bench --markdown BENCHMARKS.md` (Node) and `npx adadiff bench --browser [--backend webgpu] --markdown BENCHMARKS.md` (Chromium); each run saves its JSON as `docs/bench-<where>.json` and this file is rendered from all of them. Median of the interleaved runs per row after one warm-up round, one image per run.',
+    `Written by \`npx adadiff bench --markdown BENCHMARKS.md\` (Node) and \`npx adadiff bench --browser [--backend webgpu] --markdown BENCHMARKS.md\` (Chromium); each run saves its JSON in the model's results folder, \`${sources.results}/\`, named by the weights it ran on and where (\`step<N>-bench-<where>.json\`), and this file is rendered from the newest run of each place. Median of the interleaved runs per row after one warm-up round, one image per run.`,
   ];
-  for (const r of sorted) {
+  for (const { report: r, file } of sorted) {
     const key = benchKey(r);
     lines.push(
       '',
@@ -118,7 +131,9 @@ export function benchMarkdown(
         : []),
       ...graphCaptureEffect(r),
       '',
-      `![time vs θ, ${key}](docs/bench-time-${key}.svg)`,
+      `![time vs θ, ${key}](${sources.results}/${PLOTS.time(key)})`,
+      '',
+      `Data: ${link(file)}.`,
     );
   }
   if (m.calibration.some((c) => c.agreement !== undefined)) {
@@ -126,12 +141,12 @@ export function benchMarkdown(
       '',
       '## Quality',
       '',
-      '![quality vs blocks saved](docs/bench-quality-vs-saved.svg)',
+      `![quality vs blocks saved](${sources.results}/${PLOTS.qualityVsSaved})`,
       ...(fidVsSaved(m).length
-        ? ['', '![FID relative to full depth vs blocks saved](docs/bench-fid-vs-saved.svg)']
+        ? ['', `![FID relative to full depth vs blocks saved](${sources.results}/${PLOTS.fidVsSaved})`]
         : []),
       '',
-      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`tools/export/evaluate.py\`; MODEL.md gives a second draw of seeds). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
+      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`python3 -m tools.export evaluate\`${sources.modelCard ? `; [the model card](${sources.modelCard}) gives a second draw of seeds` : ''}). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
       '',
       '| θ | blocks saved: exits + schedule + fixed depth | class agreement | classifier-FID |',
       '|---|---|---|---|',
@@ -141,7 +156,16 @@ export function benchMarkdown(
       ),
     );
   }
-  if (frontier) lines.push(...frontierMarkdown(frontier.report, frontier.confirm, trainingStep(m)));
+  const frontier = sources.frontier;
+  if (frontier) {
+    lines.push(
+      ...frontierMarkdown(frontier.report.report, frontier.confirm?.report ?? null, trainingStep(m), {
+        plot: `${sources.results}/${PLOTS.frontier}`,
+        report: `${sources.results}/${frontier.report.file}`,
+        confirm: frontier.confirm ? `${sources.results}/${frontier.confirm.file}` : undefined,
+      }),
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -70,18 +70,21 @@ if (existsSync(tap)) {
 }
 const esc = (s) => s.replace(/\|/g, '\\|');
 
-/** The soak benchmarks' last results (docs/soak-*.json, from `npm run soak:cli` / `soak:page`). */
+/** The soak benchmarks' last results (docs/results/soak/, from `npm run soak:cli` / `soak:page`). */
 function longUse() {
   const read = (f) => (existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null);
+  // linked from wherever the report is written, so the link works in test-results/ too
+  const data = (f) => `Data: [${f}](${path.relative(path.dirname(out), f).split(path.sep).join('/')}).`;
   const pct = (x) => `${(100 * x).toFixed(1)} %`;
   const lines = ['## Long use', ''];
-  const cli = read('docs/soak-cli.json');
+  const cliFile = 'docs/results/soak/cli.json';
+  const cli = read(cliFile);
   if (cli) {
     lines.push(
-      `- CLI (\`npm run soak:cli\`, Node wasm): ${cli.count} generations of ${cli.steps} steps; heap after a GC ${cli.warmupHeapMB} MB after warm-up → ${cli.finalHeapMB} MB at the end (${pct(cli.growth)}); live tensors at the end: ${cli.liveTensors}. Curve: ${cli.heapMB.map((s) => `${s.generation}: ${s.heapMB}`).join(', ')} (MB).`,
+      `- CLI (\`npm run soak:cli\`, Node wasm): ${cli.count} generations of ${cli.steps} steps; heap after a GC ${cli.warmupHeapMB} MB after warm-up → ${cli.finalHeapMB} MB at the end (${pct(cli.growth)}); live tensors at the end: ${cli.liveTensors}. Curve: ${cli.heapMB.map((s) => `${s.generation}: ${s.heapMB}`).join(', ')} (MB). ${data(cliFile)}`,
     );
   }
-  for (const f of ['docs/soak-page.json', 'docs/soak-page-webgpu.json']) {
+  for (const f of ['docs/results/soak/page-wasm.json', 'docs/results/soak/page-webgpu.json']) {
     const page = read(f);
     if (!page) continue;
     const gpu =
@@ -89,7 +92,7 @@ function longUse() {
         ? `; live GPU buffers ${page.samples.map((s) => s.gpuBuffers).join(', ')}`
         : '';
     lines.push(
-      `- Page (\`npm run soak:page${page.backend === 'webgpu' ? ' -- --webgpu' : ''}\`, Chromium, ${page.backend}): ${page.count} generations of ${page.steps} steps; JS heap of page + worker after a GC, from generation ${page.warmupGeneration} to the end: ${pct(page.growth.totalMB)} (worker ${pct(page.growth.workerMB)}, page ${pct(page.growth.pageMB)})${gpu}. Curve: ${page.samples.map((s) => `${s.generation}: ${s.totalMB}`).join(', ')} (MB).`,
+      `- Page (\`npm run soak:page${page.backend === 'webgpu' ? ' -- --webgpu' : ''}\`, Chromium, ${page.backend}): ${page.count} generations of ${page.steps} steps; JS heap of page + worker after a GC, from generation ${page.warmupGeneration} to the end: ${pct(page.growth.totalMB)} (worker ${pct(page.growth.workerMB)}, page ${pct(page.growth.pageMB)})${gpu}. Curve: ${page.samples.map((s) => `${s.generation}: ${s.totalMB}`).join(', ')} (MB). ${data(f)}`,
     );
   }
   if (lines.length === 2) lines.push('No soak results yet: run `npm run soak:cli` and `npm run soak:page`.');

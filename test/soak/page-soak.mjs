@@ -6,7 +6,7 @@
  *
  *   npm run build && node test/soak/page-soak.mjs [--count 200] [--steps 2] [--every 10] [--webgpu]
  *
- * Writes docs/soak-page[-webgpu].json, which RELIABILITY.md quotes.
+ * Writes docs/results/soak/page-wasm.json (page-webgpu.json with --webgpu), which RELIABILITY.md quotes.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -110,7 +110,7 @@ try {
     wallMs: Date.now() - started,
     userAgent: await page.evaluate(() => globalThis.navigator.userAgent),
   };
-  const out = `docs/soak-page${values.webgpu ? '-webgpu' : ''}.json`;
+  const out = `docs/results/soak/page-${values.webgpu ? 'webgpu' : 'wasm'}.json`;
   writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   console.log(`${out}: heap growth after warm-up ${(100 * report.growth.totalMB).toFixed(1)} %`);
 } finally {

@@ -1,18 +1,25 @@
 /**
  * `adadiff bench`: wall time per image in Node (wasm) or in Chromium's worker (--browser), and
- * --markdown: this run saved beside the earlier ones, BENCHMARKS.md and its plots rendered from all.
+ * --markdown: this run saved beside the earlier ones in the model's results folder (docs/results/<model>/,
+ * next to the markdown file), BENCHMARKS.md and its plots rendered from the newest of each kind.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest, resolveParams, type Manifest } from '../../runtime';
 import { directorySource } from '../../node/source';
-import { firstImageMarkdown, runFirstImageBench, type FirstImageReport } from '../../bench/first-image';
+import {
+  firstImageFileName,
+  firstImageMarkdown,
+  runFirstImageBench,
+  type FirstImageReport,
+} from '../../bench/first-image';
 import { runBrowserBench } from '../../bench/browser';
 import { runBench, type BenchReport } from '../../bench/harness';
 import { frontierSeries, type FrontierReport } from '../../bench/frontier';
 import { svgPlot } from '../../bench/plot';
-import { benchKey, benchMarkdown, fidVsSaved } from '../../bench/report';
+import { benchFileName, benchKey, benchMarkdown, fidVsSaved } from '../../bench/report';
+import { newestPerKey, PLOTS, resultsFolder, type SavedResult } from '../../bench/results';
 import { num, onlyFlags, thresholdList, UsageError, type CliIo, type Values } from '../flags';
 import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
 
@@ -107,9 +114,11 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
     onProgress: values.quiet ? undefined : io.stderr,
   });
   if (values.markdown) {
-    const docs = path.join(path.dirname(values.markdown), 'docs');
-    await mkdir(docs, { recursive: true });
-    await writeFile(path.join(docs, `first-image-${backend}.json`), `${JSON.stringify(report, null, 2)}\n`);
+    // saved with the first model's results; BENCHMARKS.md shows those of the shipped model
+    const first = await readManifest(directorySource(modelDirs[0]!));
+    const dir = resultsDir(values.markdown, first.id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, firstImageFileName(report)), `${JSON.stringify(report, null, 2)}\n`);
     const shipped = await loadModelDir(DEFAULT_MODEL);
     await renderBenchMarkdown(values.markdown, shipped.manifest);
   }
@@ -126,16 +135,20 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
   return 0;
 }
 
-/** Saves this run as docs/bench-<where>.json and renders the markdown from every saved run. */
+/** The model's results folder beside the markdown file: docs/results/<model id>/. */
+const resultsDir = (markdownFile: string, modelId: string) =>
+  path.join(path.dirname(markdownFile), resultsFolder(modelId));
+
+/** Saves this run in the model's results folder and renders the markdown from the saved runs. */
 export async function writeBenchMarkdown(
   file: string,
   report: BenchReport,
   manifest: Manifest,
 ): Promise<void> {
-  const docs = path.join(path.dirname(file), 'docs');
-  await mkdir(docs, { recursive: true });
+  const dir = resultsDir(file, manifest.id);
+  await mkdir(path.join(dir, 'plots'), { recursive: true });
   const key = benchKey(report);
-  await writeFile(path.join(docs, `bench-${key}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(path.join(dir, benchFileName(report)), `${JSON.stringify(report, null, 2)}\n`);
   // one point per θ: the first row (with the fused prefix where the model has one)
   const adaptive = report.rows.filter(
     (r, i, all) =>
@@ -143,7 +156,7 @@ export async function writeBenchMarkdown(
       all.findIndex((o) => o.kind === 'adaptive' && o.threshold === r.threshold) === i,
   );
   await writeFile(
-    path.join(docs, `bench-time-${key}.svg`),
+    path.join(dir, PLOTS.time(key)),
     svgPlot(
       adaptive.map((r) => ({ x: r.threshold!, y: r.medianMs })),
       {
@@ -157,7 +170,7 @@ export async function writeBenchMarkdown(
   const cal = manifest.calibration.filter((c) => c.agreement !== undefined);
   if (cal.length) {
     await writeFile(
-      path.join(docs, 'bench-quality-vs-saved.svg'),
+      path.join(dir, PLOTS.qualityVsSaved),
       svgPlot(
         cal.map((c) => ({ x: c.savedFraction, y: c.agreement!, label: `θ=${c.threshold}` })),
         {
@@ -171,7 +184,7 @@ export async function writeBenchMarkdown(
   const fid = fidVsSaved(manifest);
   if (fid.length) {
     await writeFile(
-      path.join(docs, 'bench-fid-vs-saved.svg'),
+      path.join(dir, PLOTS.fidVsSaved),
       svgPlot(fid, {
         title: 'Classifier-FID relative to full depth vs blocks saved',
         xLabel: 'fraction of blocks skipped',
@@ -183,20 +196,26 @@ export async function writeBenchMarkdown(
   await renderBenchMarkdown(file, manifest);
 }
 
-/** BENCHMARKS.md from every saved run in docs/ beside it: benches, first-image runs, the frontier. */
+/**
+ * BENCHMARKS.md from the model's results folder: the newest bench run of each place, the newest
+ * first-image run of each backend, the frontier study.
+ */
 export async function renderBenchMarkdown(file: string, manifest: Manifest): Promise<void> {
-  const docs = path.join(path.dirname(file), 'docs');
-  const saved: BenchReport[] = [];
-  for (const f of (await readdir(docs)).filter((f) => /^bench-[\w-]+\.json$/.test(f)).sort()) {
-    const r = JSON.parse(await readFile(path.join(docs, f), 'utf8')) as BenchReport;
+  const dir = resultsDir(file, manifest.id);
+  const files = existsSync(dir) ? (await readdir(dir)).sort() : [];
+  const read = async <T>(f: string) => JSON.parse(await readFile(path.join(dir, f), 'utf8')) as T;
+  const benches: SavedResult<BenchReport>[] = [];
+  for (const f of files.filter((f) => /^(step\d+-)?bench-[\w-]+\.json$/.test(f))) {
+    const r = await read<BenchReport>(f);
     // results of another model would mislead next to these
-    if (r.model === manifest.id && r.environment) saved.push(r);
+    if (r.model === manifest.id && r.environment) benches.push({ report: r, file: f });
   }
-  const frontier = await readFrontier(docs);
+  const frontier = await readFrontier(dir, files);
   if (frontier) {
+    await mkdir(path.join(dir, 'plots'), { recursive: true });
     await writeFile(
-      path.join(docs, 'bench-frontier.svg'),
-      svgPlot(frontierSeries(frontier.report), {
+      path.join(dir, PLOTS.frontier),
+      svgPlot(frontierSeries(frontier.report.report), {
         title: 'Classifier-FID relative to full depth vs blocks run',
         xLabel: 'fraction of full depth’s blocks run',
         yLabel: 'FID / full-depth FID',
@@ -204,26 +223,51 @@ export async function renderBenchMarkdown(file: string, manifest: Manifest): Pro
       }),
     );
   }
-  const firstImage: FirstImageReport[] = [];
-  for (const f of (await readdir(docs)).filter((f) => /^first-image-[\w-]+\.json$/.test(f)).sort())
-    firstImage.push(JSON.parse(await readFile(path.join(docs, f), 'utf8')) as FirstImageReport);
+  const firstImages: SavedResult<FirstImageReport>[] = [];
+  for (const f of files.filter((f) => /^(step\d+-)?first-image-[\w-]+\.json$/.test(f)))
+    firstImages.push({ report: await read<FirstImageReport>(f), file: f });
+  const firstImage = newestPerKey(
+    firstImages,
+    (r) => r.backend,
+    (r) => r.rows[0]?.modelStep,
+  ).sort((a, b) => a.file.localeCompare(b.file));
+  const results = resultsFolder(manifest.id);
+  const card = path.join(path.dirname(file), 'docs', 'models', `${manifest.id}.md`);
   await writeFile(
     file,
-    benchMarkdown(saved, manifest, frontier) +
-      firstImageMarkdown(firstImage).join('\n') +
+    benchMarkdown(
+      newestPerKey(benches, benchKey, (r) => r.modelStep),
+      manifest,
+      { results, frontier, ...(existsSync(card) ? { modelCard: `docs/models/${manifest.id}.md` } : {}) },
+    ) +
+      firstImageMarkdown(
+        firstImage.map((s) => s.report),
+        firstImage.map((s) => `${results}/${s.file}`),
+      ).join('\n') +
       (firstImage.length ? '\n' : ''),
   );
 }
 
-/** tools/export/studies/frontier.py's reports, where they have been made: docs/frontier.json (+ -confirm). */
-async function readFrontier(docs: string) {
-  const read = async (name: string) => {
-    try {
-      return JSON.parse(await readFile(path.join(docs, name), 'utf8')) as FrontierReport;
-    } catch {
-      return null;
-    }
+/**
+ * tools/export/studies/frontier.py's reports on the newest weights that have them, where they have been
+ * made: the study (step<N>-frontier-….json) and its check on more samples (step<N>-frontier-confirm-….json).
+ */
+async function readFrontier(dir: string, files: string[]) {
+  const newest = async (pattern: RegExp) => {
+    const saved: SavedResult<FrontierReport>[] = [];
+    for (const f of files.filter((f) => pattern.test(f)))
+      saved.push({
+        report: JSON.parse(await readFile(path.join(dir, f), 'utf8')) as FrontierReport,
+        file: f,
+      });
+    return (
+      newestPerKey(
+        saved,
+        () => 'frontier',
+        (r) => r.checkpointStep,
+      )[0] ?? null
+    );
   };
-  const report = await read('frontier.json');
-  return report ? { report, confirm: await read('frontier-confirm.json') } : null;
+  const report = await newest(/^(step\d+-)?frontier-(?!confirm)[\w.-]*\.json$/);
+  return report ? { report, confirm: await newest(/^(step\d+-)?frontier-confirm[\w.-]*\.json$/) } : null;
 }

@@ -79,7 +79,8 @@ def test_reports_that_do_not_describe_one_sampler_on_one_set_of_weights_are_refu
 def test_the_shipped_default_is_the_one_its_two_draws_choose(tmp_path):
     manifest = json.load(open(os.path.join(ROOT, "public/models/fmnist-uvit13/manifest.json")))
     step, guidance = manifest["provenance"]["optimizerSteps"], manifest["defaults"]["guidance"]
-    docs = [os.path.join(ROOT, f"docs/eval-step{step}-g{guidance}-1000-int8-seed{seed}.json") for seed in (1234, 4321)]
+    results = os.path.join(ROOT, "docs/results", manifest["id"])
+    docs = [os.path.join(results, f"step{step}-g{guidance}-int8-1000-seed{seed}.json") for seed in (1234, 4321)]
     main([*docs, "--out", str(tmp_path / "out.json")])
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["default"]["threshold"] == manifest["defaults"]["threshold"]
