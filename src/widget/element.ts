@@ -51,6 +51,8 @@ export class AdaDiffGenerator extends HTMLElement {
   private readonly local: StoreApi<WidgetLocal>;
   private root: Root | null = null;
   private loadedKey = '';
+  /** The load in progress or last done: generate() waits for it before it reads attributes. */
+  private loading: Promise<void> = Promise.resolve();
 
   constructor() {
     super();
@@ -64,7 +66,7 @@ export class AdaDiffGenerator extends HTMLElement {
         this.hasAttribute('allow-cross-origin-model') ||
         `model="${this.getAttribute('model')}" is on another origin (${origin}); add the allow-cross-origin-model attribute to load it`,
     });
-    this.local = createStore<WidgetLocal>(() => ({ threshold: 0, compact: false }));
+    this.local = createStore<WidgetLocal>(() => ({ threshold: null, compact: false }));
     const shadow = this.attachShadow({ mode: 'open' });
     // a constructed stylesheet is not an inline <style>, so a strict style-src CSP allows it too
     if ('adoptedStyleSheets' in shadow && typeof CSSStyleSheet.prototype.replaceSync === 'function') {
@@ -93,7 +95,7 @@ export class AdaDiffGenerator extends HTMLElement {
         },
       }),
     );
-    void this.load();
+    this.startLoad();
   }
 
   disconnectedCallback(): void {
@@ -105,13 +107,19 @@ export class AdaDiffGenerator extends HTMLElement {
     if (name === 'compact') this.local.setState({ compact: value !== null });
     if (name === 'threshold') {
       const t = Number(value);
-      if (value !== null && Number.isFinite(t)) this.local.setState({ threshold: t });
+      // a removed attribute gives θ back to the model; a value that is not a number is reported at generate()
+      if (value === null) this.local.setState({ threshold: null });
+      else if (Number.isFinite(t)) this.local.setState({ threshold: t });
     }
-    if ((name === 'model' || name === 'backend') && this.isConnected) void this.load();
+    if ((name === 'model' || name === 'backend') && this.isConnected) this.startLoad();
   }
 
   private fail(name: string, message: string): void {
     this.dispatchEvent(new CustomEvent('error', { detail: { name, message } }));
+  }
+
+  private startLoad(): void {
+    this.loading = this.load();
   }
 
   private async load(): Promise<void> {
@@ -137,7 +145,6 @@ export class AdaDiffGenerator extends HTMLElement {
       this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
       return;
     }
-    this.local.setState({ threshold: numberAttr(this, 'threshold') ?? info.manifest.defaults.threshold });
     this.dispatchEvent(
       new CustomEvent('load', { detail: { manifest: info.manifest, backend: info.backend } }),
     );
@@ -154,7 +161,7 @@ export class AdaDiffGenerator extends HTMLElement {
       classIndex: numberAttr(this, 'class'),
       seed: numberAttr(this, 'seed'),
       steps: numberAttr(this, 'steps'),
-      threshold: this.local.getState().threshold,
+      threshold: this.local.getState().threshold ?? numberAttr(this, 'threshold'),
       batching: (batching ?? undefined) as PassBatching | undefined,
       unconditionalEvery: numberAttr(this, 'uncond-every'),
       guidanceMaxT: numberAttr(this, 'guidance-max-t'),
@@ -167,6 +174,10 @@ export class AdaDiffGenerator extends HTMLElement {
    * for the load. Resolves when the image is done (or the run failed: the error event says why).
    */
   async generate(): Promise<void> {
+    // the attributes are read once the model is known: the guidance schedule's switch needs its
+    // manifest, and an unset θ is the manifest's (reading them before gave θ 0, full depth)
+    if (!this.isConnected) this.startLoad();
+    await this.loading;
     let params: Partial<GenerateParams>;
     try {
       params = this.params();

@@ -7,9 +7,9 @@ import { ThresholdRange } from '../components/ThresholdRange';
 import type { Totals } from '../runtime';
 import type { Session } from '../session/session';
 
-/** What only the widget holds: its slider's θ and whether it shows the chart. */
+/** What only the widget holds: its slider's θ (null: the model's own) and whether it shows the chart. */
 export interface WidgetLocal {
-  threshold: number;
+  threshold: number | null;
   compact: boolean;
 }
 
@@ -27,8 +27,10 @@ export function WidgetView(props: {
   const { session, local, actions } = props;
   const model = useStore(session.model);
   const run = useStore(session.run);
-  const { threshold, compact } = useStore(local);
+  const { threshold: chosen, compact } = useStore(local);
   const img = model.manifest?.image;
+  // until a model has loaded there is no θ to show: its manifest holds the default
+  const threshold = chosen ?? model.manifest?.defaults.threshold ?? null;
   const running = run.status === 'running';
   const ready = model.status === 'ready' && !running;
   const error = run.status === 'error' ? run.error : model.status === 'error' ? model.error : null;
@@ -53,12 +55,14 @@ export function WidgetView(props: {
           {error}
         </p>
       )}
-      <label>
-        <span>
-          Uncertainty threshold θ = <output>{threshold.toFixed(3)}</output>
-        </span>
-        <ThresholdRange value={threshold} onChange={(theta) => actions.setThreshold(theta)} />
-      </label>
+      {threshold !== null && (
+        <label>
+          <span>
+            Uncertainty threshold θ = <output>{threshold.toFixed(3)}</output>
+          </span>
+          <ThresholdRange value={threshold} onChange={(theta) => actions.setThreshold(theta)} />
+        </label>
+      )}
       <div className="row">
         <button type="button" className="primary" disabled={!ready} onClick={() => actions.generate()}>
           Generate

@@ -112,6 +112,26 @@ test('two widgets on a cross-origin host page both generate, from one model down
   await page.close();
 });
 
+test('generate() called before the model loads waits for it, then uses its θ and the attributes', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${host.url}/generate-early.html`);
+  await page.waitForFunction(() => window.early?.early && window.early['early-off'], null, {
+    timeout: 180_000,
+  });
+  const early = await page.evaluate(() => window.early);
+  assert.equal(early['early-loaded'], false, 'generate() was called before the model had loaded');
+  assert.equal(early.early.error, undefined, early.early.error);
+  // the manifest's θ and guidance schedule, not θ 0 (full depth, nothing saved)
+  assert.ok(early.early.savedByExits > 0, `exits saved ${early.early.savedByExits}`);
+  assert.ok(early.early.savedBySchedule > 0, `the schedule saved ${early.early.savedBySchedule}`);
+  // guidance-schedule="off" holds too: every step guided afresh, the exits still at work
+  assert.equal(early['early-off'].savedBySchedule, 0);
+  assert.ok(early['early-off'].savedByExits > 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a page with a strict Content-Security-Policy (self + wasm-unsafe-eval) works', async () => {
   const page = await browser.context.newPage();
   const errors = watchErrors(page);
