@@ -7,7 +7,10 @@ interface Props {
   disabled?: boolean;
 }
 
-/** The slider's upper end: it keeps 0.005 steps usable; the shipped model's useful range is 0–0.2 (MODEL.md). */
+/**
+ * The slider's upper end: it keeps 0.005 steps usable; the shipped model's useful range is 0–0.2
+ * (its calibration: docs/models/fmnist-uvit13.md).
+ */
 export const THRESHOLD_MAX = 0.5;
 
 export function ThresholdRange({ value, onChange, id, describedBy, disabled }: Props) {

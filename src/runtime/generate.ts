@@ -92,7 +92,7 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
  * where the conditional pass, which carries the class, keeps going. 'shallow' stops it at the
  * minimum depth always: guiding with a weaker unconditional estimate costs no quality here (it
  * is close to autoguidance, Karras et al. 2024, which guides with a weaker model on purpose;
- * MODEL.md), in the static modes as well; 'weighted' changes only adaptive passes. Full depth, the
+ * docs/research-log.md), in the static modes as well; 'weighted' changes only adaptive passes. Full depth, the
  * reference, is never changed.
  */
 export function unconditionalPolicy(

@@ -34,14 +34,14 @@ export interface GenerateParams {
    * Run the unconditional guidance pass on every N-th step only (from the first); the steps
    * between reuse its last estimate. 1 runs it at every step. It enters the guided noise with
    * weight |1 − g| against the conditional pass's g and changes slowly between steps, so
-   * skipping it whole costs less than exiting either pass earlier (MODEL.md). Mode 'full', the
+   * skipping it whole costs less than exiting either pass earlier (docs/research-log.md). Mode 'full', the
    * model run whole (the reference every saving is counted against), ignores it.
    */
   unconditionalEvery: number;
   /**
    * Guide only the steps whose timestep t is ≤ this; the noisier steps run the conditional pass
    * alone. Guidance at the noisiest steps changes little in the image (Kynkäänniemi et al. 2024,
-   * "Applying guidance in a limited interval"; MODEL.md), so its unconditional pass is skipped
+   * "Applying guidance in a limited interval"; docs/research-log.md), so its unconditional pass is skipped
    * there. Default: the manifest's, else every step. unconditionalEvery counts guided steps.
    * Mode 'full' ignores it.
    */
