@@ -10,7 +10,7 @@ import { ModelPicker } from './components/ModelPicker';
 import { readCatalog } from './state/catalog';
 import { UncertaintyChart } from '../components/UncertaintyChart';
 import { useModel } from './state/model';
-import { useParams } from './state/params';
+import { settingsFor, useParams } from './state/params';
 import { useRun } from './state/run';
 
 function download(bytes: Uint8Array, name: string) {
@@ -65,7 +65,7 @@ export function App() {
   const status = useModel((s) => s.status);
   const cacheNotice = useModel((s) => s.cacheNotice);
   const ignored = useParams((s) => s.ignored);
-  const threshold = useParams((s) => s.threshold);
+  const params = useParams();
   const run = useRun();
   useEffect(() => {
     const unsubscribe = syncUrl();
@@ -176,7 +176,7 @@ export function App() {
             <UncertaintyChart
               uncertainties={last?.passes[0]?.uncertainties ?? []}
               numBlocks={manifest.architecture.numBlocks}
-              threshold={run.status === 'idle' ? threshold : run.threshold}
+              threshold={run.status === 'idle' ? settingsFor(params, manifest).threshold : run.threshold}
             />
           </section>
         </main>

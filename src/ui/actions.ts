@@ -5,16 +5,10 @@
  * manifest's defaults for whatever the link did not fix.
  */
 import type { Manifest } from '../runtime';
-import {
-  checkValue,
-  defaultParams,
-  PARAM_SPECS,
-  withoutGuidanceSchedule,
-  type ParamSpec,
-} from '../runtime/params';
+import { checkValue, PARAM_SPECS, withoutGuidanceSchedule, type ParamSpec } from '../runtime/params';
 import type { BackendChoice } from '../worker/client';
 import { useModel } from './state/model';
-import { DEFAULTS, paramsToSearch, urlGiven, useParams } from './state/params';
+import { paramsToSearch, settingsFor, useParams, type GenerateKey, type Settings } from './state/params';
 import { pageSession } from './state/session';
 import { DEFAULT_MODEL_ID } from '../session/model-url';
 
@@ -26,57 +20,39 @@ export function defaultModelUrl(): string {
   return fromUrl ?? DEFAULT_MODEL_ID;
 }
 
-/** What a model's manifest sets when it loads, unless the shared URL fixed it. */
-const MANIFEST_DEFAULTED = [
-  'threshold',
-  'steps',
-  'guidance',
-  'sampler',
-  'batching',
-  'unconditionalEvery',
-  'guidanceMaxT',
-] as const;
-
-let defaultsAppliedFor: string | null = null;
-
 /** Loads (or reloads) the model on the chosen backend; a second call while one runs waits for it. */
 export async function loadModelIntent(url = useModel.getState().url || defaultModelUrl()): Promise<void> {
   const info = await pageSession.load(url, useParams.getState().backend);
   if (!info) return;
-  // the manifest's defaults apply to whatever the shared URL did not fix, once per model: a
-  // reload of the same model (new backend, after a crash) keeps what the user has set
-  if (defaultsAppliedFor === url) return;
-  defaultsAppliedFor = url;
-  const d = defaultParams(info.manifest);
-  const patch: Partial<typeof DEFAULTS> = {};
-  for (const key of MANIFEST_DEFAULTED) if (!urlGiven.has(key)) Object.assign(patch, { [key]: d[key] });
-  // a link's value is checked against this model's ranges only now: one outside them is dropped and listed
+  // what the link set is checked against this model's ranges only now: a value outside them is
+  // dropped (the model's own applies) and listed
   const p = useParams.getState();
+  const given: Record<string, unknown> = { ...p.given };
   const ignored = [...p.ignored];
-  for (const key of [...urlGiven].filter(
-    (k): k is keyof typeof PARAM_SPECS & keyof typeof DEFAULTS => k in PARAM_SPECS,
-  )) {
+  for (const key of Object.keys(given) as GenerateKey[]) {
     const spec = PARAM_SPECS[key] as ParamSpec;
-    if (checkValue(spec, info.manifest, p[key]) === null) continue;
-    ignored.push(`${spec.urlKey ?? key}=${String(p[key])}`);
-    Object.assign(patch, { [key]: key === 'classIndex' ? 0 : d[key] });
+    if (checkValue(spec, info.manifest, given[key]) === null) continue;
+    ignored.push(`${spec.urlKey ?? key}=${String(given[key])}`);
+    delete given[key];
   }
-  // a class the last model had and this one lacks (or a model with no classes): the first
-  if (p.classIndex >= Math.max(1, info.manifest.classes.length) && !('classIndex' in patch))
-    patch.classIndex = 0;
-  useParams.setState({ ...patch, ignored });
+  useParams.setState({ given, ignored });
 }
 
-/** Switches to another model: the link names it, and its defaults apply to what the link does not fix. */
+/**
+ * Switches to another model: the link names it. What was set for the last model (θ, steps, class…)
+ * was measured against that one, so the new model's own apply; the seed stays.
+ */
 export async function chooseModelIntent(model: string): Promise<void> {
+  const { seed } = useParams.getState().given;
+  useParams.setState({ given: seed === undefined ? {} : { seed } });
   const search = new URLSearchParams(location.search);
   search.set('model', model);
-  history.replaceState(null, '', `?${search}`);
+  history.replaceState(null, '', paramsToSearch(useParams.getState(), search));
   await loadModelIntent(model);
 }
 
 /** The generate parameters the page's settings mean (the guidance schedule's switch applied). */
-export function effectiveParams(p: Omit<typeof DEFAULTS, 'backend' | 'compare'>, m: Manifest | null) {
+export function effectiveParams(p: Settings, m: Manifest | null) {
   return {
     classIndex: p.classIndex,
     seed: p.seed,
@@ -92,9 +68,10 @@ export function effectiveParams(p: Omit<typeof DEFAULTS, 'backend' | 'compare'>,
 }
 
 export async function generateIntent(): Promise<void> {
-  if (useModel.getState().status !== 'ready') return;
-  const p = useParams.getState();
-  await pageSession.generate(effectiveParams(p, useModel.getState().manifest), { compare: p.compare });
+  const { status, manifest } = useModel.getState();
+  if (status !== 'ready' || !manifest) return;
+  const p = settingsFor(useParams.getState(), manifest);
+  await pageSession.generate(effectiveParams(p, manifest), { compare: p.compare });
   // a lost GPU made the session reload on wasm: the backend control follows
   const choice = useModel.getState().choice;
   if (choice !== useParams.getState().backend) useParams.getState().set({ backend: choice });

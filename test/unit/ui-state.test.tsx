@@ -16,6 +16,7 @@ import {
 import {
   cancelIntent,
   generateIntent,
+  chooseModelIntent,
   loadModelIntent,
   setEngine,
   setEngineFactory,
@@ -31,7 +32,13 @@ import {
 import { Counters } from '../../src/ui/components/Counters';
 import { forgetRefusal, useConsent } from '../../src/ui/state/consent';
 import { useModel } from '../../src/ui/state/model';
-import { paramsFromUrl, paramsToSearch, DEFAULTS, useParams } from '../../src/ui/state/params';
+import {
+  PAGE_DEFAULTS,
+  paramsFromUrl,
+  paramsToSearch,
+  settingsFor,
+  useParams,
+} from '../../src/ui/state/params';
 import { compareImages, initialRun, useRun } from '../../src/ui/state/run';
 import { WorkerCrashedError, type EngineClient } from '../../src/worker/client';
 import { CancelledError, DeviceLostError } from '../../src/runtime/errors';
@@ -121,7 +128,7 @@ function fakeEngine(exits: number[], opts: { failLoad?: string } = {}) {
 
 beforeEach(() => {
   useRun.setState(initialRun);
-  useParams.setState({ ...DEFAULTS });
+  useParams.setState({ ...PAGE_DEFAULTS, given: {}, ignored: [] });
   useModel.setState({ status: 'idle', manifest: null, error: null });
 });
 afterEach(() => {
@@ -131,21 +138,29 @@ afterEach(() => {
 });
 
 describe('shareable URL parameters', () => {
-  it('round-trips every parameter', () => {
-    const p = {
-      ...DEFAULTS,
+  it('round-trips every parameter set, and leaves out what is the model’s or the page’s own', () => {
+    const given = {
       classIndex: 7,
       seed: 42,
       steps: 12,
       sampler: 'dpmpp2m' as const,
+      guidance: 2,
       threshold: 0.125,
       batching: 'shallow' as const,
       unconditionalEvery: 3,
       guidanceMaxT: 700,
+    };
+    const p = { ...PAGE_DEFAULTS, given, guidanceSchedule: false, compare: true };
+    expect(paramsFromUrl(paramsToSearch(p)).values).toEqual({
+      ...given,
       guidanceSchedule: false,
       compare: true,
-    };
-    expect(paramsFromUrl(paramsToSearch(p)).values).toEqual(p);
+    });
+    // nothing set: an empty link, whatever the model; a link's other parameters are kept
+    expect(paramsToSearch({ ...PAGE_DEFAULTS, given: {} })).toBe('?');
+    expect(
+      paramsToSearch({ ...PAGE_DEFAULTS, given: { seed: 3 } }, new URLSearchParams('model=emoji&steps=9')),
+    ).toBe('?model=emoji&seed=3');
   });
 
   it('drops invalid values and reports them instead of clamping', () => {
@@ -197,19 +212,34 @@ describe('model URLs from a shared link', () => {
 });
 
 describe('intents update the stores', () => {
-  it('load reports progress, the backend, and applies the manifest defaults', async () => {
+  it('load reports progress and the backend; what nobody set is the manifest’s', async () => {
     setEngine(fakeEngine([]).engine);
     await loadModelIntent(`${location.origin}/models/m/`);
     const m = useModel.getState();
     expect(m.status).toBe('ready');
     expect(m.backend).toBe('wasm');
     expect([m.loaded, m.total]).toEqual([100, 100]);
-    expect(useParams.getState()).toMatchObject({
+    expect(useParams.getState().given).toEqual({});
+    expect(settingsFor(useParams.getState(), manifest)).toMatchObject({
       threshold: manifest.defaults.threshold,
+      steps: manifest.defaults.steps,
+      guidance: manifest.defaults.guidance,
       batching: manifest.defaults.batching,
       unconditionalEvery: manifest.defaults.unconditionalEvery,
       guidanceMaxT: manifest.defaults.guidanceMaxT,
     });
+  });
+
+  it('a link value outside the loaded model’s range is dropped and listed; switching models keeps the seed alone', async () => {
+    setEngine(fakeEngine([]).engine);
+    useParams.setState({ given: { classIndex: 42, guidanceMaxT: 5000, seed: 8, threshold: 0.3 } });
+    await loadModelIntent(`${location.origin}/models/m/`);
+    expect(useParams.getState().given).toEqual({ seed: 8, threshold: 0.3 });
+    expect(useParams.getState().ignored).toEqual(['class=42', 'guidanceMaxT=5000']);
+    setEngine(fakeEngine([]).engine);
+    await chooseModelIntent(`${location.origin}/models/other/`);
+    expect(useParams.getState().given).toEqual({ seed: 8 });
+    expect(new URLSearchParams(location.search).get('model')).toBe(`${location.origin}/models/other/`);
   });
 
   it('a failed load shows the error, and retry works', async () => {
@@ -364,29 +394,24 @@ describe('components', () => {
     };
     render(<Controls manifest={calibrated} />);
     fireEvent.change(screen.getByLabelText(/Uncertainty threshold/), { target: { value: '0.19' } });
-    expect(useParams.getState().threshold).toBe(0.19);
+    expect(useParams.getState().given.threshold).toBe(0.19);
     expect(screen.getByText(/50 % blocks saved, class agreement 85 %/)).toBeTruthy();
     expect(calibrationFor(calibrated.calibration, 0.11)?.threshold).toBe(0.1);
   });
 
   it('Controls: the guidance-pass settings, marked when they leave the calibrated ones, and reset', () => {
-    const { threshold, steps, sampler, guidance, batching, unconditionalEvery, guidanceMaxT } =
-      defaultParams(manifest);
-    useParams
-      .getState()
-      .set({ threshold, steps, sampler, guidance, batching, unconditionalEvery, guidanceMaxT });
     render(<Controls manifest={manifest} />);
     expect(screen.getByText('Guidance pass')).toBeTruthy();
     expect(screen.queryByText(/yours differ/)).toBeNull();
     fireEvent.change(screen.getByLabelText('Unconditional pass'), { target: { value: 'separate' } });
     fireEvent.change(screen.getByLabelText(/every N-th guided step/), { target: { value: '1' } });
     fireEvent.change(screen.getByLabelText(/Guide only at timesteps/), { target: { value: '5000' } });
-    expect(useParams.getState()).toMatchObject({
+    expect(useParams.getState().given).toMatchObject({
       batching: 'separate',
       unconditionalEvery: 1,
       guidanceMaxT: 999,
     });
-    expect(changedFromCalibration(useParams.getState(), manifest)).toEqual([
+    expect(changedFromCalibration(settingsFor(useParams.getState(), manifest), manifest)).toEqual([
       'batching',
       'unconditionalEvery',
       'guidanceMaxT',
@@ -398,7 +423,8 @@ describe('components', () => {
       ),
     ).toBeTruthy();
     fireEvent.click(screen.getByRole('button', { name: 'Use the model’s settings' }));
-    expect(changedFromCalibration(useParams.getState(), manifest)).toEqual([]);
+    expect(useParams.getState().given).toEqual({});
+    expect(changedFromCalibration(settingsFor(useParams.getState(), manifest), manifest)).toEqual([]);
     expect(screen.queryByText(/yours differ/)).toBeNull();
     fireEvent.change(screen.getByLabelText('Guidance'), { target: { value: '2' } });
     expect(screen.getByText(/yours differ in guidance\.$/)).toBeTruthy();
@@ -407,19 +433,17 @@ describe('components', () => {
 
   it('Controls: the guidance schedule switch turns reuse and the interval off, and generate follows', async () => {
     const d = defaultParams(manifest);
-    useParams.getState().set({ ...d, guidanceSchedule: true });
     const fake = fakeEngine([4, 12]);
     setEngine(fake.engine);
     await loadModelIntent(`${location.origin}/m/`);
-    useParams.getState().set({ ...d, guidanceSchedule: true });
     render(<Controls manifest={manifest} />);
     const toggle = screen.getByTestId('guidance-schedule') as HTMLInputElement;
     expect(toggle.checked).toBe(true);
     fireEvent.click(toggle);
     expect(useParams.getState().guidanceSchedule).toBe(false);
     expect((screen.getByLabelText(/every N-th guided step/) as HTMLInputElement).disabled).toBe(true);
-    // the fields keep the user's values; the switch decides what generate gets
-    expect(useParams.getState().unconditionalEvery).toBe(d.unconditionalEvery);
+    // the fields keep the model's values; the switch decides what generate gets
+    expect(settingsFor(useParams.getState(), manifest).unconditionalEvery).toBe(d.unconditionalEvery);
     expect(screen.getByText(/yours differ in how often it runs, guidance interval\.$/)).toBeTruthy();
     await generateIntent();
     expect(fake.calls[0]).toMatchObject({

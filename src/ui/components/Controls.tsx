@@ -1,7 +1,7 @@
 import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
 import { defaultParams, isConditional, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
 import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
-import { useParams } from '../state/params';
+import { useSettings } from '../state/params';
 import { useRun } from '../state/run';
 import { ThresholdRange } from '../../components/ThresholdRange';
 
@@ -119,7 +119,7 @@ function IntField(props: {
 }
 
 export function Controls({ manifest }: { manifest: Manifest }) {
-  const p = useParams();
+  const p = useSettings(manifest);
   const running = useRun((s) => s.status === 'running');
   const modelDefaults = defaultParams(manifest);
   const changed = changedFromCalibration(effectiveParams(p, manifest), manifest);
@@ -276,14 +276,10 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           <button
             type="button"
             disabled={!passChanged}
-            onClick={() =>
-              p.set({
-                batching: modelDefaults.batching,
-                unconditionalEvery: modelDefaults.unconditionalEvery,
-                guidanceMaxT: modelDefaults.guidanceMaxT,
-                guidanceSchedule: true,
-              })
-            }
+            onClick={() => {
+              p.unset(['batching', 'unconditionalEvery', 'guidanceMaxT']);
+              p.set({ guidanceSchedule: true });
+            }}
           >
             Use the model’s settings
           </button>
