@@ -54,7 +54,18 @@ DEFAULTS = {
         "uem_target": "noise",
         "hflip": False,  # mirror half of each batch: twice the data where mirrored images are plausible
     },
-    "sampling": {"steps": 20, "guidance": 3.0, "threshold": 0.1},
+    # how the model samples by default: export writes these into manifest.defaults (with what an
+    # evaluate report measured, when one is given), and evaluate calibrates θ under them
+    "sampling": {
+        "steps": 20,
+        "guidance": 3.0,
+        "threshold": 0.1,
+        "sampler": "ddim",
+        "min_depth": 1,  # no exit before this many blocks
+        "batching": "separate",  # how the guidance passes exit (diffusion.BATCHINGS)
+        "uncond_every": 1,  # the unconditional pass on every N-th guided step, reused between
+        "guidance_max_t": None,  # guide only the steps with t ≤ this (None: every step)
+    },
 }
 
 

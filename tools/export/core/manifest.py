@@ -16,21 +16,24 @@ with open(_FORMAT_FILE) as _f:
 @dataclass(frozen=True)
 class SamplingSettings:
     """How the model samples by default, and so what its calibration's θ was measured under (the
-    runtime's manifest.defaults and params). Absent fields in a manifest mean these defaults."""
+    runtime's manifest.defaults and params). The values come from the config's `sampling` block
+    (core/config.py holds its defaults), or from an evaluate report that measured other ones."""
 
-    steps: int = 20
-    guidance: float = 1.0
-    sampler: str = "ddim"
-    min_depth: int = 1
-    batching: str = "separate"
-    uncond_every: int = 1
-    guidance_max_t: int | None = None
+    steps: int
+    guidance: float
+    sampler: str
+    min_depth: int
+    batching: str
+    uncond_every: int
+    guidance_max_t: int | None
 
     @classmethod
     def from_config(cls, sampling, conditional=True):
-        """The training config's `sampling` block (steps and guidance); a model with no classes has
-        nothing to guide towards, so its guidance is 1 (one pass, no unconditional one)."""
-        return cls(steps=sampling["steps"], guidance=sampling["guidance"] if conditional else 1.0)
+        """The config's `sampling` block; a model with no classes has nothing to guide towards, so
+        its guidance is 1 (one pass, no unconditional one)."""
+        return cls(steps=sampling["steps"], guidance=sampling["guidance"] if conditional else 1.0,
+                   sampler=sampling["sampler"], min_depth=sampling["min_depth"], batching=sampling["batching"],
+                   uncond_every=sampling["uncond_every"], guidance_max_t=sampling["guidance_max_t"])
 
     def with_report(self, report):
         """The settings an evaluate report was measured under."""
@@ -45,7 +48,8 @@ class SamplingSettings:
                 "batching": self.batching, "uncond_every": self.uncond_every, "guidance_max_t": self.guidance_max_t}
 
     def to_defaults(self, threshold):
-        """manifest.defaults: every field the runtime would not assume anyway."""
+        """manifest.defaults: every field the runtime would not assume anyway (the format's meaning of
+        an absent field: minDepth 1, batching separate, unconditionalEvery 1, guidance at every step)."""
         defaults = {"threshold": threshold, "steps": self.steps, "guidance": self.guidance, "sampler": self.sampler}
         if self.min_depth > 1:
             defaults["minDepth"] = self.min_depth

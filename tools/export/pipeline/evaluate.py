@@ -32,6 +32,7 @@ from .classifier import default_judge, features_of, load_classifier, read_info
 from ..core.diffusion import BATCHINGS, SAMPLERS, Schedule, adaptive_eps, sample
 from ..core.errors import UserError, run_cli
 from .export import load_model
+from ..core.manifest import SamplingSettings
 from ..core.noise import normal
 from .quantize import STORAGE_TYPES, quantize_weights_
 
@@ -236,18 +237,19 @@ def main(argv=None):
     p.add_argument("--guidance", default=None,
                    help="guidance scale, or a comma-separated list whose lowest full-depth FID is kept "
                         "(default: the config's)")
-    p.add_argument("--min-depth", type=int, default=1, help="no exit before this many blocks (the runtime's minDepth)")
-    p.add_argument("--batching", choices=BATCHINGS, default="all",
+    # every sampling setting defaults to the config's `sampling` block, which export also writes
+    p.add_argument("--min-depth", type=int, default=None, help="no exit before this many blocks (the runtime's minDepth)")
+    p.add_argument("--batching", choices=BATCHINGS, default=None,
                    help="how the guidance passes exit (the runtime's): on their own (separate; weighted: the "
                         "unconditional one at θ·g/|1−g|; shallow: the unconditional one at --min-depth) or together "
                         "as one batched pass (all)")
-    p.add_argument("--uncond-every", type=int, default=1,
+    p.add_argument("--uncond-every", type=int, default=None,
                    help="run the unconditional pass every N-th step and reuse it between (the runtime's "
                         "unconditionalEvery)")
     p.add_argument("--guidance-max-t", type=int, default=None,
                    help="guide only the steps with timestep t ≤ this; the noisier ones run the conditional pass "
-                        "alone (the runtime's guidanceMaxT; default: every step)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="the runtime's samplers, stepped alike")
+                        "alone (the runtime's guidanceMaxT; every step: the last timestep)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the runtime's samplers, stepped alike")
     p.add_argument("--full-only", action="store_true", help="full depth alone: no θ sweep (e.g. quality against steps)")
     p.add_argument("--real-floor", action="store_true",
                    help="also judge --per-class real training images per class: the floor the samples are read "
@@ -281,7 +283,7 @@ def main(argv=None):
         raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
     if not 0 <= args.max_drop < 1 or not args.max_fid_ratio >= 1:
         raise UserError("--max-drop must lie in [0, 1) and --max-fid-ratio must be ≥ 1")
-    if args.uncond_every < 1:
+    if args.uncond_every is not None and args.uncond_every < 1:
         raise UserError(f"--uncond-every must be ≥ 1, got {args.uncond_every}")
     if args.guidance_max_t is not None and args.guidance_max_t < 0:
         raise UserError(f"--guidance-max-t must be ≥ 0, got {args.guidance_max_t}")
@@ -292,6 +294,12 @@ def main(argv=None):
             raise UserError("--guidance must lie in (0, 30]")
 
     model, cfg, ckpt = load_model(args.checkpoint)
+    settings = SamplingSettings.from_config(cfg["sampling"], model.num_classes > 0)
+    for flag in ("min_depth", "batching", "uncond_every", "sampler"):
+        if getattr(args, flag) is None:
+            setattr(args, flag, getattr(settings, flag))
+    if args.guidance_max_t is None:
+        args.guidance_max_t = settings.guidance_max_t
     if args.storage == "int8":
         quantize_weights_(model)
     if not 1 <= args.min_depth <= model.num_blocks:

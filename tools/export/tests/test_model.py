@@ -316,4 +316,6 @@ def test_manifest_format_version_is_the_runtimes():
                          guidance_max_t=800)
     assert s.to_defaults(0.1) == {"threshold": 0.1, "steps": 20, "guidance": 1.75, "sampler": "dpmpp2m", "minDepth": 5,
                                   "batching": "shallow", "unconditionalEvery": 2, "guidanceMaxT": 800}
-    assert SamplingSettings().to_defaults(0.2) == {"threshold": 0.2, "steps": 20, "guidance": 1.0, "sampler": "ddim"}
+    plain = SamplingSettings.from_config(from_dict({})["sampling"])
+    assert plain.to_defaults(0.2) == {"threshold": 0.2, "steps": 20, "guidance": 3.0, "sampler": "ddim"}
+    assert SamplingSettings.from_config(from_dict({})["sampling"], conditional=False).guidance == 1.0

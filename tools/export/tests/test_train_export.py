@@ -172,7 +172,8 @@ def test_uem_only_stage_trains_only_the_uems(trained, tmp_path, idx_dir):
 def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, judge, tmp_path):
     weights, report_path = os.path.join(trained, "weights.pt"), str(tmp_path / "eval.json")
     run("tools.export", "evaluate", "--checkpoint", weights, "--judge", judge, "--per-class", "1", "--guidance", "1,2",
-        "--thresholds", "0.3,0.6", "--min-depth", "2", "--uncond-every", "2", "--guidance-max-t", "74", "--threads", "1",
+        "--thresholds", "0.3,0.6", "--min-depth", "2", "--uncond-every", "2", "--guidance-max-t", "74", "--batching", "all",
+        "--threads", "1",
         "--out", report_path)
     report = json.load(open(report_path))
     sweep = report["guidanceSweep"]
@@ -189,7 +190,7 @@ def test_evaluate_sweeps_guidance_and_export_takes_its_settings(trained, judge, 
     run("tools.export", "export", "--checkpoint", weights, "--out", model_dir, "--fixtures", fixture_dir,
         "--calibration", report_path)
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
-    assert report["batching"] == "all"  # evaluate's default: the guidance passes exit together
+    assert report["batching"] == "all"  # the guidance passes exit together
     assert manifest["defaults"] == {"threshold": report["default"]["threshold"], "steps": 4,
                                     "guidance": report["guidance"], "sampler": "ddim", "minDepth": 2,
                                     "batching": "all", "unconditionalEvery": 2, "guidanceMaxT": 74}
@@ -307,3 +308,25 @@ def test_frontier_does_not_resume_rows_of_other_weights(tmp_path):
     p = run("tools.export", "frontier", "--checkpoint", "tools/export/checkpoints/fmnist-uvit13/shipped.pt",
             "--per-class", "30", "--out", str(out), check=False)
     assert_clear_error(p, "was made with other checkpointStep (checkpointStep 9721)")
+
+
+def test_evaluate_and_export_take_their_sampling_defaults_from_the_config(tmp_path, idx_dir, judge):
+    """One source of defaults on the Python side: the config's sampling block, which export writes
+    into the manifest and evaluate calibrates under, unless a flag says otherwise."""
+    cfg = json.load(open(TINY))
+    cfg["sampling"].update(sampler="dpmpp2m", min_depth=2, batching="shallow", uncond_every=2, guidance_max_t=74)
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    out = str(tmp_path / "run")
+    run("tools.export", "train", "--config", str(path), "--data", idx_dir, "--out", out, "--steps", "2", "--threads", "1")
+    weights, report = os.path.join(out, "weights.pt"), str(tmp_path / "eval.json")
+    run("tools.export", "evaluate", "--checkpoint", weights, "--judge", judge, "--per-class", "1", "--full-only",
+        "--threads", "1", "--out", report)
+    r = json.load(open(report))
+    assert (r["sampler"], r["minDepth"], r["batching"], r["uncondEvery"], r["guidanceMaxT"]) == (
+        "dpmpp2m", 2, "shallow", 2, 74)
+    model_dir = str(tmp_path / "model")
+    run("tools.export", "export", "--checkpoint", weights, "--out", model_dir)
+    defaults = json.load(open(os.path.join(model_dir, "manifest.json")))["defaults"]
+    assert defaults == {"threshold": 0.1, "steps": 4, "guidance": 2.0, "sampler": "dpmpp2m",
+                        "minDepth": 2, "batching": "shallow", "unconditionalEvery": 2, "guidanceMaxT": 74}
