@@ -70,10 +70,11 @@ function withinBound(r: EvalRow, full: EvalRow, bound: QualityBound): boolean {
 }
 
 /**
- * The default θ: the largest saving among the exits within the bound. When none is, full depth
- * would be the literal answer, but writing θ 0 into the manifest would quietly turn the adaptive
- * generator off; the manifest's own θ is kept instead and reported as outside the bound, so the
- * figures say what the default costs rather than hiding it.
+ * The default θ: the largest saving among the exits within the bound. When none is, no default is
+ * chosen and the manifest's own θ stays, reported as outside the bound, so the figures say what
+ * the default costs rather than hiding it (tools/export choose-default's rule, for a new export the
+ * config's θ). Full depth would be the literal answer, but writing θ 0 would quietly turn the
+ * adaptive generator off.
  */
 export function chooseDefault(rows: EvalRow[], manifestThreshold: number, bound: QualityBound): EvalDefault {
   const full = rows.find((r) => r.mode === 'full');

@@ -5,7 +5,9 @@ more draws of seeds, and write the manifest's draw with that choice in it.
         --out docs/eval-seed1234.json
 
 The default is the θ with the largest saving whose agreement is within --max-drop of full depth
-and whose FID is at most --max-fid-ratio × full depth's, on every draw; reports measured with no
+and whose FID is at most --max-fid-ratio × full depth's, on every draw. When no θ keeps them, no
+default is chosen: the one there was stays (for a new export, the config's θ), and the report says
+so; `adadiff eval` keeps the manifest's θ by the same rule. Bounds are checked on every draw; reports measured with no
 judge (a model with no classes) bound the mean PSNR to the full-depth samples instead (--min-psnr). A θ is only as good as its
 worst draw: one draw of 1000 samples moves agreement by a few tenths of a point, and θ 0.14 once
 cleared the 2-point bound on one draw by 0.2 while θ 0.18 broke the FID bound on the other.
@@ -43,13 +45,13 @@ def within_bounds(row, full, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_
 
 
 def choose(draws, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO, min_psnr=MIN_PSNR):
-    """draws: [{"full": row, "rows": {θ: row}}]. Returns the chosen θ, or 0.0 (full depth) when no
-    θ measured on every draw meets the bounds on all of them."""
+    """draws: [{"full": row, "rows": {θ: row}}]. Returns the chosen θ, or None when no θ measured
+    on every draw meets the bounds on all of them (the default there was then stays)."""
     common = set.intersection(*(set(d["rows"]) for d in draws)) - {0.0}
     ok = [t for t in common
           if all(within_bounds(d["rows"][t], d["full"], max_drop, max_fid_ratio, min_psnr) for d in draws)]
     if not ok:
-        return 0.0
+        return None
     return max(ok, key=lambda t: (sum(d["rows"][t]["savedFraction"] for d in draws), -t))
 
 
@@ -70,8 +72,8 @@ def describe(chosen, draws, max_drop, max_fid_ratio, min_psnr=MIN_PSNR):
     else:
         rule = f"a mean PSNR to the full-depth samples ≥ {min_psnr:g} dB"
     rule += f" on seeds {seeds}"
-    if chosen == 0.0:
-        return f"full depth: no θ measured on every draw keeps {rule}"
+    if chosen is None:
+        return f"no default: no θ measured on every draw keeps {rule}; the default there was stays"
     text = f"θ {chosen:g}: the largest saving that keeps {rule} ({at(chosen)})"
     common = set.intersection(*(set(d["rows"]) for d in draws))
     above = sorted(t for t in common if t > chosen)
@@ -132,7 +134,7 @@ def main(argv=None):
     written = draws[0]
     out = {k: v for k, v in reports[0].items() if k not in ("calibration", "default", "defaultChoice")}
     out["calibration"] = [written["rows"][t] for t in sorted(written["rows"])]
-    out["default"] = written["rows"][chosen] if chosen else written["full"]
+    out["default"] = written["rows"][chosen] if chosen is not None else None
     out["defaultChoice"] = describe(chosen, draws, args.max_drop, args.max_fid_ratio, args.min_psnr)
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)

@@ -359,7 +359,8 @@ def main(argv=None):
         rows.append(row)
         print(json.dumps(row), flush=True)
     ok = [r for r in rows[1:] if within_bounds(r, full, args.max_drop, args.max_fid_ratio, args.min_psnr)]
-    default = max(ok, key=lambda r: r["savedFraction"]) if ok else full
+    # none within the bounds: no default chosen, the one there was stays (choose_default's rule)
+    default = max(ok, key=lambda r: r["savedFraction"]) if ok else None
     report = {
         "checkpointStep": int(ckpt.get("step", 0)),
         "seed": args.seed,

@@ -434,8 +434,11 @@ def main(argv=None):
                             f"run tools.export evaluate with --storage {args.storage}")
         calibration = report["calibration"]
         sampling = sampling.with_report(report)
-        if threshold is None:
+        if threshold is None and report["default"] is not None:
             threshold = report["default"]["threshold"]
+        elif threshold is None:
+            print(f"{args.calibration} chose no default θ (none kept the bounds): the config's θ "
+                  f"{cfg['sampling']['threshold']} stays, outside them")
     if threshold is None:
         threshold = cfg["sampling"]["threshold"]
     if not 0 <= threshold <= 1:

@@ -57,12 +57,13 @@ def test_the_draws_are_merged_and_the_first_seed_is_written(tmp_path):
     assert out["defaultChoice"].startswith("θ 0.1: ") and "θ 0.2 gives" in out["defaultChoice"]
 
 
-def test_full_depth_when_no_theta_meets_the_bounds(tmp_path):
+def test_no_default_when_no_theta_meets_the_bounds(tmp_path):
     full = row(0.0, 0.0, 0.96, 20.0)
     path = write(tmp_path, "a.json", report(1, full, row(0.1, 0.6, 0.90, 21.0)))
     main([path, "--out", str(tmp_path / "out.json")])
     out = json.loads((tmp_path / "out.json").read_text())
-    assert out["default"] == full and out["defaultChoice"].startswith("full depth")
+    assert out["default"] is None and out["defaultChoice"].startswith("no default")
+    assert choose([{"full": full, "rows": {0.1: row(0.1, 0.6, 0.90, 21.0)}}]) is None
 
 
 @pytest.mark.parametrize("second, message", [
