@@ -41,8 +41,8 @@ ${paramUsage()}
 
 bench: wall time per image (Node wasm, or the page's worker in Chromium with --browser) for the
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
-schedule; --markdown saves docs/bench-<where>.json and renders FILE from every saved run, with
-SVG plots in docs/. --first-image times the page in Chromium from navigation to the first image,
+schedule; --markdown saves docs/results/<model>/step<N>-bench-<where>.json and renders FILE from
+every saved run, with SVG plots in docs/results/<model>/plots/. --first-image times the page in Chromium from navigation to the first image,
 cold (fresh profile) and warm (cached), files served gzip-compressed, the network throttled to
 MBPS Mbit/s (default 10; 0: not throttled), for each model directory.
 eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its

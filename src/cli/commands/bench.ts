@@ -21,7 +21,7 @@ import { svgPlot } from '../../bench/plot';
 import { benchFileName, benchKey, benchMarkdown, fidVsSaved } from '../../bench/report';
 import { newestPerKey, PLOTS, resultsFolder, type SavedResult } from '../../bench/results';
 import { num, onlyFlags, thresholdList, UsageError, type CliIo, type Values } from '../flags';
-import { DEFAULT_MODEL, loadModelDir, withRunner } from '../runner';
+import { DEFAULT_MODEL, loadModelDir, modelDirFlag, withRunner } from '../runner';
 
 export async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
   onlyFlags(values, [
@@ -47,7 +47,7 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
   if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
   if (backend === 'webgpu' && !values.browser)
     throw new UsageError('--backend webgpu needs --browser (Node has no WebGPU)');
-  const modelDir = values.model ?? DEFAULT_MODEL;
+  const modelDir = modelDirFlag(values.model);
   const mono = (await readManifest(directorySource(modelDir))).baselines?.monolithic;
   if (!values.browser && mono && !existsSync(path.join(modelDir, mono.path))) {
     throw new UsageError(
@@ -104,7 +104,7 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
   if (!(throttle >= 0 && throttle <= 10_000)) throw new UsageError('--throttle must be 0…10000 Mbit/s');
   const backend = values.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
-  const modelDirs = (values.model ?? DEFAULT_MODEL).split(',').filter(Boolean);
+  const modelDirs = (values.model ?? DEFAULT_MODEL).split(',').filter(Boolean).map(modelDirFlag);
   for (const dir of modelDirs) await readManifest(directorySource(dir)); // a bad directory fails here, clearly
   const report = await runFirstImageBench({
     modelDirs,

@@ -51,7 +51,7 @@ def adadiff_losses(eps_hats, uncertainties, eps, sample_weight=None, lam=1.0, be
     L_distill (not in the paper; δ = 0 by default) is L_UAL with the final exit's detached estimate
     in place of the true noise: it pulls the exits towards what full depth would say, which is
     what an early exit's cost in sample quality depends on. One run at δ 5 hurt full depth and the
-    exits alike (MODEL.md); it is off until a setting is found that helps.
+    exits alike (docs/research-log.md); it is off until a setting is found that helps.
     uem_target "final" (issue #19) trains each UEM against tanh(|ε̂ᵢ − ε̂_final|) instead of the paper's
     tanh(|ε̂ᵢ − ε|): an exit costs what it moves the final estimate, and the true noise's part of the
     error is one no exit can remove, so the paper's target hides where more depth would still help.

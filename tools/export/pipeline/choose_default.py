@@ -1,16 +1,17 @@
 """Choose the model's default θ from `tools.export evaluate` reports of the same weights on one or
 more draws of seeds, and write the manifest's draw with that choice in it.
 
-    /usr/bin/python3 -m tools.export choose-default docs/eval-seed1234.json docs/eval-seed4321.json \
-        --out docs/eval-seed1234.json
+    /usr/bin/python3 -m tools.export choose-default eval-seed1234.json eval-seed4321.json \
+        --out docs/results/<model>/step<N>-g<G>-int8-<count>-seed1234.json
 
-The default is the θ with the largest saving whose agreement is within --max-drop of full depth
-and whose FID is at most --max-fid-ratio × full depth's, on every draw. When no θ keeps them, no
-default is chosen: the one there was stays (for a new export, the config's θ), and the report says
-so; `adadiff eval` keeps the manifest's θ by the same rule. Bounds are checked on every draw; reports measured with no
-judge (a model with no classes) bound the mean PSNR to the full-depth samples instead (--min-psnr). A θ is only as good as its
-worst draw: one draw of 1000 samples moves agreement by a few tenths of a point, and θ 0.14 once
-cleared the 2-point bound on one draw by 0.2 while θ 0.18 broke the FID bound on the other.
+The default is the θ with the largest saving whose agreement is within --max-drop of full depth and
+whose FID is at most --max-fid-ratio × full depth's, on every draw. When no θ keeps them, no default
+is chosen: the one there was stays (for a new export, the config's θ), and the report says so;
+`adadiff eval` keeps the manifest's θ by the same rule. Bounds are checked on every draw; reports
+measured with no judge (a model with no classes) bound the mean PSNR to the full-depth samples
+instead (--min-psnr). A θ is only as good as its worst draw: one draw of 1000 samples moves
+agreement by a few tenths of a point, and θ 0.14 once cleared the 2-point bound on one draw by 0.2
+while θ 0.18 broke the FID bound on the other.
 
 Reports with the same seed are one draw measured in parts (a θ added later): their rows are merged
 and their full-depth rows must agree. The first report's draw is the one written out, since the

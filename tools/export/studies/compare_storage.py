@@ -4,7 +4,8 @@ against its fp32 twin, agreement, FID and blocks skipped for both, so the storag
 by measurement.
 
     /usr/bin/python3 -m tools.export compare-storage --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \\
-        --manifest public/models/fmnist-uvit13/manifest.json --per-class 100 --out docs/storage-int8.json
+        --manifest public/models/fmnist-uvit13/manifest.json --per-class 100 \\
+        --out docs/results/<model>/step<N>-storage-int8-<count>.json
 """
 
 import argparse

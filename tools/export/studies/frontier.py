@@ -2,7 +2,7 @@
 instead, each with and without the guidance schedule: the data behind BENCHMARKS.md's frontier plot.
 
     /usr/bin/python3 -m tools.export frontier --checkpoint tools/export/checkpoints/fmnist-uvit13/shipped.pt \
-        --per-class 30 --out docs/frontier.json
+        --per-class 30 --out docs/results/<model>/step<N>-frontier-<count>-seed1234.json
 
 Curves (same seeds everywhere, full depth as the reference): the adaptive θ sweep; a static depth
 for every pass; and DuoDiff-style switch schedules (depth D at t > T, full depth below). The switch
@@ -138,7 +138,7 @@ def main(argv=None):
         # the switch candidates that run as many blocks as the adaptive default
         target = 1 - run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive")["savedFraction"]
         candidates = []
-        # shallower than two blocks under the minimum depth loses the class (MODEL.md): not a contender
+        # shallower than two blocks under the minimum depth loses the class (docs/research-log.md): not a contender
         for shallow in range(max(1, args.min_depth - 2), n):
             for k in range(1, steps + 1):  # T at each step boundary: the first k steps shallow
                 switch_t = ts[k] if k < steps else -1
