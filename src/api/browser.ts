@@ -11,7 +11,6 @@ import { createEngineClient } from '../worker/client';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
 
 export * from './generator';
-export { WorkerCrashedError } from '../worker/client';
 
 export interface BrowserGeneratorOptions extends GeneratorOptions {
   /**

@@ -5,23 +5,28 @@
  * browser.ts gives it a worker, node.ts an engine in the same process.
  */
 import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '../runtime';
-import { CancelledError } from '../runtime/errors';
+import { AdaDiffError, BackendError, CancelledError } from '../runtime/errors';
 import type { EngineSource } from '../session/engines';
 import { createSession } from '../session/session';
 import type { BackendChoice, LoadInfo } from '../worker/api';
 
 export type { BackendChoice, LoadInfo } from '../worker/api';
 export type { GenerateParams, GenerateResult, LoadProgress, StepEvent, Totals } from '../runtime';
-// the errors a generator rejects with, the same set in the browser and in Node
+export type { ErrorCode } from '../runtime/errors';
+// the errors a generator throws and rejects with, the same set in the browser and in Node: every
+// one an AdaDiffError with a `code`
 export {
   AdaDiffError,
   BackendError,
   CancelledError,
+  ConsentRefusedError,
   DeviceLostError,
   FetchError,
   IntegrityError,
   ManifestError,
+  NotLoadedError,
   ParameterError,
+  WorkerCrashedError,
 } from '../runtime/errors';
 
 export interface GeneratorOptions {
@@ -73,8 +78,19 @@ export interface GeneratorHost {
   clearCache(): Promise<void>;
 }
 
-const asError = (failure: unknown, message: string | null) =>
-  failure instanceof Error ? failure : new Error(message ?? 'the generation failed');
+/**
+ * Every error a generator throws is an AdaDiffError with a code: one from elsewhere (ONNX Runtime,
+ * the browser) becomes a BackendError that keeps it as `cause`.
+ */
+function named(failure: unknown, fallback: string | null = null): AdaDiffError {
+  if (failure instanceof AdaDiffError) return failure;
+  const what = failure instanceof Error ? failure.message : failure == null ? fallback : String(failure);
+  const e = new BackendError(
+    `the engine failed: ${what ?? 'no reason given'}. Try again; if it keeps failing, try backend "wasm", and report it with this message if that fails too`,
+  );
+  e.cause = failure;
+  return e;
+}
 
 export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions = {}): Generator {
   // the caller chose the model in code, so there is no visitor to ask about its origin
@@ -100,7 +116,7 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
       if (loaded) return loaded;
       const s = session.model.getState();
       // no error: unload() overtook the load
-      throw s.status === 'error' ? asError(s.failure, s.error) : new CancelledError();
+      throw s.status === 'error' ? named(s.failure, s.error) : new CancelledError();
     } finally {
       stop();
     }
@@ -115,10 +131,11 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
     // tried again: the file may be there now
     const { status } = session.model.getState();
     if (status === 'idle' || status === 'error') load().catch(() => undefined);
-    const result = await session.generate(
-      { preview: Boolean(onStep), ...params },
-      { onStep, signal, raise: true },
-    );
+    const result = await session
+      .generate({ preview: Boolean(onStep), ...params }, { onStep, signal, raise: true })
+      .catch((e: unknown) => {
+        throw named(e, 'the generation failed');
+      });
     if (!result) throw new CancelledError(); // raise: every run without a result has thrown already
     return result;
   }

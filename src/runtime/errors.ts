@@ -3,7 +3,17 @@
  * do. `code` lets the UI and the CLI react without parsing messages.
  */
 export type ErrorCode =
-  'manifest' | 'integrity' | 'fetch' | 'parameter' | 'cancelled' | 'device-lost' | 'backend' | 'session';
+  | 'manifest'
+  | 'integrity'
+  | 'fetch'
+  | 'parameter'
+  | 'cancelled'
+  | 'device-lost'
+  | 'backend'
+  | 'session'
+  | 'worker-crashed'
+  | 'not-loaded'
+  | 'consent';
 
 export class AdaDiffError extends Error {
   constructor(
@@ -75,7 +85,10 @@ export class ParameterError extends AdaDiffError {
 export class CancelledError extends AdaDiffError {
   override name = 'CancelledError';
   constructor() {
-    super('cancelled', 'generation cancelled');
+    super(
+      'cancelled',
+      'the generation was cancelled (by cancel(), an aborted signal, a newer generate() or unload()); call generate() again for its image',
+    );
   }
 }
 
@@ -93,6 +106,44 @@ export class BackendError extends AdaDiffError {
   override name = 'BackendError';
   constructor(message: string) {
     super('backend', message);
+  }
+}
+
+/**
+ * The engine's worker stopped (an uncaught error, a wasm abort, out of memory) or never answered:
+ * its calls cannot finish. `detail` says what happened; the message adds what to do.
+ */
+export class WorkerCrashedError extends AdaDiffError {
+  override name = 'WorkerCrashedError';
+  constructor(
+    readonly detail: string,
+    advice = 'The next load or generate starts a fresh engine: try again, and if it keeps stopping, try the wasm backend or a smaller model.',
+  ) {
+    super('worker-crashed', `${detail}. ${advice}`);
+  }
+}
+
+/** A generation was asked of an engine that holds no model. */
+export class NotLoadedError extends AdaDiffError {
+  override name = 'NotLoadedError';
+  constructor(
+    message = "no model is loaded: load one first (the engine API's generate() loads the model itself when no load has run)",
+  ) {
+    super('not-loaded', message);
+  }
+}
+
+/**
+ * Loading a model from another origin than the trusted ones was refused: the visitor said no, or
+ * the embedding site did not allow it. The message says how to allow it.
+ */
+export class ConsentRefusedError extends AdaDiffError {
+  override name = 'ConsentRefusedError';
+  constructor(
+    readonly origin: string,
+    message = `loading a model from ${origin} was refused: allow that origin (the page asks; the widget takes the allow-cross-origin-model attribute), or serve the model from this site`,
+  ) {
+    super('consent', message);
   }
 }
 
@@ -114,6 +165,9 @@ const ERROR_CLASSES = {
   CancelledError,
   DeviceLostError,
   BackendError,
+  WorkerCrashedError,
+  NotLoadedError,
+  ConsentRefusedError,
 } as const;
 
 /** What of a runtime error crosses a boundary (a worker's postMessage): its name, message and fields. */

@@ -6,7 +6,7 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } from '../runtime';
-import { BackendError, CancelledError, DeviceLostError } from '../runtime/errors';
+import { CancelledError, ConsentRefusedError, DeviceLostError, NotLoadedError } from '../runtime/errors';
 import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
 import { needsConsent, resolveModelRef } from './model-url';
@@ -128,7 +128,7 @@ export function createSession(options: SessionOptions): Session {
     const consent = needsConsent(resolved, options.trustedOrigins())
       ? await options.consent(resolved.origin)
       : true;
-    if (consent !== true) return fail(new Error(consent), 'ParameterError');
+    if (consent !== true) return fail(new ConsentRefusedError(resolved.origin, consent));
     try {
       engine = null;
       const loaded = await options.engines.load(resolved.href, choice, (p) => {
@@ -154,12 +154,7 @@ export function createSession(options: SessionOptions): Session {
       });
       return info;
     } catch (e) {
-      return fail(
-        errorName(e) === 'WorkerCrashedError'
-          ? new WorkerCrashedError(`${messageOf(e)}. Retry starts a fresh engine.`)
-          : e,
-        errorName(e),
-      );
+      return fail(e); // a WorkerCrashedError says itself that a retry starts a fresh engine
     }
   }
 
@@ -188,7 +183,7 @@ export function createSession(options: SessionOptions): Session {
     await load(url, lost ? 'wasm' : choice);
     return lost
       ? `${messageOf(e)} Switched to wasm: press Generate again.`
-      : `${messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;
+      : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;
   }
 
   async function generate(given: Partial<GenerateParams>, opts: GenerateOptions = {}) {
@@ -231,7 +226,7 @@ export function createSession(options: SessionOptions): Session {
         errorName: 'NotLoadedError',
         failure,
       });
-      if (opts.raise) throw failure instanceof Error ? failure : new BackendError(message);
+      if (opts.raise) throw failure instanceof Error ? failure : new NotLoadedError(message);
       return null;
     }
     const params = { preview: true, ...given };

@@ -4,11 +4,13 @@
  */
 import * as Comlink from 'comlink';
 import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
-import { CancelledError } from '../runtime/errors';
+import { CancelledError, WorkerCrashedError } from '../runtime/errors';
 import type { BackendChoice, EngineApi, EngineStats } from './api';
 import { installErrorTransfer } from './error-transfer';
 
 export type { BackendChoice, EngineApi, LoadInfo, EngineStats } from './api';
+/** The worker died (an uncaught error, e.g. a wasm abort): its calls will never answer. */
+export { WorkerCrashedError };
 
 export interface EngineClient {
   load(
@@ -24,11 +26,6 @@ export interface EngineClient {
   unload(): Promise<void>;
   stats(): Promise<EngineStats>;
   terminate(): void;
-}
-
-/** The worker died (an uncaught error, e.g. a wasm abort): its calls will never answer. */
-export class WorkerCrashedError extends Error {
-  override name = 'WorkerCrashedError';
 }
 
 export function createEngineClient(
@@ -79,7 +76,10 @@ export function createEngineClient(
       // a terminated worker never answers: what was pending ends here, as cancelled
       for (const reject of pending) reject(new CancelledError());
       pending.clear();
-      crashed ??= new WorkerCrashedError('the engine was shut down');
+      crashed ??= new WorkerCrashedError(
+        'the engine was shut down',
+        'Load the model again: that starts a fresh one.',
+      );
       remote[Comlink.releaseProxy]();
       worker.terminate();
     },

@@ -5,6 +5,7 @@
 import {
   BackendError,
   DeviceLostError,
+  NotLoadedError,
   generate,
   httpSource,
   loadModel,
@@ -31,7 +32,9 @@ export interface EngineHost {
 const browserHost: EngineHost = {
   source(modelUrl) {
     if (!/^https?:\/\//i.test(modelUrl)) {
-      throw new BackendError(`model URL must be an absolute http(s) URL, got "${modelUrl}"`);
+      throw new BackendError(
+        `model URL must be an absolute http(s) URL, got "${modelUrl}": give the full URL of the model's folder`,
+      );
     }
     return httpSource(modelUrl);
   },
@@ -87,7 +90,7 @@ export class Engine implements EngineApi {
 
   async generate(given: Partial<GenerateParams>, onStep?: Parameters<EngineApi['generate']>[1]) {
     const runner = this.runner;
-    if (!runner) throw new BackendError('no model is loaded: load one first');
+    if (!runner) throw new NotLoadedError();
     if (this.lost) throw this.lost;
     const params = resolveParams(runner.manifest, given);
     // a new generate replaces the running one; with several callers racing, the last one wins

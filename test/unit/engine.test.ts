@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotLoadedError } from '../../src/runtime/errors';
 import { Engine } from '../../src/worker/engine';
 import { serveStatic } from '../e2e/static-server.mjs';
 import { MODEL_DIR } from './fixtures';
@@ -21,6 +22,12 @@ afterAll(async () => {
 });
 
 describe('Engine', () => {
+  it('generate with no model loaded is a NotLoadedError', async () => {
+    const e = await engine.generate({}).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(NotLoadedError);
+    expect(e).toMatchObject({ code: 'not-loaded' });
+  });
+
   it('a failed load leaves nothing behind and the next load works', async () => {
     await expect(engine.load(`${server.url}/model/missing/`, 'wasm')).rejects.toThrow(/HTTP 404/);
     expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });

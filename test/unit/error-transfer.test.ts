@@ -1,7 +1,19 @@
-/** Errors cross a comlink boundary as the runtime's own classes, fields included. */
+/**
+ * Errors cross a comlink boundary as the runtime's own classes, fields included; every error class
+ * the engine API exports is an AdaDiffError that does.
+ */
 import * as Comlink from 'comlink';
 import { describe, expect, it } from 'vitest';
-import { DeviceLostError, IntegrityError, ParameterError } from '../../src/runtime/errors';
+import {
+  AdaDiffError,
+  ConsentRefusedError,
+  DeviceLostError,
+  IntegrityError,
+  NotLoadedError,
+  ParameterError,
+  reviveError,
+  WorkerCrashedError,
+} from '../../src/runtime/errors';
 import { installErrorTransfer } from '../../src/worker/error-transfer';
 
 describe('error transfer', () => {
@@ -41,6 +53,74 @@ describe('error transfer', () => {
     expect(other).toBeInstanceOf(Error);
     expect(other).not.toBeInstanceOf(DeviceLostError);
     expect(other).toMatchObject({ name: 'TypeError', message: 'not ours' });
+    port1.close();
+    port2.close();
+  });
+});
+
+describe('every error the engine API throws', () => {
+  const errorClasses = (entry: Record<string, unknown>) =>
+    Object.entries(entry).filter(
+      (e): e is [string, new (...a: never[]) => Error] =>
+        typeof e[1] === 'function' && (e[1] as { prototype: unknown }).prototype instanceof Error,
+    );
+
+  it('is an AdaDiffError with a code, and crosses the worker boundary as its own class', async () => {
+    const browser = errorClasses(await import('../../src/api/browser'));
+    const node = errorClasses(await import('../../src/api/node'));
+    expect(browser.map(([n]) => n).sort()).toEqual(node.map(([n]) => n).sort());
+    expect(browser.map(([n]) => n)).toEqual(
+      expect.arrayContaining(['WorkerCrashedError', 'NotLoadedError', 'ConsentRefusedError']),
+    );
+    for (const [name, cls] of browser) {
+      if (cls === AdaDiffError) continue;
+      expect(cls.prototype, name).toBeInstanceOf(AdaDiffError);
+      const revived = reviveError({ name, message: 'm', fields: { code: 'x' } });
+      expect(revived, `${name} must revive after postMessage`).toBeInstanceOf(cls);
+      expect(revived?.name).toBe(name);
+    }
+  });
+
+  it('the new classes keep their class, code, fields and message through comlink', async () => {
+    installErrorTransfer();
+    const { port1, port2 } = new MessageChannel();
+    const api = {
+      crashed: () => {
+        throw new WorkerCrashedError('the engine stopped unexpectedly (abort)');
+      },
+      notLoaded: () => {
+        throw new NotLoadedError();
+      },
+      refused: () => {
+        throw new ConsentRefusedError('https://elsewhere.example');
+      },
+    };
+    Comlink.expose(api, port1 as unknown as Comlink.Endpoint);
+    const remote = Comlink.wrap<typeof api>(port2 as unknown as Comlink.Endpoint);
+    const caught = (call: () => Promise<unknown>) =>
+      call().then(
+        () => null,
+        (e: unknown) => e,
+      );
+
+    const crashed = await caught(() => remote.crashed());
+    expect(crashed).toBeInstanceOf(WorkerCrashedError);
+    expect(crashed).toMatchObject({
+      code: 'worker-crashed',
+      detail: 'the engine stopped unexpectedly (abort)',
+    });
+    // what went wrong, then what to do
+    expect((crashed as Error).message).toMatch(/\(abort\)\. The next load or generate starts a fresh engine/);
+
+    const notLoaded = await caught(() => remote.notLoaded());
+    expect(notLoaded).toBeInstanceOf(NotLoadedError);
+    expect(notLoaded).toMatchObject({ code: 'not-loaded', name: 'NotLoadedError' });
+    expect((notLoaded as Error).message).toMatch(/no model is loaded: load one first/);
+
+    const refused = await caught(() => remote.refused());
+    expect(refused).toBeInstanceOf(ConsentRefusedError);
+    expect(refused).toMatchObject({ code: 'consent', origin: 'https://elsewhere.example' });
+    expect((refused as Error).message).toMatch(/from https:\/\/elsewhere\.example was refused: allow/);
     port1.close();
     port2.close();
   });

@@ -107,7 +107,7 @@ describe('generator session', () => {
     expect(g.model.getState()).toMatchObject({
       status: 'error',
       error: 'add the attribute',
-      errorName: 'ParameterError',
+      errorName: 'ConsentRefusedError',
     });
     expect(s.loads).toEqual([]);
     expect(await session(s.engines, () => true).load('https://cdn.example/m', 'wasm')).not.toBeNull();

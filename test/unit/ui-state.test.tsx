@@ -193,7 +193,7 @@ describe('model URLs from a shared link', () => {
     expect(loads).toBe(0);
     useConsent.getState().answer('deny');
     await loading;
-    expect(useModel.getState()).toMatchObject({ status: 'error', errorName: 'ParameterError' });
+    expect(useModel.getState()).toMatchObject({ status: 'error', errorName: 'ConsentRefusedError' });
     expect(useModel.getState().error).toMatch(/chose not to load a model from https:\/\/elsewhere\.example/);
     expect(loads).toBe(0);
     // remembered: the next load of that origin is refused without asking
