@@ -4,10 +4,12 @@
  * as is from a CDN or any static host; a bundler that moves this module elsewhere is told where
  * those files are served with `assets`.
  */
+import { ParameterError } from '../runtime/errors';
 import { privateEngine, startWorker } from '../session/engines';
 import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH, WORKER_FILE } from '../session/model-url';
 import { CACHE_NAME } from '../worker/cache';
 import { createEngineClient } from '../worker/client';
+import { checkOrtOptions } from '../worker/ort-settings';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
 
 export * from './generator';
@@ -24,11 +26,24 @@ export function createGenerator(options: BrowserGeneratorOptions = {}): Generato
   const page = globalThis.location?.href;
   // a string, not a `new URL(literal, import.meta.url)`: bundlers must not rewrite it
   const here = import.meta.url;
-  const lib = new URL(String(options.assets ?? new URL('./', here)), page);
+  let lib: URL;
+  try {
+    lib = new URL(String(options.assets ?? new URL('./', here)), page);
+  } catch {
+    throw new ParameterError('assets', `is ${JSON.stringify(String(options.assets))}: not a valid URL`);
+  }
   if (!lib.pathname.endsWith('/')) lib.pathname += '/';
+  const ort = checkOrtOptions(options.ort, (location, setting) => {
+    try {
+      // against the page: a relative URL in the worker would resolve against the worker's script
+      return new URL(location, page ?? lib).href;
+    } catch {
+      throw new ParameterError(setting, `is ${JSON.stringify(location)}: not a valid URL`);
+    }
+  });
   return createGeneratorOn(
     {
-      engines: privateEngine(() => createEngineClient(() => startWorker(new URL(WORKER_FILE, lib)))),
+      engines: privateEngine(() => createEngineClient(() => startWorker(new URL(WORKER_FILE, lib)), { ort })),
       base: page ?? lib.href,
       shippedModels: new URL(SHIPPED_MODELS_PATH, lib).href,
       defaultModel: DEFAULT_MODEL_ID,

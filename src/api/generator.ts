@@ -5,12 +5,14 @@
  * browser.ts gives it a worker, node.ts an engine in the same process.
  */
 import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '../runtime';
-import { AdaDiffError, BackendError, CancelledError } from '../runtime/errors';
+import { AdaDiffError, BackendError, CancelledError, ParameterError } from '../runtime/errors';
 import type { EngineSource } from '../session/engines';
 import { createSession } from '../session/session';
 import type { BackendChoice, LoadInfo } from '../worker/api';
+import type { OrtOptions } from '../worker/ort-settings';
 
 export type { BackendChoice, LoadInfo } from '../worker/api';
+export type { OrtLogLevel, OrtOptions } from '../worker/ort-settings';
 export type { GenerateParams, GenerateResult, LoadProgress, StepEvent, Totals } from '../runtime';
 export type { ErrorCode } from '../runtime/errors';
 // the errors a generator throws and rejects with, the same set in the browser and in Node: every
@@ -37,6 +39,11 @@ export interface GeneratorOptions {
   model?: string | URL;
   /** 'auto' (the default) takes WebGPU on a hardware adapter and wasm otherwise. */
   backend?: BackendChoice;
+  /**
+   * onnxruntime-web's settings (ort.env), set in the engine before its first session: thread
+   * count, where its .wasm files are, log level. A bad value throws ParameterError here.
+   */
+  ort?: OrtOptions;
 }
 
 /** Bytes of model files loaded so far (from the network or the cache), of `total`. */
@@ -78,6 +85,8 @@ export interface GeneratorHost {
   clearCache(): Promise<void>;
 }
 
+const BACKENDS: readonly string[] = ['auto', 'webgpu', 'wasm'];
+
 /**
  * Every error a generator throws is an AdaDiffError with a code: one from elsewhere (ONNX Runtime,
  * the browser) becomes a BackendError that keeps it as `cause`.
@@ -92,7 +101,19 @@ function named(failure: unknown, fallback: string | null = null): AdaDiffError {
   return e;
 }
 
+/** Checks the options every environment shares; throws ParameterError saying what is allowed. */
+function checkGeneratorOptions(options: GeneratorOptions): void {
+  const { model, backend } = options;
+  if (model !== undefined && typeof model !== 'string' && !(model instanceof URL)) {
+    throw new ParameterError('model', `must be a model id, a URL or a path, not ${typeof model}`);
+  }
+  if (backend !== undefined && !BACKENDS.includes(backend)) {
+    throw new ParameterError('backend', `is ${JSON.stringify(backend)}: must be auto, webgpu or wasm`);
+  }
+}
+
 export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions = {}): Generator {
+  checkGeneratorOptions(options);
   // the caller chose the model in code, so there is no visitor to ask about its origin
   const session = createSession({
     engines: host.engines,

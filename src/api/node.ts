@@ -5,9 +5,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BackendError, CancelledError, encodePng, httpSource } from '../runtime';
+import { BackendError, CancelledError, encodePng, httpSource, ParameterError } from '../runtime';
 import type { EngineSource } from '../session/engines';
 import { Engine, type EngineHost } from '../worker/engine';
+import { checkOrtOptions, type OrtSettings } from '../worker/ort-settings';
 import { directorySource, loadOrt, modelDirOf, shippedModelsDir } from '../node/source';
 import { DEFAULT_MODEL_ID } from '../session/model-url';
 import { createGeneratorOn, type Generator, type GeneratorOptions } from './generator';
@@ -27,12 +28,15 @@ const nodeHost: EngineHost = {
   openCache: async () => ({ cache: undefined, notice: null }),
 };
 
-/** One engine in this process: a load replaces the model it holds. */
-function inProcessEngine(): EngineSource {
+/**
+ * One engine in this process: a load replaces the model it holds. `ort` is set on the process's
+ * one onnxruntime-web, which reads the thread count and the wasm paths once (ort-settings.ts).
+ */
+function inProcessEngine(ort: OrtSettings): EngineSource {
   const engine = new Engine(loadOrt, nodeHost);
   return {
     async load(url, backend, onProgress) {
-      const info = await engine.load(url, backend, onProgress);
+      const info = await engine.load(url, backend, onProgress, ort);
       return {
         info,
         async generate(params, onStep, signal) {
@@ -58,10 +62,24 @@ const modelUrl = (model: string | URL): string => {
   return dir !== model ? model : pathToFileURL(path.resolve(model) + path.sep).href;
 };
 
+/** In Node, onnxruntime-web takes its files from a directory: a path, or a file: URL. */
+function localPath(location: string, setting: string): string {
+  if (/^file:/i.test(location)) return new URL(location).href;
+  if (/^[a-z][a-z0-9+.-]+:/i.test(location)) {
+    throw new ParameterError(
+      setting,
+      `is ${JSON.stringify(location)}: in Node it must be a directory or a file: URL (onnxruntime-web reads its files from disk here)`,
+    );
+  }
+  const folder = /[\\/]$/.test(location);
+  return pathToFileURL(path.resolve(location) + (folder ? path.sep : '')).href;
+}
+
 export function createGenerator(options: GeneratorOptions = {}): Generator {
+  const ort = checkOrtOptions(options.ort, localPath);
   return createGeneratorOn(
     {
-      engines: inProcessEngine(),
+      engines: inProcessEngine(ort),
       base: pathToFileURL(process.cwd() + path.sep).href,
       shippedModels: pathToFileURL(shippedModelsDir() + path.sep).href,
       defaultModel: DEFAULT_MODEL_ID,

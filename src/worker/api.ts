@@ -3,6 +3,7 @@
  * Only types live here, so the UI can import it without pulling in the runtime.
  */
 import type { Backend, GenerateParams, GenerateResult, LoadProgress, Manifest, StepEvent } from '../runtime';
+import type { OrtSettings } from './ort-settings';
 
 export type BackendChoice = 'auto' | Backend;
 
@@ -25,7 +26,13 @@ export interface EngineStats {
 }
 
 export interface EngineApi {
-  load(modelUrl: string, backend: BackendChoice, onProgress?: (p: LoadProgress) => void): Promise<LoadInfo>;
+  /** `ort`: onnxruntime-web's settings, set before the first session (ort-settings.ts). */
+  load(
+    modelUrl: string,
+    backend: BackendChoice,
+    onProgress?: (p: LoadProgress) => void,
+    ort?: OrtSettings,
+  ): Promise<LoadInfo>;
   generate(params: Partial<GenerateParams>, onStep?: (e: StepEvent) => void): Promise<GenerateResult>;
   /** Stops the running generation within one segment; its promise rejects with CancelledError. */
   cancel(): void;

@@ -7,6 +7,7 @@ import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
 import { CancelledError, WorkerCrashedError } from '../runtime/errors';
 import type { BackendChoice, EngineApi, EngineStats } from './api';
 import { installErrorTransfer } from './error-transfer';
+import type { OrtSettings } from './ort-settings';
 
 export type { BackendChoice, EngineApi, LoadInfo, EngineStats } from './api';
 /** The worker died (an uncaught error, e.g. a wasm abort): its calls will never answer. */
@@ -28,9 +29,15 @@ export interface EngineClient {
   terminate(): void;
 }
 
+export interface EngineClientOptions {
+  /** onnxruntime-web's settings, sent with every load (checked already: ort-settings.ts). */
+  ort?: OrtSettings;
+}
+
 export function createEngineClient(
   workerFactory: () => Worker = () =>
     new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }),
+  options: EngineClientOptions = {},
 ): EngineClient {
   installErrorTransfer();
   const worker = workerFactory();
@@ -65,6 +72,7 @@ export function createEngineClient(
           new URL(url, globalThis.location?.href).href,
           backend,
           onProgress ? Comlink.proxy(onProgress) : undefined,
+          options.ort,
         ),
       ),
     generate: (params, onStep) =>

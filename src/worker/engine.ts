@@ -3,6 +3,7 @@
  * It runs inside the worker (engine.worker.ts exposes it with comlink) and could run in-process.
  */
 import {
+  AdaDiffError,
   BackendError,
   DeviceLostError,
   NotLoadedError,
@@ -20,6 +21,7 @@ import {
 import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
+import { applyOrtSettings, type OrtSettings } from './ort-settings';
 
 /** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
 export interface EngineHost {
@@ -64,6 +66,7 @@ export class Engine implements EngineApi {
     modelUrl: string,
     choice: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
+    ortSettings: OrtSettings = {},
   ): Promise<LoadInfo> {
     const started = performance.now();
     await this.unload(); // nothing half-loaded survives a new load
@@ -72,8 +75,7 @@ export class Engine implements EngineApi {
     const { cache, notice } = await this.host.openCache();
     // the page runs the fused prefix, never the blocks inside it, and no baseline
     const model = await loadModel(source, { cache, onProgress, skipFusedBlocks: true });
-    const ort = await this.loadOrt(backend);
-    this.runner = await SegmentRunner.create(ort, model, { backend });
+    this.runner = await this.start(backend, model, ortSettings);
     return {
       manifest: model.manifest,
       backend,
@@ -86,6 +88,33 @@ export class Engine implements EngineApi {
           : null),
       loadMs: performance.now() - started,
     };
+  }
+
+  /**
+   * ONNX Runtime with the caller's settings, and the model's sessions on it. ONNX Runtime failing
+   * to start at all (most often a .wasm or .mjs file it could not fetch: "no available backend
+   * found") becomes a BackendError that says where it looked and what to set.
+   */
+  private async start(backend: Backend, model: Parameters<typeof SegmentRunner.create>[1], s: OrtSettings) {
+    try {
+      const ort = await this.loadOrt(backend);
+      applyOrtSettings(ort, s);
+      return await SegmentRunner.create(ort, model, { backend });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      const notStarted = /no available backend found/i.test(message);
+      if (e instanceof AdaDiffError && !notStarted) throw e;
+      // the session's own wrapping says "the file may be damaged", which is not the case here
+      const said = /\((no available backend found[\s\S]*)\)\.[^()]*$/i.exec(message)?.[1] ?? message;
+      const where =
+        s.wasmPaths === undefined
+          ? 'it looks for them beside its own module'
+          : `ort.wasmPaths is ${JSON.stringify(s.wasmPaths)}`;
+      throw new BackendError(
+        `ONNX Runtime could not start on ${backend}: ${said}. If it could not fetch its .wasm or .mjs files (${where}), ` +
+          `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
+      );
+    }
   }
 
   async generate(given: Partial<GenerateParams>, onStep?: Parameters<EngineApi['generate']>[1]) {

@@ -1,10 +1,18 @@
 /**
  * The engine API in Node (adadiff-web/node) on the shipped model: the promise-based contract a
  * program relies on — generate before load, named errors, cancellation by signal and by a newer
- * call, unload — over the same session the page uses.
+ * call, unload — over the same session the page uses. Then the options it checks.
  */
+import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
-import { createGenerator, CancelledError, FetchError, ParameterError } from '../../src/api/node';
+import {
+  createGenerator,
+  CancelledError,
+  FetchError,
+  ParameterError,
+  type BackendChoice,
+  type OrtOptions,
+} from '../../src/api/node';
 import { MODEL_DIR } from './fixtures';
 
 describe('createGenerator (Node)', () => {
@@ -102,5 +110,59 @@ describe('createGenerator (Node)', () => {
   it('backend webgpu is refused in Node with what to pass instead', async () => {
     const g = createGenerator({ model: MODEL_DIR, backend: 'webgpu' });
     await expect(g.load()).rejects.toThrow(/wasm only: pass backend "wasm" or "auto"/);
+  });
+});
+
+describe('generator options', () => {
+  const refused = (make: () => unknown) => {
+    try {
+      make();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ParameterError);
+      return e as ParameterError;
+    }
+    throw new Error('no ParameterError');
+  };
+
+  it('a bad ONNX Runtime setting is a ParameterError that says what is allowed', () => {
+    for (const numThreads of [-1, 1.5, 65, Number.NaN, '2']) {
+      const e = refused(() => createGenerator({ ort: { numThreads } as unknown as OrtOptions }));
+      expect(e.parameter).toBe('ort.numThreads');
+      expect(e.message).toMatch(/must be a whole number from 0 \(ONNX Runtime chooses\) to 64/);
+    }
+    const level = refused(() => createGenerator({ ort: { logLevel: 'loud' } as unknown as OrtOptions }));
+    expect(level.message).toBe('ort.logLevel is "loud": must be one of verbose, info, warning, error, fatal');
+    const unknown = refused(() => createGenerator({ ort: { threads: 2 } as unknown as OrtOptions }));
+    expect(unknown.message).toMatch(/^ort\.threads is not a setting .*numThreads, wasmPaths, logLevel/);
+    expect(refused(() => createGenerator({ ort: 4 as unknown as OrtOptions })).parameter).toBe('ort');
+    // ONNX Runtime appends file names to a prefix: one without '/' would name files that do not exist
+    expect(refused(() => createGenerator({ ort: { wasmPaths: './ort' } })).message).toMatch(
+      /a folder must end with '\/'/,
+    );
+    expect(
+      refused(() => createGenerator({ ort: { wasmPaths: { wasm: 3 } as unknown as string } })).message,
+    ).toMatch(/or \{ wasm, mjs \} with each file's URL/);
+    // Node reads the files from disk
+    expect(
+      refused(() => createGenerator({ ort: { wasmPaths: 'https://cdn.example/ort/' } })).message,
+    ).toMatch(/in Node it must be a directory or a file: URL/);
+    expect(refused(() => createGenerator({ backend: 'cuda' as BackendChoice })).message).toBe(
+      'backend is "cuda": must be auto, webgpu or wasm',
+    );
+    // the good ones pass
+    createGenerator({ ort: { numThreads: 0, logLevel: 'fatal', wasmPaths: './node_modules/x/' } });
+    createGenerator({ ort: { wasmPaths: { wasm: new URL('file:///tmp/a.wasm') } } });
+  });
+
+  it('the settings reach ONNX Runtime; another thread count in the same process is refused', async () => {
+    const g = createGenerator({ model: MODEL_DIR, ort: { logLevel: 'warning' } });
+    await g.load();
+    expect(ort.env.logLevel).toBe('warning');
+    await g.unload();
+    // ONNX Runtime has started in this process (the tests above) and reads numThreads once
+    const other = createGenerator({ model: MODEL_DIR, ort: { numThreads: 3 } });
+    const e = await other.load().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ParameterError);
+    expect((e as Error).message).toMatch(/already started .* give every generator in this process the same/);
   });
 });

@@ -28,11 +28,17 @@ describe('Engine', () => {
     expect(e).toMatchObject({ code: 'not-loaded' });
   });
 
-  it('a failed load leaves nothing behind and the next load works', async () => {
+  it('a failed load leaves nothing behind and the next load works, with the ort settings set', async () => {
     await expect(engine.load(`${server.url}/model/missing/`, 'wasm')).rejects.toThrow(/HTTP 404/);
     expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });
     await expect(engine.load('file:///etc/', 'wasm')).rejects.toThrow(/absolute http\(s\) URL/);
-    const info = await engine.load(`${server.url}/model/`, 'wasm');
+    // the first session in this process: ONNX Runtime starts with these
+    const info = await engine.load(`${server.url}/model/`, 'wasm', undefined, {
+      numThreads: 1,
+      logLevel: 'warning',
+    });
+    expect(ort.env.wasm.numThreads).toBe(1);
+    expect(ort.env.logLevel).toBe('warning');
     expect(info.backend).toBe('wasm');
     expect(info.cacheNotice).toMatch(/Cache Storage is not available/);
     expect(engine.stats().loaded).toBe(true);
@@ -62,6 +68,44 @@ describe('Engine', () => {
     expect(await first).toBe('CancelledError');
     expect((await second).steps).toHaveLength(3);
     expect(engine.stats().liveTensors).toBe(0);
+  });
+
+  it('another thread count once ONNX Runtime has started is refused, not ignored', async () => {
+    const e = await engine
+      .load(`${server.url}/model/`, 'wasm', undefined, { numThreads: 2 })
+      .catch((x: unknown) => x);
+    expect(e).toMatchObject({ name: 'ParameterError', parameter: 'ort.numThreads' });
+    expect((e as Error).message).toMatch(/already started with 1 and reads it only once/);
+    await engine.load(`${server.url}/model/`, 'wasm', undefined, { numThreads: 1 }); // the same: fine
+  });
+
+  it('ONNX Runtime failing to start is a BackendError that says where it looked for its files', async () => {
+    // as onnxruntime-web fails when its .mjs or .wasm is not where it looks: at the first session
+    const unfetched =
+      'Failed to fetch dynamically imported module: https://cdn.example/ort/ort-wasm-simd-threaded.mjs';
+    const broken = new Engine(
+      async () =>
+        ({
+          ...ort,
+          env: { wasm: {} }, // an ONNX Runtime of its own, not yet started
+          InferenceSession: {
+            create: () =>
+              Promise.reject(new Error(`no available backend found. ERR: [wasm] TypeError: ${unfetched}`)),
+          },
+        }) as unknown as typeof ort,
+    );
+    const e = await broken
+      .load(`${server.url}/model/`, 'wasm', undefined, { wasmPaths: 'https://cdn.example/ort/' })
+      .catch((x: unknown) => x);
+    expect(e).toMatchObject({ name: 'BackendError', code: 'backend' });
+    const message = (e as Error).message;
+    expect(message).toMatch(
+      /^ONNX Runtime could not start on wasm: no available backend found\. ERR: \[wasm\] TypeError: Failed to fetch/,
+    );
+    expect(message).toMatch(
+      /ort\.wasmPaths is "https:\/\/cdn\.example\/ort\/".*set ort\.wasmPaths to their folder/,
+    );
+    expect(message).not.toMatch(/damaged/); // the model's files are fine
   });
 
   it('invalid parameters are rejected before any work', async () => {
