@@ -3,6 +3,9 @@
  * widget (adadiff-widget.js), the engine's worker, and onnxruntime-web's wasm files beside them.
  * Every URL is resolved from the module's own URL, so they work from a CDN-like origin other than
  * the host page's. The worker keeps a fixed name, so the API can find it under `assets` too.
+ *
+ * adadiff-worker.js (`adadiff-web/worker`) is the same worker for an app's bundler to build: it
+ * imports onnxruntime-web by name, so the app's bundler resolves it and emits its .wasm files.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -36,10 +39,28 @@ function copyOrtRuntime(): Plugin {
   };
 }
 
+/** The worker entry's types: it exports nothing, importing it starts the engine. */
+function workerEntryTypes(): Plugin {
+  return {
+    name: 'adadiff:worker-entry-types',
+    generateBundle() {
+      this.emitFile({
+        type: 'asset',
+        fileName: 'adadiff-worker.d.ts',
+        source:
+          "/** Importing 'adadiff-web/worker' in a Web Worker runs the engine there; hand that worker to createGenerator({ worker }). */\nexport {};\n",
+      });
+    },
+  };
+}
+
+/** onnxruntime-web, left for the app's bundler (only adadiff-worker.js imports it in this build). */
+const isOrt = (id: string) => id === 'onnxruntime-web' || id.startsWith('onnxruntime-web/');
+
 export default defineConfig({
   base: './',
   publicDir: false,
-  plugins: [react(), copyOrtRuntime()],
+  plugins: [react(), copyOrtRuntime(), workerEntryTypes()],
   // library mode inlines import.meta.url assets as base64 (a 70 MB module); onnxruntime-web's
   // "extern wasm" build instead fetches its wasm at run time from beside itself
   resolve: { conditions: ['onnxruntime-web-use-extern-wasm', 'module', 'browser', 'production'] },
@@ -54,10 +75,14 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     lib: {
-      entry: { adadiff: 'src/api/browser.ts', 'adadiff-widget': 'src/widget/index.ts' },
+      entry: {
+        adadiff: 'src/api/browser.ts',
+        'adadiff-widget': 'src/widget/index.ts',
+        'adadiff-worker': 'src/api/worker.ts',
+      },
       formats: ['es'],
       fileName: (_format, name) => `${name}.js`,
     },
-    rollupOptions: { output: { chunkFileNames: 'assets/[name]-[hash].js' } },
+    rollupOptions: { external: isOrt, output: { chunkFileNames: 'assets/[name]-[hash].js' } },
   },
 });

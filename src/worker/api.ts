@@ -1,9 +1,15 @@
 /**
  * The worker's API as the UI sees it: one engine per worker, owning every ONNX session.
- * Only types live here, so the UI can import it without pulling in the runtime.
+ * Only types (and the protocol's name) live here, so the UI can import it without pulling in the runtime.
  */
 import type { Backend, GenerateParams, GenerateResult, LoadProgress, Manifest, StepEvent } from '../runtime';
 import type { OrtSettings } from './ort-settings';
+
+/**
+ * What an engine answers to hello(): a worker built from another version of this package (an
+ * app's own worker, `adadiff-web/worker`) says something else, and the client refuses it.
+ */
+export const ENGINE_PROTOCOL = 'adadiff-engine/1';
 
 export type BackendChoice = 'auto' | Backend;
 
@@ -38,4 +44,6 @@ export interface EngineApi {
   cancel(): void;
   unload(): Promise<void>;
   stats(): EngineStats;
+  /** ENGINE_PROTOCOL: that a worker runs this engine, and which version of its API. */
+  hello(): string;
 }

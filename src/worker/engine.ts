@@ -18,7 +18,7 @@ import {
   type ModelSource,
   type Ort,
 } from '../runtime';
-import type { BackendChoice, EngineApi, EngineStats, LoadInfo } from './api';
+import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats, type LoadInfo } from './api';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
@@ -115,6 +115,10 @@ export class Engine implements EngineApi {
           `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
       );
     }
+  }
+
+  hello(): string {
+    return ENGINE_PROTOCOL;
   }
 
   async generate(given: Partial<GenerateParams>, onStep?: Parameters<EngineApi['generate']>[1]) {

@@ -1,12 +1,13 @@
 /**
  * The package as a user gets it: `npm pack`, then a scratch project that installs the tarball
- * (not a link to this repository) and uses it four ways — the CLI, the Node API, a Vite app with
- * the engine API in Chromium, and the prebuilt widget from another origin — and type-checks its
- * code against the package's types. Needs `npm run build` first (test:e2e runs it).
+ * (not a link to this repository) and uses it five ways — the CLI, the Node API, a Vite app with
+ * the engine API in Chromium (with the copied files under `assets`, and with its own worker built
+ * from adadiff-web/worker and no copy step), and the prebuilt widget from another origin — and
+ * type-checks its code against the package's types. Needs `npm run build` first (test:e2e runs it).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,6 +18,8 @@ import { serveStatic } from './static-server.mjs';
 const BUDGET = { packedBytes: 16e6, unpackedBytes: 50e6 };
 const APP_PORT = 4191;
 const WIDGET_PORT = 4192;
+const WORKER_APP_PORT = 4194;
+const MODEL_HOST_PORT = 4195;
 const repo = path.resolve('.');
 const bin = (pkg, file) => path.join(repo, 'node_modules', pkg, file);
 
@@ -78,6 +81,8 @@ test('the tarball holds the runtime, the shipped model the page loads, and nothi
   for (const entry of [
     'dist/lib/adadiff.js',
     'dist/lib/adadiff-widget.js',
+    'dist/lib/adadiff-worker.js',
+    'dist/lib/adadiff-worker.d.ts',
     'dist/node/index.js',
     'dist/node/cli.js',
   ])
@@ -111,11 +116,32 @@ await g.unload();`,
 test("the consumer's code type-checks against the package's types", () => {
   writeFileSync(
     path.join(scratch, 'typed.ts'),
-    `import { createGenerator, CancelledError, type GenerateResult, type Generator } from 'adadiff-web';
+    `import {
+  createGenerator,
+  AdaDiffError,
+  CancelledError,
+  ConsentRefusedError,
+  NotLoadedError,
+  WorkerCrashedError,
+  type ErrorCode,
+  type GenerateResult,
+  type Generator,
+} from 'adadiff-web';
 import { createGenerator as createNodeGenerator } from 'adadiff-web/node';
 import { AdaDiffGenerator } from 'adadiff-web/widget';
+import 'adadiff-web/worker';
 
 const g: Generator = createGenerator({ backend: 'wasm', assets: '/adadiff/lib/' });
+export const own: Generator = createGenerator({
+  worker: () => new Worker(new URL('./adadiff.worker.js', import.meta.url), { type: 'module' }),
+  ort: { numThreads: 1, wasmPaths: { wasm: new URL('https://cdn.example/ort.wasm') }, logLevel: 'warning' },
+});
+export const codeOf = (e: unknown): ErrorCode | null =>
+  e instanceof WorkerCrashedError || e instanceof NotLoadedError || e instanceof ConsentRefusedError
+    ? e.code
+    : e instanceof AdaDiffError
+      ? e.code
+      : null;
 export async function one(): Promise<number> {
   const r: GenerateResult = await g.generate({ steps: 10, threshold: 0.1 }, { onStep: (e) => void e.t });
   return r.totals.savedFraction;
@@ -127,7 +153,7 @@ export const el: AdaDiffGenerator | null = document.querySelector('adadiff-gener
   );
   writeFileSync(
     path.join(scratch, 'bad.ts'),
-    `import { createGenerator } from 'adadiff-web';\ncreateGenerator({ backend: 'cuda' });\n`,
+    `import { createGenerator } from 'adadiff-web';\ncreateGenerator({ backend: 'cuda' });\ncreateGenerator({ ort: { logLevel: 'loud' } });\n`,
   );
   const tsconfig = (include) =>
     JSON.stringify({
@@ -172,7 +198,7 @@ export const el: AdaDiffGenerator | null = document.querySelector('adadiff-gener
   writeFileSync(path.join(scratch, 'tsconfig.json'), tsconfig(['bad.ts']));
   assert.throws(
     () => run('node', [tsc, '-p', 'tsconfig.json'], scratch),
-    (e) => /bad\.ts.*error TS2322.*"cuda"/s.test(e.stdout),
+    (e) => /bad\.ts.*error TS2322.*"cuda"/s.test(e.stdout) && /bad\.ts.*error TS2322.*"loud"/s.test(e.stdout),
   );
 });
 
@@ -211,6 +237,105 @@ g.generate({ steps: 4, seed: 1 }, { onStep: () => {} }).then(
   assert.equal(result.pixels, 28 * 28);
   assert.equal(result.backend, 'wasm');
   assert.deepEqual(errors, []);
+});
+
+test('a Vite app that builds its own worker from adadiff-web/worker generates with no copy step', async () => {
+  const app = path.join(scratch, 'worker-app');
+  mkdirSync(app, { recursive: true });
+  writeFileSync(
+    path.join(app, 'index.html'),
+    '<!doctype html><title>app</title><link rel="icon" href="data:,"><p id="out">…</p><script type="module" src="./main.js"></script>',
+  );
+  // web-llm's pattern: the app's own worker module, which the bundler builds with onnxruntime-web
+  writeFileSync(path.join(app, 'adadiff.worker.js'), "import 'adadiff-web/worker';\n");
+  writeFileSync(
+    path.join(app, 'main.js'),
+    `import { createGenerator } from 'adadiff-web';
+const q = new URLSearchParams(location.search);
+const wasmPaths = q.get('wasmPaths');
+const g = createGenerator({
+  backend: 'wasm',
+  model: q.get('model'),
+  worker: () => new Worker(new URL('./adadiff.worker.js', import.meta.url), { type: 'module' }),
+  ort: { numThreads: 1, logLevel: 'warning', ...(wasmPaths ? { wasmPaths } : {}) },
+});
+const out = document.getElementById('out');
+g.generate({ steps: 4, seed: 1 }).then(
+  (r) => { out.dataset.status = 'done'; out.textContent = JSON.stringify({ pixels: r.image.length, backend: g.info.backend }); },
+  (e) => { out.dataset.status = 'error'; out.textContent = e.name + ' ' + e.code + ': ' + e.message; },
+);`,
+  );
+  // Vite as it comes: no config file, no plugin, nothing copied into the app
+  run('node', [bin('vite', 'bin/vite.js'), 'build', '--logLevel', 'warn'], app);
+  const built = readdirSync(path.join(app, 'dist'), { recursive: true }).map(String);
+  assert.ok(
+    built.some((f) => /^assets\/ort-wasm-simd-threaded-[\w-]+\.wasm$/.test(f)),
+    `Vite did not emit onnxruntime-web's wasm: ${built.join(', ')}`,
+  );
+  assert.ok(!built.some((f) => f.startsWith('models') || f.includes('adadiff-worker')), built.join(', '));
+  const server = await serveStatic(WORKER_APP_PORT, [{ prefix: '/', dir: path.join(app, 'dist') }]);
+  servers.push(server);
+  // the model is data, not code: here it comes from the installed package on another origin, as from a CDN
+  const models = await serveStatic(MODEL_HOST_PORT, [
+    {
+      prefix: '/',
+      dir: path.join(scratch, 'node_modules/adadiff-web'),
+      headers: { 'Access-Control-Allow-Origin': '*' },
+    },
+  ]);
+  servers.push(models);
+  browser ??= await launch();
+  const open = async (wasmPaths = '') => {
+    const page = await browser.context.newPage();
+    const errors = watchErrors(page);
+    const from = { app: server.requests.length, models: models.requests.length };
+    const url = new URL('/index.html', server.url);
+    url.searchParams.set('model', `${models.url}/dist/models/fmnist-uvit13/`);
+    url.searchParams.set('wasmPaths', wasmPaths);
+    await page.goto(url.href);
+    await page.waitForSelector('#out[data-status]', { timeout: 180_000 });
+    const outcome = {
+      status: await page.getAttribute('#out', 'data-status'),
+      text: await page.textContent('#out'),
+      errors,
+      app: server.requests.slice(from.app),
+      models: models.requests.slice(from.models),
+    };
+    await page.close();
+    return outcome;
+  };
+
+  const plain = await open();
+  assert.equal(plain.status, 'done', plain.text);
+  assert.deepEqual(JSON.parse(plain.text), { pixels: 28 * 28, backend: 'wasm' });
+  assert.deepEqual(plain.errors, []);
+  // the worker and ONNX Runtime's wasm came from the app's build; only the model from elsewhere
+  assert.ok(
+    plain.app.some((r) => /^\/assets\/adadiff\.worker-[\w-]+\.js$/.test(r)),
+    plain.app.join(' '),
+  );
+  assert.ok(
+    plain.app.some((r) => r.endsWith('.wasm')),
+    plain.app.join(' '),
+  );
+  assert.ok(
+    plain.models.every((r) => r.startsWith('/dist/models/fmnist-uvit13/')),
+    plain.models.join(' '),
+  );
+
+  // ort.wasmPaths travels to the worker and is set before its first session
+  const moved = await open(`${models.url}/dist/lib/assets/`);
+  assert.equal(moved.status, 'done', moved.text);
+  assert.ok(moved.models.includes('/dist/lib/assets/ort-wasm-simd-threaded.wasm'), moved.models.join(' '));
+  assert.ok(!moved.app.some((r) => r.endsWith('.wasm')), moved.app.join(' '));
+
+  // and a wrong one is a BackendError that names it
+  const wrong = await open(`${server.url}/nowhere/`);
+  assert.equal(wrong.status, 'error', wrong.text);
+  assert.match(
+    wrong.text,
+    /^BackendError backend: ONNX Runtime could not start on wasm: .*ort\.wasmPaths is "http:\/\/localhost:\d+\/nowhere\/"/,
+  );
 });
 
 test("the prebuilt widget from the package's files, on another origin, fires done", async () => {

@@ -1,18 +1,24 @@
 /**
  * The engine API in Node (adadiff-web/node) on the shipped model: the promise-based contract a
  * program relies on — generate before load, named errors, cancellation by signal and by a newer
- * call, unload — over the same session the page uses. Then the options it checks.
+ * call, unload — over the same session the page uses. Then the options both entries check, and
+ * the browser entry over a worker the app made (a MessagePort standing in for it).
  */
+import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { createGenerator as createBrowserGenerator } from '../../src/api/browser';
 import {
   createGenerator,
+  AdaDiffError,
   CancelledError,
   FetchError,
   ParameterError,
+  WorkerCrashedError,
   type BackendChoice,
   type OrtOptions,
 } from '../../src/api/node';
+import { ENGINE_PROTOCOL } from '../../src/worker/api';
 import { MODEL_DIR } from './fixtures';
 
 describe('createGenerator (Node)', () => {
@@ -164,5 +170,116 @@ describe('generator options', () => {
     const e = await other.load().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ParameterError);
     expect((e as Error).message).toMatch(/already started .* give every generator in this process the same/);
+  });
+});
+
+/** A Worker made of a MessagePort, the far end running `engine` as the real worker would. */
+function fakeWorker(engine: object | null) {
+  const { port1, port2 } = new MessageChannel();
+  if (engine) Comlink.expose(engine, port1 as unknown as Comlink.Endpoint);
+  let terminated = false;
+  const worker = Object.assign(port2, {
+    terminate() {
+      terminated = true;
+      port1.close();
+      port2.close();
+    },
+  }) as unknown as Worker;
+  return { worker, terminated: () => terminated };
+}
+
+/** An engine that records what reached it: enough to load, in place of the real one. */
+function stubEngine(protocol = ENGINE_PROTOCOL) {
+  const loads: unknown[][] = [];
+  const engine = {
+    hello: () => protocol,
+    load(url: string, backend: string, _progress: unknown, ortSettings: unknown) {
+      loads.push([url, backend, ortSettings]);
+      const manifest = { id: 'stub', defaults: { steps: 2, threshold: 0.1 }, image: { valueRange: [-1, 1] } };
+      return { manifest, backend: 'wasm', backendReason: 'stub', downloadedBytes: 0 };
+    },
+    // what ONNX Runtime or the browser throws is no AdaDiffError
+    generate: () => Promise.reject(new RangeError('offset is out of bounds')),
+    cancel: () => undefined,
+    unload: async () => undefined,
+    stats: () => ({ loaded: true, liveTensors: 0, running: false }),
+  };
+  return { engine, loads };
+}
+
+describe('createGenerator (browser entry) with a worker the app made', () => {
+  it('loads in that worker, with the ort settings resolved to plain strings', async () => {
+    const { engine, loads } = stubEngine();
+    const fake = fakeWorker(engine);
+    const g = createBrowserGenerator({
+      worker: () => fake.worker,
+      model: 'https://models.example/m/',
+      backend: 'wasm',
+      ort: { numThreads: 2, logLevel: 'info', wasmPaths: new URL('https://cdn.example/ort/') },
+    });
+    await g.load();
+    expect(loads).toEqual([
+      [
+        'https://models.example/m/',
+        'wasm',
+        { numThreads: 2, logLevel: 'info', wasmPaths: 'https://cdn.example/ort/' },
+      ],
+    ]);
+    await g.unload();
+    expect(fake.terminated()).toBe(true);
+  });
+
+  it('an error from elsewhere reaches the caller as a BackendError that keeps it as cause', async () => {
+    const g = createBrowserGenerator({
+      worker: () => fakeWorker(stubEngine().engine).worker,
+      model: 'https://models.example/m/',
+    });
+    const e = await g.generate({ steps: 2 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AdaDiffError);
+    expect(e).toMatchObject({ name: 'BackendError', code: 'backend' });
+    expect((e as Error).message).toMatch(/^the engine failed: offset is out of bounds\. Try again/);
+    expect((e as Error).cause).toMatchObject({ message: 'offset is out of bounds' });
+    await g.unload();
+  });
+
+  it('a Worker given as such serves one engine; after unload() the error says to give a function', async () => {
+    const fake = fakeWorker(stubEngine().engine);
+    const g = createBrowserGenerator({ worker: fake.worker, model: 'https://models.example/m/' });
+    await g.load();
+    await g.unload();
+    const e = await g.load().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ParameterError);
+    expect((e as Error).message).toMatch(
+      /^worker was a Worker, which the generator has ended .*give a function/,
+    );
+    expect(() => createBrowserGenerator({ worker: {} as Worker })).toThrow(
+      /^worker is an object that is not a Worker: it must be a Worker started from a module that imports 'adadiff-web\/worker'/,
+    );
+  });
+
+  it('a worker that does not run the engine fails the load with WorkerCrashedError saying how to make one', async () => {
+    const other = createBrowserGenerator({
+      worker: () => fakeWorker(stubEngine('adadiff-engine/0').engine).worker,
+      model: 'https://models.example/m/',
+    });
+    const e = await other.load().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(WorkerCrashedError);
+    expect((e as Error).message).toMatch(/answered "adadiff-engine\/0".*imports 'adadiff-web\/worker'/);
+
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const silent = createBrowserGenerator({
+        worker: () => fakeWorker(null).worker, // nothing listens: a worker that forgot the import
+        model: 'https://models.example/m/',
+      });
+      const pending = silent.load().catch((x: unknown) => x);
+      await vi.advanceTimersByTimeAsync(30_000);
+      const timedOut = await pending;
+      expect(timedOut).toBeInstanceOf(WorkerCrashedError);
+      expect(timedOut).toMatchObject({ code: 'worker-crashed' });
+      expect((timedOut as Error).message).toMatch(/did not answer within 30 s.*adadiff-web\/worker/);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

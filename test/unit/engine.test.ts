@@ -5,6 +5,7 @@
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotLoadedError } from '../../src/runtime/errors';
+import { ENGINE_PROTOCOL } from '../../src/worker/api';
 import { Engine } from '../../src/worker/engine';
 import { serveStatic } from '../e2e/static-server.mjs';
 import { MODEL_DIR } from './fixtures';
@@ -22,7 +23,8 @@ afterAll(async () => {
 });
 
 describe('Engine', () => {
-  it('generate with no model loaded is a NotLoadedError', async () => {
+  it('says it runs the engine; generate with no model loaded is a NotLoadedError', async () => {
+    expect(engine.hello()).toBe(ENGINE_PROTOCOL);
     const e = await engine.generate({}).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(NotLoadedError);
     expect(e).toMatchObject({ code: 'not-loaded' });
