@@ -1,5 +1,5 @@
 /** `adadiff bench`'s output: BENCHMARKS.md (one section per environment) and its plots. */
-import type { Manifest } from '../runtime';
+import { fullDepthRow, type Manifest } from '../runtime';
 import { frontierMarkdown, type FrontierReport } from './frontier';
 import type { BenchReport } from './harness';
 import { PLOTS, weightsPrefix, type SavedResult } from './results';
@@ -7,7 +7,7 @@ import { trainingStep, weightsLabel } from './weights';
 
 /** Calibrated classifier-FID relative to full depth, per θ ([] without a full-depth FID to divide by). */
 export function fidVsSaved(m: Manifest): { x: number; y: number; label: string }[] {
-  const full = m.calibration.find((c) => c.threshold === 0)?.fid;
+  const full = fullDepthRow(m.calibration)?.fid;
   const rows = m.calibration.filter((c) => c.fid !== undefined);
   if (!full || rows.length < 2) return [];
   return rows.map((c) => ({ x: c.savedFraction, y: c.fid! / full, label: `θ=${c.threshold}` }));
@@ -146,7 +146,7 @@ export function benchMarkdown(saved: SavedResult<BenchReport>[], m: Manifest, so
         ? ['', `![FID relative to full depth vs blocks saved](${sources.results}/${PLOTS.fidVsSaved})`]
         : []),
       '',
-      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`python3 -m tools.export evaluate\`${sources.modelCard ? `; [the model card](${sources.modelCard}) gives a second draw of seeds` : ''}). Blocks saved are against full depth (θ 0: both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
+      `Quality per θ is the manifest's calibration${calibratedOn(m)} (class agreement of an independent classifier; \`adadiff eval --write-manifest\` or \`python3 -m tools.export evaluate\`${sources.modelCard ? `; [the model card](${sources.modelCard}) gives a second draw of seeds` : ''}). Blocks saved are against full depth (both guidance passes, every block, every step), split into what the exits, the guidance schedule and fixed depths skipped.`,
       '',
       '| θ | blocks saved: exits + schedule + fixed depth | class agreement | classifier-FID |',
       '|---|---|---|---|',

@@ -19,7 +19,7 @@ import {
   type Manifest,
 } from '../runtime';
 
-export interface EvalRow extends Required<Omit<CalibrationRow, 'psnr'>> {
+export interface EvalRow extends Required<Omit<CalibrationRow, 'psnr' | 'mode'>> {
   /** What ran: 'full depth', 'θ=0.025', 'static depth 9', 'switch t > 800 → depth 5', … */
   label: string;
   mode: GenerateParams['mode'];
@@ -73,12 +73,12 @@ function withinBound(r: EvalRow, full: EvalRow, bound: QualityBound): boolean {
  * The default θ: the largest saving among the exits within the bound. When none is, no default is
  * chosen and the manifest's own θ stays, reported as outside the bound, so the figures say what
  * the default costs rather than hiding it (tools/export choose-default's rule, for a new export the
- * config's θ). Full depth would be the literal answer, but writing θ 0 would quietly turn the
+ * config's θ). Full depth would be the literal answer, but writing it would quietly turn the
  * adaptive generator off.
  */
 export function chooseDefault(rows: EvalRow[], manifestThreshold: number, bound: QualityBound): EvalDefault {
   const full = rows.find((r) => r.mode === 'full');
-  if (!full) throw new Error('eval rows lack the full-depth row (θ 0)');
+  if (!full) throw new Error('eval rows lack the full-depth row');
   const ok = rows.filter((r) => r.mode === 'adaptive' && withinBound(r, full, bound));
   const best = ok.reduce<EvalRow | undefined>(
     (a, r) => (!a || r.savedFraction > a.savedFraction ? r : a),
@@ -174,7 +174,7 @@ export async function runEval(
   const rows: EvalRow[] = [];
   try {
     // 'full' runs both passes at every step, whatever `common` says: the reference
-    const reference: EvalConfig = { label: 'full depth', threshold: 0, params: { mode: 'full' } };
+    const reference: EvalConfig = { label: 'full depth', threshold: null, params: { mode: 'full' } };
     for (const config of [reference, ...opts.configs]) {
       const images: Float32Array[] = [];
       const totals = emptyTotals();
@@ -250,7 +250,6 @@ export async function runEval(
  */
 export function adaptiveSweep(thresholds: number[], manifestThreshold: number): EvalConfig[] {
   return [...new Set([...thresholds, manifestThreshold])]
-    .filter((t) => t > 0)
     .sort((a, b) => a - b)
     .map((t) => ({ label: `θ=${t}`, threshold: t, params: { mode: 'adaptive', threshold: t } }));
 }

@@ -42,6 +42,7 @@ export const OPTIONS = {
   class: { type: 'string' },
   count: { type: 'string' },
   'no-guidance-schedule': { type: 'boolean' },
+  'full-depth': { type: 'boolean' },
   schedule: { type: 'string' },
   'switch-t': { type: 'string' },
   'shallow-depth': { type: 'string' },
@@ -123,14 +124,14 @@ export function onlyFlags(values: Values, allowed: string[]): void {
   if (extra.length) throw new UsageError(`--${extra[0]} is not an option of this command`);
 }
 
-export const BASELINE_FLAGS = ['depth', 'schedule', 'switch-t', 'shallow-depth'];
+export const BASELINE_FLAGS = ['full-depth', 'depth', 'schedule', 'switch-t', 'shallow-depth'];
 
 export function thresholdList(values: Values): number[] {
   const list = (values.thresholds ?? '')
     .split(',')
     .filter((v) => v.trim() !== '')
     .map((v) => num('thresholds', v)!);
-  if (list.some((t) => t <= 0 || t > 1)) throw new UsageError('--thresholds must lie in (0, 1]');
+  if (list.some((t) => t < 0 || t > 1)) throw new UsageError('--thresholds must lie in [0, 1]');
   return list;
 }
 
@@ -152,11 +153,17 @@ export function scheduleParams(m: Manifest, values: Values): Partial<GeneratePar
  * Each runs through the same loop as the exits; its skipped blocks count as fixed depth.
  */
 export function baselineParams(m: Manifest, values: Values, steps: number): EvalConfig | null {
-  const given = ['depth', 'schedule', 'switch-t'].filter((f) => values[f as keyof Values] !== undefined);
+  const given = ['full-depth', 'depth', 'schedule', 'switch-t'].filter(
+    (f) => values[f as keyof Values] !== undefined,
+  );
   if (given.length > 1) throw new UsageError(`--${given.join(', --')}: choose one baseline`);
   if ((values['switch-t'] === undefined) !== (values['shallow-depth'] === undefined))
     throw new UsageError('--switch-t and --shallow-depth go together');
   const n = m.architecture.numBlocks;
+  if (values['full-depth']) {
+    // the reference every saving is counted against: said outright, never implied by a θ
+    return { label: 'full depth', threshold: null, params: { mode: 'full' } };
+  }
   if (values.depth !== undefined) {
     const depth = num('depth', values.depth)!;
     return {

@@ -31,6 +31,8 @@ export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
 ${paramUsage()}
   --no-guidance-schedule  guide every step and run the unconditional pass at each (what the
                        exits save alone; same as --uncond-every 1 --guidance-max-t T−1)
+  --full-depth         the reference every saving is counted against: every block of both guidance
+                       passes at every step (θ 0 is a plain θ: no block exits, the schedule still runs)
   --schedule d1,d2,…   static baseline: run d_k blocks at step k (one depth per step)
   --switch-t T --shallow-depth D
                        static baseline (DuoDiff-style): D blocks at the steps with t > T, all below

@@ -38,6 +38,9 @@ const blockSpec = fileSpec.extend({ skipFrom: z.number().int().nonnegative().nul
 const prefixSpec = fileSpec.extend({ depth: z.number().int().min(2) });
 
 const calibrationRow = z.object({
+  /** 'full': the reference every saving is counted against (every block of both passes at every step). */
+  mode: z.literal('full').optional(),
+  /** θ of an adaptive row (absent mode); 0 in the reference row. */
   threshold: z.number().min(0).max(1),
   savedFraction: z.number().min(0).max(1),
   /** savedFraction by source (Totals): the exits' share is what θ buys; the others come at any θ. */
@@ -322,6 +325,11 @@ export function prefixSkips(m: Manifest, prefix: PrefixSpec): number[] {
 /** The prefix output that carries block j's tokens (a later block's skip). */
 export function prefixSkipOutput(j: number): string {
   return `hidden_${String(j).padStart(2, '0')}`;
+}
+
+/** The calibration's full-depth row: the reference its savings and quality are read against. */
+export function fullDepthRow<R extends { mode?: 'full' }>(rows: readonly R[]): R | undefined {
+  return rows.find((r) => r.mode === 'full');
 }
 
 /** Every file the page needs to generate (the monolithic baseline only when asked for). */

@@ -7,8 +7,8 @@ import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
 import { isConditional, type Manifest } from './manifest';
 
-// the views read a model's kind through the descriptors' module, as they read its ranges
-export { isConditional } from './manifest';
+// the views read a model's kind and its calibration's reference through the descriptors' module
+export { fullDepthRow, isConditional } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export const MODES = ['adaptive', 'full', 'static', 'schedule'] as const;
@@ -25,7 +25,11 @@ export interface GenerateParams {
   eta: number;
   /** Classifier-free guidance scale; 1 runs no unconditional pass. */
   guidance: number;
-  /** θ, the uncertainty threshold; 0 = full depth. */
+  /**
+   * θ, the uncertainty threshold: a pass ends at the first block whose mean uncertainty is at most
+   * θ. A plain number: θ 0 lets no block exit (the guidance schedule still applies); full depth,
+   * the reference, is mode 'full'.
+   */
   threshold: number;
   minDepth: number;
   patience: number;
@@ -194,7 +198,7 @@ export const PARAM_SPECS = {
     flag: 'threshold',
     metavar: 'θ',
     label: 'Uncertainty threshold θ',
-    help: 'uncertainty threshold; 0 = full depth',
+    help: 'uncertainty threshold: a pass ends at the first block at most this uncertain (0: no exit)',
     defaultText: "the manifest's",
     kind: 'number',
     range: () => [0, 1],
@@ -237,7 +241,7 @@ export const PARAM_SPECS = {
     metavar: 'N',
     label: 'Run it every N-th guided step',
     help: 'run the unconditional guidance pass every N-th guided step, reuse it between',
-    defaultText: "the manifest's; --threshold 0 runs it every step",
+    defaultText: "the manifest's; --full-depth runs it every step",
     kind: 'int',
     range: () => [1, MAX_STEPS],
   },
@@ -248,15 +252,15 @@ export const PARAM_SPECS = {
     metavar: 'T',
     label: 'Guide only at timesteps t ≤',
     help: 'guide only the steps with timestep t ≤ T',
-    defaultText: "the manifest's; --threshold 0 guides every step",
+    defaultText: "the manifest's; --full-depth guides every step",
     kind: 'int',
     range: (m) => [0, m ? m.schedule.numTimesteps - 1 : Infinity],
   },
   mode: {
     key: 'mode',
     label: 'Mode',
-    help: 'adaptive exits, full depth, or a static baseline',
-    defaultText: 'full at θ 0, else adaptive',
+    help: 'adaptive exits, full depth (every block of both passes at every step: the reference), or a static baseline',
+    defaultText: 'adaptive',
     kind: 'enum',
     values: MODES,
   },
@@ -322,8 +326,6 @@ export function resolveParams(m: Manifest, given: Partial<GenerateParams>): Gene
   const unknown = Object.keys(given).find((k) => !(k in PARAM_SPECS));
   if (unknown) throw new ParameterError(unknown, 'is not a generate parameter');
   const merged = { ...defaultParams(m), ...stripUndefined(given) };
-  // the one place the rule lives: θ 0 means full depth, unless a mode is asked for outright
-  if (given.mode === undefined) merged.mode = merged.threshold === 0 ? 'full' : 'adaptive';
   for (const spec of Object.values(PARAM_SPECS) as ParamSpec[]) {
     const value = merged[spec.key];
     const why = checkValue(spec, m, value);

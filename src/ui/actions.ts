@@ -64,6 +64,7 @@ export function effectiveParams(p: Settings, m: Manifest | null) {
     unconditionalEvery: p.unconditionalEvery,
     guidanceMaxT: p.guidanceMaxT,
     ...(!p.guidanceSchedule && m ? withoutGuidanceSchedule(m) : {}),
+    ...(p.fullDepth ? { mode: 'full' as const } : {}),
   };
 }
 

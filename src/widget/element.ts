@@ -2,7 +2,7 @@
  * <adadiff-generator>: the generator as a custom element for other people's pages, bound to a
  * generator session of its own over the engine every widget on the page shares.
  * Attributes: model, threshold, class, steps, seed, backend, batching, uncond-every,
- * guidance-max-t, guidance-schedule (on | off), compact, allow-cross-origin-model.
+ * guidance-max-t, guidance-schedule (on | off), full-depth, compact, allow-cross-origin-model.
  * Events: load, step, done, error (CustomEvent; detail carries the data). Methods: generate(), cancel().
  * Styles live in a shadow root, so neither the host's CSS nor ours leaks across.
  */
@@ -30,6 +30,7 @@ export const ATTRIBUTES = [
   'uncond-every',
   'guidance-max-t',
   'guidance-schedule',
+  'full-depth',
   'compact',
 ] as const;
 
@@ -166,6 +167,8 @@ export class AdaDiffGenerator extends HTMLElement {
       unconditionalEvery: numberAttr(this, 'uncond-every'),
       guidanceMaxT: numberAttr(this, 'guidance-max-t'),
       ...(scheduleOff && manifest ? withoutGuidanceSchedule(manifest) : {}),
+      // the reference, said outright: every block of both passes at every step
+      ...(this.hasAttribute('full-depth') ? { mode: 'full' as const } : {}),
     };
   }
 
@@ -175,7 +178,7 @@ export class AdaDiffGenerator extends HTMLElement {
    */
   async generate(): Promise<void> {
     // the attributes are read once the model is known: the guidance schedule's switch needs its
-    // manifest, and an unset θ is the manifest's (reading them before gave θ 0, full depth)
+    // manifest, and an unset θ is the manifest's (reading them before gave θ 0)
     if (!this.isConnected) this.startLoad();
     await this.loading;
     let params: Partial<GenerateParams>;

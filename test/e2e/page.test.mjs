@@ -100,16 +100,26 @@ test('the counters split the saving by source, and the schedule switch leaves th
   await page.locator('#threshold').fill(theta);
 });
 
-test('moving the slider changes the savings; θ = 0 saves nothing', async () => {
+test('moving the slider changes the savings; θ = 0 exits nowhere; full depth saves nothing', async () => {
   const before = await savedFraction(page);
   await page.locator('#threshold').fill('0.5');
   assert.equal(await generateAndWait(page), 'done');
   const high = await savedFraction(page);
   assert.ok(high > before, `θ = 0.5 saves ${high}, more than the default's ${before}`);
+  // θ is a plain number: at 0 no block exits, and the guidance schedule still skips its passes
   await page.locator('#threshold').fill('0');
+  assert.equal(await generateAndWait(page), 'done');
+  const exits = Number(await page.getAttribute('[data-testid=saved-exits]', 'data-value'));
+  const schedule = Number(await page.getAttribute('[data-testid=saved-schedule]', 'data-value'));
+  assert.equal(exits, 0);
+  assert.ok(schedule > 0, `the schedule saved ${schedule}`);
+  // full depth is said outright, and is what the link keeps
+  await page.getByTestId('full-depth').check();
+  assert.match(page.url(), /fullDepth=1/);
   assert.equal(await generateAndWait(page), 'done');
   assert.equal(await savedFraction(page), 0);
   await page.screenshot({ path: path.join(ARTIFACTS, 'page-full-depth.png'), fullPage: true });
+  await page.getByTestId('full-depth').uncheck();
 });
 
 test('Cancel stops a long generation part-way (the worker reads messages while it computes)', async () => {

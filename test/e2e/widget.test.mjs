@@ -72,7 +72,7 @@ test('two widgets on a cross-origin host page both generate, from one model down
   await whenLoaded(page, 'b');
   const [a, b] = await Promise.all([generateIn(page, 'a'), generateIn(page, 'b')]);
   assert.ok(a.blocksRun > 0 && b.blocksRun > 0);
-  assert.equal(b.savedFraction, 0, 'θ = 0 on widget b: full depth');
+  assert.equal(b.savedFraction, 0, 'widget b runs full depth');
   const onnx = assets.requests.slice(before).filter((p) => p.endsWith('.onnx'));
   assert.equal(onnx.length, new Set(onnx).size, `each model file once: ${onnx.join(', ')}`);
   // exactly what generating needs: no baseline, and not the blocks the fused prefix replaces

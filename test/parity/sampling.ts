@@ -46,7 +46,7 @@ export function samplingParams(runner: SegmentRunner, s: Fixtures['sampling'], n
     batching: s.batching ?? 'separate',
     unconditionalEvery: run.uncondEvery ?? 1,
     guidanceMaxT: run.guidanceMaxT ?? undefined,
-    mode: run.threshold === 0 ? 'full' : 'adaptive',
+    mode: run.mode,
   });
 }
 

@@ -48,23 +48,24 @@ describe('adadiff generate', () => {
     expect(r.stderr).toMatch(/step 10\/10/);
   });
 
-  it('--threshold 0 runs full depth: savedFraction 0', async () => {
-    const r = await cli(
-      'generate',
-      '--model',
-      MODEL_DIR,
-      '--steps',
-      '3',
-      '--threshold',
-      '0',
-      '--json',
-      '--quiet',
-    );
-    expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout);
-    expect(summary.savedFraction).toBe(0);
-    expect(summary.totals.blocksRun).toBe(summary.totals.blocksFull);
-    expect(r.stderr).toBe('');
+  it('--full-depth runs the reference; --threshold 0 is a plain θ: no exit, the guidance schedule still runs', async () => {
+    const run = async (...flags: string[]) => {
+      const r = await cli('generate', '--model', MODEL_DIR, '--steps', '3', ...flags, '--json', '--quiet');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout);
+    };
+    const full = await run('--full-depth');
+    expect(full.mode).toBe('full');
+    expect(full.savedFraction).toBe(0);
+    expect(full.totals.blocksRun).toBe(full.totals.blocksFull);
+    const zero = await run('--threshold', '0');
+    expect(zero.mode).toBe('adaptive');
+    expect(zero.totals.savedByExits).toBe(0);
+    expect(zero.totals.savedBySchedule).toBeGreaterThan(0); // the shipped model's default has a schedule
+    const both = await cli('generate', '--model', MODEL_DIR, '--full-depth', '--depth', '5');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--full-depth, --depth: choose one baseline/);
   });
 
   it('the same seed gives the same image; class names are accepted', async () => {

@@ -41,6 +41,8 @@ export interface Fixtures {
     runs: Record<
       'full' | 'adaptive',
       {
+        /** 'full': the reference (every block of both passes at every step); 'adaptive': exits at θ. */
+        mode: 'full' | 'adaptive';
         threshold: number;
         /** Absent in fixtures written before the exporter recorded it: 1. */
         uncondEvery?: number;

@@ -26,9 +26,9 @@ import { needsConsent, resolveModelUrl } from '../../src/session/model-url';
 import {
   calibrationFor,
   calibrationSummary,
-  Controls,
   changedFromCalibration,
-} from '../../src/ui/components/Controls';
+} from '../../src/ui/components/calibration';
+import { Controls } from '../../src/ui/components/Controls';
 import { Counters } from '../../src/ui/components/Counters';
 import { forgetRefusal, useConsent } from '../../src/ui/state/consent';
 import { useModel } from '../../src/ui/state/model';
@@ -456,14 +456,16 @@ describe('components', () => {
 
   it('calibrationSummary gives agreement and FID against full depth when the table has it', () => {
     const rows = [
-      { threshold: 0, savedFraction: 0, agreement: 0.88, fid: 80 },
+      { mode: 'full' as const, threshold: 0, savedFraction: 0, agreement: 0.88, fid: 80 },
+      { threshold: 0, savedFraction: 0.42, agreement: 0.87, fid: 70 },
       { threshold: 0.14, savedFraction: 0.483, agreement: 0.86, fid: 116 },
     ];
     expect(calibrationSummary(rows, 0.15)).toBe(
       'Measured near θ = 0.14: 48 % blocks saved, class agreement 86 % (full depth 88 %), FID 1.45× full depth.',
     );
+    // θ 0 is the adaptive row with no exit (the guidance schedule alone), not the full-depth reference
     expect(calibrationSummary(rows, 0.01)).toBe(
-      'Measured near θ = 0: 0 % blocks saved, class agreement 88 %, FID 80.0.',
+      'Measured near θ = 0: 42 % blocks saved, class agreement 87 % (full depth 88 %), FID 0.88× full depth.',
     );
     expect(calibrationSummary([{ threshold: 0.1, savedFraction: 0.3, fid: 90 }], 0.1)).toBe(
       'Measured near θ = 0.1: 30 % blocks saved, FID 90.0.',

@@ -1,7 +1,7 @@
 /** `adadiff eval`: quality through the runtime users run, per θ or for one static baseline, against full depth. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isConditional, parseManifest, resolveParams, type Manifest } from '../../runtime';
+import { fullDepthRow, isConditional, parseManifest, resolveParams, type Manifest } from '../../runtime';
 import { adaptiveSweep, runEval, type EvalReport, type QualityBound } from '../eval';
 import {
   BASELINE_FLAGS,
@@ -18,7 +18,7 @@ import { loadModelDir, modelDirFlag, withRunner } from '../runner';
 
 /** The θs the manifest was calibrated at, so a run checks what the slider shows (runEval adds the default θ). */
 function evalSweep(m: Manifest): number[] {
-  const calibrated = m.calibration.map((c) => c.threshold);
+  const calibrated = m.calibration.filter((c) => c !== fullDepthRow(m.calibration)).map((c) => c.threshold);
   return calibrated.length > 1 ? calibrated : [0.05, 0.08, 0.1, 0.12, 0.15, 0.2];
 }
 
@@ -123,6 +123,7 @@ async function writeCalibration(
     {
       ...current,
       calibration: report.rows.map((r) => ({
+        ...(r.mode === 'full' ? { mode: 'full' } : {}),
         threshold: r.threshold,
         savedFraction: share(r.savedFraction),
         savedByExits: share(r.savedByExits),

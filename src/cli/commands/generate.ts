@@ -110,7 +110,7 @@ export async function runGenerate(values: Values, io: CliIo): Promise<number> {
       model: manifest.id,
       backend: 'wasm',
       mode: first.mode,
-      threshold: first.mode === 'adaptive' ? first.threshold : first.mode === 'full' ? 0 : null,
+      threshold: first.mode === 'adaptive' ? first.threshold : null,
       steps: first.steps,
       sampler: first.sampler,
       guidance: first.guidance,

@@ -1,48 +1,15 @@
-import type { CalibrationRow, GenerateParams, Manifest, PassBatching } from '../../runtime';
+import type { Manifest, PassBatching } from '../../runtime';
 import { defaultParams, isConditional, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
+import {
+  CALIBRATED_SETTINGS,
+  calibrationSummary,
+  changedFromCalibration,
+  GUIDANCE_PASS,
+} from './calibration';
 import { cancelIntent, effectiveParams, generateIntent, setBackendIntent } from '../actions';
 import { useSettings } from '../state/params';
 import { useRun } from '../state/run';
 import { ThresholdRange } from '../../components/ThresholdRange';
-
-/** The manifest's measured row nearest to θ, if the model was calibrated. */
-export function calibrationFor(rows: CalibrationRow[], threshold: number): CalibrationRow | null {
-  let best: CalibrationRow | null = null;
-  for (const r of rows)
-    if (!best || Math.abs(r.threshold - threshold) < Math.abs(best.threshold - threshold)) best = r;
-  return best;
-}
-
-/**
- * What the slider's θ costs, in the calibration's words. FID alone means nothing to a reader (it
- * depends on the sample size), so it is given relative to full depth, as is agreement.
- */
-export function calibrationSummary(rows: CalibrationRow[], threshold: number): string {
-  const cal = calibrationFor(rows, threshold);
-  if (!cal) return 'Higher θ exits earlier: faster, less exact. This model has no calibration table yet.';
-  const full = rows.find((r) => r.threshold === 0);
-  const exits =
-    cal.savedByExits !== undefined && cal !== full
-      ? ` (by the exits ${(100 * cal.savedByExits).toFixed(1)} %, the rest at any θ by the guidance schedule and fixed depths)`
-      : '';
-  const parts = [
-    `Measured near θ = ${cal.threshold}: ${(100 * cal.savedFraction).toFixed(0)} % blocks saved${exits}`,
-  ];
-  if (cal.agreement !== undefined)
-    parts.push(
-      `class agreement ${(100 * cal.agreement).toFixed(0)} %` +
-        (full?.agreement !== undefined && cal !== full
-          ? ` (full depth ${(100 * full.agreement).toFixed(0)} %)`
-          : ''),
-    );
-  if (cal.fid !== undefined)
-    parts.push(
-      full?.fid && cal !== full
-        ? `FID ${(cal.fid / full.fid).toFixed(2)}× full depth`
-        : `FID ${cal.fid.toFixed(1)}`,
-    );
-  return `${parts.join(', ')}.`;
-}
 
 /** How each way of running the unconditional pass reads in the select. */
 function batchingLabel(b: PassBatching, minDepth: number): string {
@@ -58,31 +25,6 @@ function batchingLabel(b: PassBatching, minDepth: number): string {
     case 'any':
       return 'One batch with the conditional pass: exits when either is confident';
   }
-}
-
-/** The settings a calibration row was measured at, by the names the page shows. */
-const CALIBRATED_SETTINGS = {
-  steps: 'steps',
-  sampler: 'sampler',
-  guidance: 'guidance',
-  batching: 'how the unconditional pass exits',
-  unconditionalEvery: 'how often it runs',
-  guidanceMaxT: 'guidance interval',
-} as const;
-// a switched-off guidance schedule differs from the model's in unconditionalEvery and guidanceMaxT
-type CalibratedSetting = keyof typeof CALIBRATED_SETTINGS;
-const GUIDANCE_PASS: CalibratedSetting[] = ['batching', 'unconditionalEvery', 'guidanceMaxT'];
-
-/**
- * The settings that differ from the model's defaults, which its calibration table was measured
- * with: the table's figures say nothing about other settings.
- */
-export function changedFromCalibration(
-  p: Pick<GenerateParams, CalibratedSetting>,
-  manifest: Manifest,
-): CalibratedSetting[] {
-  const d = defaultParams(manifest);
-  return (Object.keys(CALIBRATED_SETTINGS) as CalibratedSetting[]).filter((k) => p[k] !== d[k]);
 }
 
 function num(v: string, fallback: number): number {
@@ -218,13 +160,22 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           describedBy="threshold-help"
         />
         <p id="threshold-help" className="muted">
-          {p.threshold === 0
-            ? 'θ = 0: every block runs (full depth).'
+          {p.fullDepth
+            ? 'Full depth: every block of both guidance passes at every step, whatever θ says.'
             : calibrationSummary(manifest.calibration, p.threshold)}
-          {p.threshold !== 0 && changed.length > 0 && manifest.calibration.length > 0
+          {!p.fullDepth && changed.length > 0 && manifest.calibration.length > 0
             ? ` Measured at the model’s settings; yours differ in ${changed.map((k) => CALIBRATED_SETTINGS[k]).join(', ')}.`
             : ''}
         </p>
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={p.fullDepth}
+            data-testid="full-depth"
+            onChange={(e) => p.set({ fullDepth: e.target.checked })}
+          />
+          Full depth: no exits and no guidance schedule (the reference every saving is counted against)
+        </label>
       </div>
       {conditional && (
         <details className="guidance-pass" open={passChanged}>
@@ -235,7 +186,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
             {p.guidance === 1
               ? ' Guidance 1 runs no unconditional pass, so these settings do nothing.'
               : ''}{' '}
-            θ = 0 (full depth) ignores them.
+            Full depth ignores them.
           </p>
           <label>
             {PARAM_SPECS.batching.label}

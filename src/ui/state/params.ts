@@ -32,6 +32,8 @@ export const PAGE_DEFAULTS = {
    * guided with a fresh unconditional pass, so the counters show what the exits save alone.
    */
   guidanceSchedule: true,
+  /** Run the reference instead: every block of both passes at every step (mode 'full'). */
+  fullDepth: false,
   backend: 'auto' as BackendChoice,
   compare: false,
 };
@@ -61,6 +63,7 @@ export function settingsFor(p: Pick<ParamsState, 'given' | PageKey>, m: Manifest
     ...model,
     ...p.given,
     guidanceSchedule: p.guidanceSchedule,
+    fullDepth: p.fullDepth,
     backend: p.backend,
     compare: p.compare,
   };
@@ -75,6 +78,7 @@ const URL_KEYS: Record<GenerateKey | PageKey, string> = {
   backend: 'backend',
   compare: 'compare',
   guidanceSchedule: 'guidanceSchedule',
+  fullDepth: 'fullDepth',
 };
 
 /** A link's value, strictly: as its descriptor says (the model's own bounds are checked once it loads). */
@@ -84,6 +88,7 @@ function parseValue(key: GenerateKey | PageKey, raw: string): unknown {
       return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
     case 'compare':
     case 'guidanceSchedule':
+    case 'fullDepth':
       return raw === '1' ? true : raw === '0' ? false : undefined;
   }
   const spec = PARAM_SPECS[key] as ParamSpec;

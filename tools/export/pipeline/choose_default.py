@@ -48,7 +48,7 @@ def within_bounds(row, full, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_
 def choose(draws, max_drop=MAX_AGREEMENT_DROP, max_fid_ratio=MAX_FID_RATIO, min_psnr=MIN_PSNR):
     """draws: [{"full": row, "rows": {θ: row}}]. Returns the chosen θ, or None when no θ measured
     on every draw meets the bounds on all of them (the default there was then stays)."""
-    common = set.intersection(*(set(d["rows"]) for d in draws)) - {0.0}
+    common = set.intersection(*(set(d["rows"]) for d in draws))
     ok = [t for t in common
           if all(within_bounds(d["rows"][t], d["full"], max_drop, max_fid_ratio, min_psnr) for d in draws)]
     if not ok:
@@ -113,7 +113,9 @@ def merge_draws(paths, reports):
             raise UserError(f"{path} has another full-depth row than an earlier report of seed {report['seed']}: "
                             "the same seed must give the same full-depth samples")
         for row in report["calibration"]:
-            draw["rows"].setdefault(row["threshold"], row)
+            # the reference is the draw's "full" (θ 0 may also be an adaptive row: the schedule alone)
+            if row != report["full"] and row.get("mode") != "full":
+                draw["rows"].setdefault(row["threshold"], row)
     return list(draws.values())
 
 
@@ -134,7 +136,7 @@ def main(argv=None):
     chosen = choose(draws, args.max_drop, args.max_fid_ratio, args.min_psnr)
     written = draws[0]
     out = {k: v for k, v in reports[0].items() if k not in ("calibration", "default", "defaultChoice")}
-    out["calibration"] = [written["rows"][t] for t in sorted(written["rows"])]
+    out["calibration"] = [written["full"]] + [written["rows"][t] for t in sorted(written["rows"])]
     out["default"] = written["rows"][chosen] if chosen is not None else None
     out["defaultChoice"] = describe(chosen, draws, args.max_drop, args.max_fid_ratio, args.min_psnr)
     with open(args.out, "w") as f:

@@ -279,8 +279,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     thresholds = number_list("--thresholds", args.thresholds)
-    if any(not 0 < t <= 1 for t in thresholds):
-        raise UserError("--thresholds must lie in (0, 1]; full depth (0) is always evaluated")
+    if any(not 0 <= t <= 1 for t in thresholds):
+        raise UserError("--thresholds must lie in [0, 1] (θ 0: no exit, the guidance schedule alone); full depth is "
+                        "always evaluated")
     if not 0 <= args.max_drop < 1 or not args.max_fid_ratio >= 1:
         raise UserError("--max-drop must lie in [0, 1) and --max-fid-ratio must be ≥ 1")
     if args.uncond_every is not None and args.uncond_every < 1:
@@ -341,7 +342,8 @@ def main(argv=None):
     # By FID: agreement rises with guidance past the real images' own, which is over-sharpening, not quality.
     full, full_images = min(sweep, key=lambda s: (s[0].get("fid", 0), -s[0].get("agreement", 0)))
     guidance = full["guidance"]
-    full = {k: v for k, v in full.items() if k != "guidance"}
+    # the reference every saving is counted against, said outright (manifest calibration rows' mode)
+    full = {"mode": "full", **{k: v for k, v in full.items() if k != "guidance"}}
     print(json.dumps(full), flush=True)
     if args.grid:
         save_grid(full_images, args.per_class, args.grid)

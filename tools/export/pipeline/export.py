@@ -361,10 +361,11 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     # manifest's defaults
     for name, theta, how, every, max_t in (("full", 0.0, "separate", 1, None),
                                            ("adaptive", threshold, batching, uncond_every, guidance_max_t)):
+        # full: threshold 0 lets no block exit, and the settings above run both passes at every step
         img, trace = sample(model, schedule, label, noise, steps, guidance, theta, min_depth=min_depth,
                             batching=how, uncond_every=every, guidance_max_t=max_t, sampler=sampler)
         fx.add(f"sampling.{name}.image", img)
-        runs[name] = {"threshold": theta, "uncondEvery": every, "guidanceMaxT": max_t, "trace": trace}
+        runs[name] = {"mode": name, "threshold": theta, "uncondEvery": every, "guidanceMaxT": max_t, "trace": trace}
     meta = {
         "model": manifest["id"],
         "manifestSha256": hashlib.sha256(json.dumps(manifest["segments"], sort_keys=True).encode()).hexdigest(),
