@@ -191,7 +191,7 @@ export async function runBench(
       name: 'per-timestep schedule',
       kind: 'schedule',
       threshold: null,
-      params: { mode: 'schedule', depthSchedule: schedule, batching: 'all' },
+      params: { mode: 'depths', depths: schedule, batching: 'all' },
       denoiser: runner,
       fused: true,
       speculative: runner.speculate,

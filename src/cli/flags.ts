@@ -43,7 +43,7 @@ export const OPTIONS = {
   count: { type: 'string' },
   'no-guidance-schedule': { type: 'boolean' },
   'full-depth': { type: 'boolean' },
-  schedule: { type: 'string' },
+  depths: { type: 'string' },
   'switch-t': { type: 'string' },
   'shallow-depth': { type: 'string' },
   out: { type: 'string' },
@@ -124,7 +124,7 @@ export function onlyFlags(values: Values, allowed: string[]): void {
   if (extra.length) throw new UsageError(`--${extra[0]} is not an option of this command`);
 }
 
-export const BASELINE_FLAGS = ['full-depth', 'depth', 'schedule', 'switch-t', 'shallow-depth'];
+export const BASELINE_FLAGS = ['full-depth', 'depth', 'depths', 'switch-t', 'shallow-depth'];
 
 export function thresholdList(values: Values): number[] {
   const list = (values.thresholds ?? '')
@@ -149,11 +149,11 @@ export function scheduleParams(m: Manifest, values: Values): Partial<GeneratePar
 }
 
 /**
- * A static baseline from --depth, --schedule or --switch-t/--shallow-depth (at most one), or null.
+ * A static baseline from --depth, --depths or --switch-t/--shallow-depth (at most one), or null.
  * Each runs through the same loop as the exits; its skipped blocks count as fixed depth.
  */
 export function baselineParams(m: Manifest, values: Values, steps: number): EvalConfig | null {
-  const given = ['full-depth', 'depth', 'schedule', 'switch-t'].filter(
+  const given = ['full-depth', 'depth', 'depths', 'switch-t'].filter(
     (f) => values[f as keyof Values] !== undefined,
   );
   if (given.length > 1) throw new UsageError(`--${given.join(', --')}: choose one baseline`);
@@ -172,16 +172,16 @@ export function baselineParams(m: Manifest, values: Values, steps: number): Eval
       params: { mode: 'static', staticDepth: depth },
     };
   }
-  if (values.schedule !== undefined) {
-    const depths = values.schedule.split(',').map((v) => num('schedule', v)!);
+  if (values.depths !== undefined) {
+    const depths = values.depths.split(',').map((v) => num('depths', v)!);
     if (depths.length !== steps)
       throw new UsageError(
-        `--schedule has ${depths.length} depths, but there are ${steps} steps: one per step`,
+        `--depths has ${depths.length} depths, but there are ${steps} steps: one per step`,
       );
     return {
-      label: `schedule ${depths.join(',')}`,
+      label: `depths ${depths.join(',')}`,
       threshold: null,
-      params: { mode: 'schedule', depthSchedule: depths },
+      params: { mode: 'depths', depths },
     };
   }
   if (values['switch-t'] !== undefined) {
@@ -193,7 +193,7 @@ export function baselineParams(m: Manifest, values: Values, steps: number): Eval
     return {
       label: `switch: depth ${shallow} at t > ${switchT}, full below`,
       threshold: null,
-      params: { mode: 'schedule', depthSchedule: depths },
+      params: { mode: 'depths', depths },
     };
   }
   return null;

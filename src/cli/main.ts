@@ -22,7 +22,7 @@ export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
        adadiff eval [--model ID|DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
                     [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
                     [--guidance-max-t T] [--no-guidance-schedule]
-                    [--depth N | --schedule d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
+                    [--depth N | --depths d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
   --model ID|DIR       a shipped model's id (fmnist-uvit13, emoji), or a directory with manifest.json
                        (default: fmnist-uvit13)
@@ -33,7 +33,7 @@ ${paramUsage()}
                        exits save alone; same as --uncond-every 1 --guidance-max-t T−1)
   --full-depth         the reference every saving is counted against: every block of both guidance
                        passes at every step (θ 0 is a plain θ: no block exits, the schedule still runs)
-  --schedule d1,d2,…   static baseline: run d_k blocks at step k (one depth per step)
+  --depths d1,d2,…     static baseline: run d_k blocks at step k (one depth per step)
   --switch-t T --shallow-depth D
                        static baseline (DuoDiff-style): D blocks at the steps with t > T, all below
   --out DIR            write one PNG per image
@@ -52,7 +52,7 @@ default θ always runs): class agreement and FID by the classifier in tools/expo
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement
 at most D = 0.02 below full depth, FID at most R = 1.10× full depth); when no θ is within it, the
 manifest's θ is kept and reported with withinBound false. --write-manifest stores the calibration
-and that default θ in manifest.json. With --depth, --schedule or --switch-t, eval runs that static
+and that default θ in manifest.json. With --depth, --depths or --switch-t, eval runs that static
 baseline against full depth instead of the θ sweep. Every row reports its saving by source:
 savedByExits (exit decisions), savedBySchedule (passes the guidance schedule did not run) and
 savedByFixedDepth (depths fixed ahead: the shallow unconditional pass, static baselines).`;

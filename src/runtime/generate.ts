@@ -17,8 +17,8 @@ import { nullClassOf, type Manifest } from './manifest';
 import { Mulberry32, normals } from './noise';
 import type { GenerateParams, PassBatching } from './params';
 import { guide, makeSampler } from './samplers';
-import { makeSchedule, samplingTimesteps } from './schedule';
-import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './scheduler';
+import { makeSchedule, samplingTimesteps } from './noise-schedule';
+import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './exit-rule';
 
 export interface PassSummary {
   label: 'cond' | 'uncond' | 'batch';
@@ -72,8 +72,8 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
       return { kind: 'full' };
     case 'static':
       return { kind: 'static', depth: p.staticDepth };
-    case 'schedule':
-      return { kind: 'schedule', depths: p.depthSchedule };
+    case 'depths':
+      return { kind: 'depths', depths: p.depths };
     case 'adaptive':
       return {
         kind: 'adaptive',
@@ -118,8 +118,7 @@ function checkDepthFloor(policy: DepthPolicy, denoiser: Denoiser, steps: number)
   for (let k = 0; k < steps; k++)
     lowest = Math.min(lowest, blocksBeforeFirstExit(policy, denoiser.numBlocks, k));
   if (lowest >= floor) return;
-  const name =
-    policy.kind === 'static' ? 'staticDepth' : policy.kind === 'schedule' ? 'depthSchedule' : 'minDepth';
+  const name = policy.kind === 'static' ? 'staticDepth' : policy.kind === 'depths' ? 'depths' : 'minDepth';
   throw new ParameterError(
     name,
     `allows an exit after ${lowest} blocks, but this model was loaded without its first ${floor} blocks ` +

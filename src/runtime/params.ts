@@ -11,7 +11,7 @@ import { isConditional, type Manifest } from './manifest';
 export { fullDepthRow, isConditional } from './manifest';
 import { SAMPLERS, type SamplerName } from './samplers';
 
-export const MODES = ['adaptive', 'full', 'static', 'schedule'] as const;
+export const MODES = ['adaptive', 'full', 'static', 'depths'] as const;
 export type Mode = (typeof MODES)[number];
 
 export { PASS_BATCHINGS, type PassBatching } from './batching';
@@ -53,8 +53,8 @@ export interface GenerateParams {
   mode: Mode;
   /** Blocks per step for mode 'static'. */
   staticDepth: number;
-  /** Blocks at each step for mode 'schedule' (length = steps). */
-  depthSchedule: number[];
+  /** Blocks at each step for mode 'depths' (length = steps). */
+  depths: number[];
   /** Send the predicted clean image with every step event. */
   preview: boolean;
 }
@@ -78,7 +78,7 @@ export function defaultParams(m: Manifest): GenerateParams {
     guidanceMaxT: m.defaults.guidanceMaxT ?? m.schedule.numTimesteps - 1,
     mode: 'adaptive',
     staticDepth: m.architecture.numBlocks,
-    depthSchedule: [],
+    depths: [],
     preview: false,
   };
 }
@@ -274,8 +274,8 @@ export const PARAM_SPECS = {
     kind: 'int',
     range: blocks,
   },
-  depthSchedule: {
-    key: 'depthSchedule',
+  depths: {
+    key: 'depths',
     label: 'Depth per step',
     help: 'static baseline: the blocks to run at each step',
     defaultText: 'none',
@@ -331,11 +331,8 @@ export function resolveParams(m: Manifest, given: Partial<GenerateParams>): Gene
     const why = checkValue(spec, m, value);
     if (why) throw new ParameterError(spec.key, `${describe(value)}: ${why}`);
   }
-  if (merged.mode === 'schedule' && merged.depthSchedule.length !== merged.steps) {
-    throw new ParameterError(
-      'depthSchedule',
-      `has ${merged.depthSchedule.length} entries, steps is ${merged.steps}`,
-    );
+  if (merged.mode === 'depths' && merged.depths.length !== merged.steps) {
+    throw new ParameterError('depths', `has ${merged.depths.length} entries, steps is ${merged.steps}`);
   }
   return merged;
 }

@@ -3,7 +3,7 @@
  * current sample, the model's noise estimate and the two timesteps, return the next sample and
  * the predicted clean image. The model never knows which sampler drives it.
  */
-import { alphaBar, type NoiseSchedule } from './schedule';
+import { alphaBar, type NoiseSchedule } from './noise-schedule';
 
 export type SamplerName = 'ddim' | 'dpmpp2m' | 'ddpm';
 export const SAMPLERS: readonly SamplerName[] = ['ddim', 'dpmpp2m', 'ddpm'];

@@ -108,7 +108,7 @@ describe('adadiff generate', () => {
     ['huge steps', ['--steps', '100000'], /steps is 100000/],
     ['two baselines', ['--depth', '9', '--switch-t', '800', '--shallow-depth', '5'], /choose one baseline/],
     ['switch without a depth', ['--switch-t', '800'], /--switch-t and --shallow-depth go together/],
-    ['schedule of the wrong length', ['--steps', '3', '--schedule', '5,13'], /--schedule has 2 depths/],
+    ['depths of the wrong length', ['--steps', '3', '--depths', '5,13'], /--depths has 2 depths/],
     ['schedule off and an interval', ['--no-guidance-schedule', '--uncond-every', '2'], /cannot be combined/],
   ];
   for (const [name, args, message] of bad) {
@@ -135,8 +135,8 @@ describe('adadiff generate', () => {
     expect(Math.abs(alone.savedByExits - alone.savedFraction)).toBeLessThan(1e-9);
     // a DuoDiff-style switch: block 5 at t > 800 (steps 0–1 of 8), full depth below, all fixed ahead
     const sw = JSON.parse((await gen('--switch-t', '800', '--shallow-depth', '5')).stdout);
-    expect(sw.mode).toBe('schedule');
-    expect(sw.depthSchedule).toEqual([5, 5, 13, 13, 13, 13, 13, 13]);
+    expect(sw.mode).toBe('depths');
+    expect(sw.depths).toEqual([5, 5, 13, 13, 13, 13, 13, 13]);
     expect(sw.savedByExits).toBe(0);
     expect(sw.savedByFixedDepth).toBeGreaterThan(0);
   });
@@ -468,7 +468,7 @@ describe('adadiff eval and bench', () => {
       expect(report.default).toBeNull(); // no θ ran, none to choose
       expect(report.rows.map((x: { mode: string }) => x.mode)).toEqual([
         'full',
-        args[0] === '--depth' ? 'static' : 'schedule',
+        args[0] === '--depth' ? 'static' : 'depths',
       ]);
       const row = report.rows[1];
       expect(row.agreement).toBeGreaterThanOrEqual(0);

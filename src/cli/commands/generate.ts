@@ -118,7 +118,7 @@ export async function runGenerate(values: Values, io: CliIo): Promise<number> {
       unconditionalEvery: first.unconditionalEvery,
       guidanceMaxT: first.guidanceMaxT,
       ...(first.mode === 'static' ? { staticDepth: first.staticDepth } : {}),
-      ...(first.mode === 'schedule' ? { depthSchedule: first.depthSchedule } : {}),
+      ...(first.mode === 'depths' ? { depths: first.depths } : {}),
       images,
       totals: sum,
       savedFraction: sum.savedFraction,

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 
-class Schedule:
+class NoiseSchedule:
     """Discrete DDPM schedule with linearly spaced betas (Ho et al.)."""
 
     def __init__(self, num_timesteps=1000, beta_start=1e-4, beta_end=0.02):

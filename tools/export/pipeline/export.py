@@ -25,7 +25,7 @@ from ..core.data import trained_on
 from ..core.checkpoint import load_checkpoint
 from .choose_default import read_report
 from ..core.config import from_dict
-from ..core.diffusion import Schedule, sample
+from ..core.diffusion import NoiseSchedule, sample
 from ..core.errors import UserError, run_cli
 from ..core.manifest import SamplingSettings, write_manifest
 from ..core.noise import normal
@@ -252,7 +252,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         "classes": classes,
         **({"nullClass": model.num_classes} if classes else {}),
         "data": data_section,
-        "schedule": Schedule(**cfg["schedule"]).to_manifest(),
+        "schedule": NoiseSchedule(**cfg["schedule"]).to_manifest(),
         "architecture": {
             "type": "uvit",
             "embedDim": D,
@@ -319,7 +319,7 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     """Segment parity inputs/outputs and two whole sampling runs with the default sampler (full depth and
     at θ) with their exit decisions."""
     torch.manual_seed(0)
-    schedule = Schedule(**cfg["schedule"])
+    schedule = NoiseSchedule(**cfg["schedule"])
     S, C = model.img_size, model.in_chans
     fx = FixtureWriter()
     x = torch.randn(2, C, S, S)

@@ -21,7 +21,7 @@ import torch
 from ..core import config as config_mod
 from ..core import data as data_mod
 from ..core.checkpoint import load_checkpoint, save_checkpoint
-from ..core.diffusion import Schedule, adadiff_losses, min_snr_weight
+from ..core.diffusion import NoiseSchedule, adadiff_losses, min_snr_weight
 from ..core.errors import UserError, run_cli
 from ..core.uvit import build
 
@@ -121,7 +121,7 @@ def main(argv=None):
     x_all = torch.from_numpy(dataset.model_range()).to(device)
     y_all = torch.from_numpy(dataset.labels).to(device)
 
-    schedule = Schedule(**cfg["schedule"])
+    schedule = NoiseSchedule(**cfg["schedule"])
     model = build(cfg["model"]).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     state = {"step": 0, "images_seen": 0, "train_seconds": 0.0, "hardware": [], "last": {}}

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from ..core.diffusion import Schedule, ddim_step, ddim_timesteps, first_confident
+from ..core.diffusion import NoiseSchedule, ddim_step, ddim_timesteps, first_confident
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, number_list, open_judge, seeded_inputs
 from ..pipeline.export import block_with_uncertainty, load_model
@@ -141,7 +141,7 @@ def main(argv=None):
     model, cfg, ckpt = load_model(args.checkpoint)
     if not 1 <= args.min_depth <= model.num_blocks:
         raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
-    schedule = Schedule(**cfg["schedule"])
+    schedule = NoiseSchedule(**cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidance = args.guidance or cfg["sampling"]["guidance"]
     judge = open_judge(args, ckpt)

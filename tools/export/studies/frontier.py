@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 
-from ..core.diffusion import Schedule, ddim_timesteps, switch_depths
+from ..core.diffusion import NoiseSchedule, ddim_timesteps, switch_depths
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, evaluate_threshold, number_list, open_judge
 from ..pipeline.export import load_model
@@ -66,7 +66,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     model, cfg, ckpt = load_model(args.checkpoint)
-    schedule = Schedule(**cfg["schedule"])
+    schedule = NoiseSchedule(**cfg["schedule"])
     try:
         with open(args.manifest) as f:
             defaults = json.load(f)["defaults"]

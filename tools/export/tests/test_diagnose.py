@@ -3,7 +3,7 @@
 import torch
 
 from tools.export.studies.diagnose import sample_with_policy
-from tools.export.core.diffusion import Schedule, sample
+from tools.export.core.diffusion import NoiseSchedule, sample
 
 from .test_model import tiny
 
@@ -13,7 +13,7 @@ STEPS, GUIDANCE = 4, 2.0
 def setup():
     torch.manual_seed(0)
     model = tiny().eval()
-    return model, Schedule(num_timesteps=100), torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
+    return model, NoiseSchedule(num_timesteps=100), torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
 
 
 def blocks_of(trace):

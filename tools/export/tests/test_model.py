@@ -105,11 +105,11 @@ def test_first_confident_respects_min_depth_and_falls_back_to_the_last_block():
 
 
 def test_batched_guidance_passes_exit_together_where_both_are_confident():
-    from tools.export.core.diffusion import Schedule, sample
+    from tools.export.core.diffusion import NoiseSchedule, sample
 
     torch.manual_seed(0)
     model = tiny().eval()
-    schedule = Schedule(num_timesteps=100)
+    schedule = NoiseSchedule(num_timesteps=100)
     y = torch.tensor([1, 2, 3])
     noise = torch.randn(3, 1, 28, 28)
     # a θ at which the separate passes disagree somewhere, so exiting together is a real constraint
@@ -128,14 +128,14 @@ def test_batched_guidance_passes_exit_together_where_both_are_confident():
 
 
 def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_the_error():
-    from tools.export.core.diffusion import Schedule, sample, unconditional_threshold
+    from tools.export.core.diffusion import NoiseSchedule, sample, unconditional_threshold
 
     assert unconditional_threshold(0.1, 1.25) == pytest.approx(0.5)  # g / |1 − g| = 5
     assert unconditional_threshold(0.1, 3.0) == pytest.approx(0.15)
     assert unconditional_threshold(0.1, 1.0) == 0.1
     torch.manual_seed(0)
     model = tiny().eval()
-    schedule = Schedule(num_timesteps=100)
+    schedule = NoiseSchedule(num_timesteps=100)
     y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
     _, probe = sample(model, schedule, y, noise, steps=4, guidance=2.0, threshold=1.0)
     values = sorted({u for rec in probe for row in rec["unc_cond"] for u in row})
@@ -154,11 +154,11 @@ def test_weighted_guidance_passes_exit_apart_the_unconditional_at_its_share_of_t
 
 
 def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_between():
-    from tools.export.core.diffusion import Schedule, ddim_step, ddim_timesteps, sample
+    from tools.export.core.diffusion import NoiseSchedule, ddim_step, ddim_timesteps, sample
 
     torch.manual_seed(0)
     model = tiny().eval()
-    schedule = Schedule(num_timesteps=100)
+    schedule = NoiseSchedule(num_timesteps=100)
     y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28)
     every_step, _ = sample(model, schedule, y, noise, steps=5, guidance=2.0)
     assert torch.equal(sample(model, schedule, y, noise, steps=5, guidance=2.0, uncond_every=1)[0], every_step)
@@ -182,10 +182,10 @@ def test_reused_unconditional_pass_runs_every_nth_step_and_holds_its_estimate_be
 
 
 def test_guidance_interval_skips_the_noisiest_steps_and_shallow_stops_the_unconditional_pass_at_min_depth():
-    from tools.export.core.diffusion import Schedule, adaptive_eps, ddim_step, ddim_timesteps, exits_of, sample
+    from tools.export.core.diffusion import NoiseSchedule, adaptive_eps, ddim_step, ddim_timesteps, exits_of, sample
 
     model = tiny()
-    schedule = Schedule(num_timesteps=100)
+    schedule = NoiseSchedule(num_timesteps=100)
     y, noise = torch.tensor([1, 2, 3]), torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     ts = ddim_timesteps(100, 5)  # 99, 79, 59, 39, 19
     _, probe = sample(model, schedule, y, noise, steps=5, guidance=2.0, threshold=1.0)
@@ -228,9 +228,9 @@ def test_evaluate_can_draw_the_runtimes_noise():
 
 
 def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
-    from tools.export.core.diffusion import Schedule, ddim_step
+    from tools.export.core.diffusion import NoiseSchedule, ddim_step
 
-    schedule = Schedule()
+    schedule = NoiseSchedule()
     ab_t, ab_prev = float(schedule.alphas_cumprod[600]), float(schedule.alphas_cumprod[550])
     x = torch.tensor([0.9, -0.95, 0.1])
     eps = torch.tensor([-1.5, 1.4, 0.2])  # x0 of this ε lies far outside [-1, 1] for the first two
@@ -243,10 +243,10 @@ def test_ddim_steps_with_the_noise_the_clipped_x0_implies():
 
 
 def test_static_depths_fix_every_pass_and_shallow_keeps_the_unconditional_one_at_min_depth():
-    from tools.export.core.diffusion import Schedule, ddim_timesteps, sample, switch_depths
+    from tools.export.core.diffusion import NoiseSchedule, ddim_timesteps, sample, switch_depths
 
     model = tiny()
-    schedule = Schedule(num_timesteps=100)
+    schedule = NoiseSchedule(num_timesteps=100)
     y, noise = torch.tensor([1, 2]), torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     ts = ddim_timesteps(100, 5)  # 99, 79, 59, 39, 19
     depths = switch_depths(ts, 60, 2, model.num_blocks)
@@ -262,9 +262,9 @@ def test_static_depths_fix_every_pass_and_shallow_keeps_the_unconditional_one_at
 
 def test_the_python_samplers_recover_the_clean_image_from_an_exact_noise_model():
     """As the runtime's samplers test: a model that knows x0 must lead every sampler to it."""
-    from tools.export.core.diffusion import Schedule, ddim_step, ddim_timesteps, ddpm_step, dpmpp2m_step
+    from tools.export.core.diffusion import NoiseSchedule, ddim_step, ddim_timesteps, ddpm_step, dpmpp2m_step
 
-    schedule = Schedule()
+    schedule = NoiseSchedule()
     target = torch.tensor([0.25, -0.5, 0.75, 0.0])
     for name in ("ddim", "ddpm", "dpmpp2m"):
         x, state = torch.tensor([1.1, -0.3, 0.2, -1.7]), None

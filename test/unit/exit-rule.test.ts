@@ -126,8 +126,8 @@ describe('baselines through the same loop', () => {
     expect((await run(u, { kind: 'static', depth: 3 })).exitBlock).toBe(2);
   });
   it('a per-timestep schedule picks the depth of the current step', async () => {
-    expect((await run(u, { kind: 'schedule', depths: [1, 4] }, 0)).exitBlock).toBe(0);
-    expect((await run(u, { kind: 'schedule', depths: [1, 4] }, 1)).exitBlock).toBe(3);
+    expect((await run(u, { kind: 'depths', depths: [1, 4] }, 0)).exitBlock).toBe(0);
+    expect((await run(u, { kind: 'depths', depths: [1, 4] }, 1)).exitBlock).toBe(3);
   });
   it('decideExit always exits at the last block', () => {
     expect(decideExit({ kind: 'full' }, 4, 5, 0, Float32Array.from([1]), 0).exit).toBe(true);
@@ -140,7 +140,7 @@ describe('what a pass must run before its first possible exit (where a fused pre
     expect(blocksBeforeFirstExit(adaptive(0.1, { minDepth: 3 }), 5, 0)).toBe(3);
     expect(blocksBeforeFirstExit({ kind: 'full' }, 5, 0)).toBe(5);
     expect(blocksBeforeFirstExit({ kind: 'static', depth: 9 }, 5, 0)).toBe(5);
-    expect(blocksBeforeFirstExit({ kind: 'schedule', depths: [2, 4] }, 5, 1)).toBe(4);
+    expect(blocksBeforeFirstExit({ kind: 'depths', depths: [2, 4] }, 5, 1)).toBe(4);
   });
   it('is what runPass tells the denoiser, and no exit comes sooner', async () => {
     for (const [policy, mustRun] of [

@@ -23,7 +23,7 @@ export type DepthPolicy =
   | { kind: 'full' }
   | { kind: 'static'; depth: number }
   /** depths[k] = blocks to run at sampling step k (DuoDiff/ASE-style static schedules). */
-  | { kind: 'schedule'; depths: readonly number[] };
+  | { kind: 'depths'; depths: readonly number[] };
 
 export interface PassResult {
   eps: Float32Array;
@@ -54,7 +54,7 @@ export function decideExit(
       return { exit: false, streak };
     case 'static':
       return { exit: i + 1 >= policy.depth, streak };
-    case 'schedule':
+    case 'depths':
       return { exit: i + 1 >= (policy.depths[stepIndex] ?? numBlocks), streak };
     case 'adaptive': {
       // compare in float32, as the uncertainty is and as PyTorch compares (same decisions at θ = u)
@@ -71,7 +71,7 @@ export function decideExit(
 
 /**
  * A DuoDiff-style switch schedule: a shallow depth at the noisy steps (t > switchT), full depth
- * below. One depth per sampling step, for mode 'schedule'.
+ * below. One depth per sampling step, for mode 'depths'.
  */
 export function switchDepths(
   timesteps: readonly number[],
@@ -90,7 +90,7 @@ export function blocksBeforeFirstExit(policy: DepthPolicy, numBlocks: number, st
         return numBlocks;
       case 'static':
         return policy.depth;
-      case 'schedule':
+      case 'depths':
         return policy.depths[stepIndex] ?? numBlocks;
       case 'adaptive':
         return policy.minDepth;
