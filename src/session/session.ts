@@ -7,6 +7,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { Backend, GenerateParams, GenerateResult, Manifest, StepEvent } from '../runtime';
 import { CancelledError, ConsentRefusedError, DeviceLostError, NotLoadedError } from '../runtime/errors';
+import { defaultParams } from '../runtime/params';
 import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
 import { needsConsent, resolveModelRef } from './model-url';
@@ -99,6 +100,8 @@ export interface Session {
 }
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const definedOnly = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 export function createSession(options: SessionOptions): Session {
   const model = createStore<ModelState>(() => initialModel);
@@ -231,13 +234,15 @@ export function createSession(options: SessionOptions): Session {
     }
     const params = { preview: true, ...given };
     const started = performance.now();
+    // what the run state shows of what was not given: the runtime's defaults for this manifest
+    const shown = { ...defaultParams(manifest), ...definedOnly(params) };
     run.setState({
       ...initialRun,
       status: 'running',
-      steps: params.steps ?? manifest.defaults.steps,
-      threshold: params.threshold ?? manifest.defaults.threshold,
-      seed: params.seed ?? 1,
-      classIndex: params.classIndex ?? 0,
+      steps: shown.steps,
+      threshold: shown.threshold,
+      seed: shown.seed,
+      classIndex: shown.classIndex,
     });
     // a run a newer call replaced must not write over the newer one's state
     const stale = () => running !== abort;
