@@ -6,7 +6,10 @@
  */
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { parseManifest } from '../../src/runtime';
 import { createGenerator as createBrowserGenerator } from '../../src/api/browser';
 import {
   createGenerator,
@@ -195,7 +198,8 @@ function stubEngine(protocol = ENGINE_PROTOCOL) {
     hello: () => protocol,
     load(url: string, backend: string, _progress: unknown, ortSettings: unknown) {
       loads.push([url, backend, ortSettings]);
-      const manifest = { id: 'stub', defaults: { steps: 2, threshold: 0.1 }, image: { valueRange: [-1, 1] } };
+      // a real, parsed manifest: what an engine hands the session (the model's files are never read here)
+      const manifest = parseManifest(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')));
       return { manifest, backend: 'wasm', backendReason: 'stub', downloadedBytes: 0 };
     },
     // what ONNX Runtime or the browser throws is no AdaDiffError
