@@ -17,6 +17,7 @@
  */
 import {
   generate,
+  lastTimestep,
   resolveParams,
   type Backend,
   type Denoiser,
@@ -288,7 +289,7 @@ export async function runBench(
     batching: probeParams.batching,
     unconditionalEvery: probeParams.unconditionalEvery,
     guidanceMaxT:
-      probeParams.guidanceMaxT < manifest.schedule.numTimesteps - 1 ? probeParams.guidanceMaxT : undefined,
+      probeParams.guidanceMaxT < lastTimestep(manifest.schedule) ? probeParams.guidanceMaxT : undefined,
     reps: opts.reps,
     rows,
     readback: { block, runs: 50, withMs: median(withRead), withoutMs: median(without) },

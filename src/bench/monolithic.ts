@@ -66,7 +66,8 @@ export async function timeBlock(runner: SegmentRunner, i: number, runs: number, 
     let last: Tensor | undefined;
     const started = performance.now();
     for (let r = 0; r < runs; r++) {
-      const out = await exec.run(session, { hidden, temb }, readUncertainty ? undefined : ['hidden_out']);
+      const feeds = runner.blockFeeds(i, hidden, temb);
+      const out = await exec.run(session, feeds, readUncertainty ? undefined : ['hidden_out']);
       if (readUncertainty) await exec.read(out.uncertainty!);
       exec.dispose(out.uncertainty);
       exec.dispose(last);

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import {
   PARAM_SPECS,
-  samplingTimesteps,
+  makeSchedule,
   switchDepths,
   withoutGuidanceSchedule,
   type GenerateParams,
@@ -54,6 +54,7 @@ export const OPTIONS = {
   backend: { type: 'string' },
   'first-image': { type: 'boolean' },
   throttle: { type: 'string' },
+  site: { type: 'string' },
   'per-class': { type: 'string' },
   classifier: { type: 'string' },
   'write-manifest': { type: 'boolean' },
@@ -189,7 +190,7 @@ export function baselineParams(m: Manifest, values: Values, steps: number): Eval
     const shallow = num('shallow-depth', values['shallow-depth'])!;
     if (!Number.isInteger(shallow) || shallow < 1 || shallow > n)
       throw new UsageError(`--shallow-depth must be an integer 1…${n}, got ${values['shallow-depth']}`);
-    const depths = switchDepths(samplingTimesteps(m.schedule.numTimesteps, steps), switchT, shallow, n);
+    const depths = switchDepths(makeSchedule(m.schedule).timesteps(steps), switchT, shallow, n);
     return {
       label: `switch: depth ${shallow} at t > ${switchT}, full below`,
       threshold: null,

@@ -1,22 +1,35 @@
 /**
- * AdaDiff's step-wise adaptive depth: run blocks in order and stop at the first one whose mean
- * uncertainty is ≤ θ. Depth policies also express the baselines users compare against (full
- * depth, a fixed depth, a per-timestep depth schedule) so all run through the same loop.
+ * The exit rule: AdaDiff's step-wise adaptive depth runs blocks in order and stops at the first one
+ * confident enough, by the rule the manifest names. Depth policies also express the baselines users
+ * compare against (full depth, a fixed depth, a depth per step) so all run through the same loop.
  */
 import type { Denoiser } from './denoiser';
 import { yieldIfBusy } from './yield';
 
 export type BatchPolicy = 'all' | 'any';
 
+/**
+ * 'first': the first block at or after the minimum depth whose mean uncertainty is at most θ (this
+ * project's models, as the paper describes the rule). 'official': the official AdaDiff code's
+ * UViT.forward, for its checkpoints: a block is confident when its uncertainty is below θ (its
+ * certainty above 1 − θ); among the in-blocks the second confident one exits, any two, the count
+ * never resetting, so in-block 0 never exits; the mid-block and out-blocks exit at the first
+ * confident one. The official forward decides on the mean over the whole batch tensor; its eval
+ * samples one image at a time, and this runtime decides per image (or per batch policy).
+ */
+export const EXIT_RULES = ['first', 'official'] as const;
+export type ExitRule = (typeof EXIT_RULES)[number];
+
 export type DepthPolicy =
   | {
       kind: 'adaptive';
-      /** θ: exit when mean uncertainty ≤ θ. 0 never exits early (uncertainty is a sigmoid, > 0). */
+      /** θ, read by `rule`. 0 never exits early (an uncertainty is a sigmoid's, > 0). */
       threshold: number;
+      rule: ExitRule;
+      /** The in-blocks, which the official rule treats apart. */
+      numInBlocks: number;
       /** Never exit before this many blocks have run. */
       minDepth: number;
-      /** Confident blocks in a row required in the first half (the official code uses 2). */
-      patience: number;
       /** For a batch that shares one pass: exit when all samples (or any) are confident. */
       batch: BatchPolicy;
     }
@@ -39,32 +52,36 @@ export interface PassResult {
   blockMs: number[];
 }
 
-/** Whether to exit after block i, given the confident streak so far. */
+/**
+ * Whether to exit after block i. `confidentInBlocks` counts the confident in-blocks so far (the
+ * official rule's patience); the caller passes back what this returns.
+ */
 export function decideExit(
   policy: DepthPolicy,
   i: number,
   numBlocks: number,
   stepIndex: number,
   uncertainty: Float32Array,
-  streak: number,
-): { exit: boolean; streak: number } {
-  if (i >= numBlocks - 1) return { exit: true, streak };
+  confidentInBlocks: number,
+): { exit: boolean; confidentInBlocks: number } {
+  const count = confidentInBlocks;
+  if (i >= numBlocks - 1) return { exit: true, confidentInBlocks: count };
   switch (policy.kind) {
     case 'full':
-      return { exit: false, streak };
+      return { exit: false, confidentInBlocks: count };
     case 'static':
-      return { exit: i + 1 >= policy.depth, streak };
+      return { exit: i + 1 >= policy.depth, confidentInBlocks: count };
     case 'depths':
-      return { exit: i + 1 >= (policy.depths[stepIndex] ?? numBlocks), streak };
+      return { exit: i + 1 >= (policy.depths[stepIndex] ?? numBlocks), confidentInBlocks: count };
     case 'adaptive': {
       // compare in float32, as the uncertainty is and as PyTorch compares (same decisions at θ = u)
       const theta = Math.fround(policy.threshold);
-      const confident = Array.from(uncertainty, (u) => u <= theta);
+      const official = policy.rule === 'official';
+      const confident = Array.from(uncertainty, (u) => (official ? u < theta : u <= theta));
       const ok = policy.batch === 'all' ? confident.every(Boolean) : confident.some(Boolean);
-      const nextStreak = ok ? streak + 1 : 0;
-      if (!ok || i + 1 < policy.minDepth) return { exit: false, streak: nextStreak };
-      const firstHalf = i < Math.floor(numBlocks / 2);
-      return { exit: !firstHalf || nextStreak >= policy.patience, streak: nextStreak };
+      if (!ok || i + 1 < policy.minDepth) return { exit: false, confidentInBlocks: count };
+      if (!official || i >= policy.numInBlocks) return { exit: true, confidentInBlocks: count };
+      return { exit: count + 1 >= 2, confidentInBlocks: count + 1 };
     }
   }
 }
@@ -116,7 +133,7 @@ export async function runPass(
   try {
     const uncertainties: number[][] = [];
     const blockMs: number[] = [];
-    let streak = 0;
+    let confidentInBlocks = 0;
     for (let i = 0; i < denoiser.numBlocks; i++) {
       await yieldIfBusy();
       signal?.throwIfAborted();
@@ -125,8 +142,8 @@ export async function runPass(
       blockMs.push(performance.now() - started + beginMs);
       beginMs = 0;
       uncertainties.push(Array.from(u));
-      const d = decideExit(policy, i, denoiser.numBlocks, stepIndex, u, streak);
-      streak = d.streak;
+      const d = decideExit(policy, i, denoiser.numBlocks, stepIndex, u, confidentInBlocks);
+      confidentInBlocks = d.confidentInBlocks;
       if (d.exit) {
         signal?.throwIfAborted();
         return { eps: await pass.exit(), exitBlock: i, uncertainties, blocksRun: i + 1, blockMs };

@@ -17,7 +17,7 @@ import { nullClassOf, type Manifest } from './manifest';
 import { Mulberry32, normals } from './noise';
 import type { GenerateParams, PassBatching } from './params';
 import { guide, makeSampler } from './samplers';
-import { makeSchedule, samplingTimesteps } from './noise-schedule';
+import { makeSchedule } from './noise-schedule';
 import { blocksBeforeFirstExit, runPass, type DepthPolicy, type PassResult } from './exit-rule';
 
 export interface PassSummary {
@@ -66,7 +66,7 @@ export interface GenerateOptions {
   now?: () => number;
 }
 
-export function depthPolicy(p: GenerateParams): DepthPolicy {
+export function depthPolicy(p: GenerateParams, m: Manifest): DepthPolicy {
   switch (p.mode) {
     case 'full':
       return { kind: 'full' };
@@ -78,8 +78,9 @@ export function depthPolicy(p: GenerateParams): DepthPolicy {
       return {
         kind: 'adaptive',
         threshold: p.threshold,
+        rule: m.exit.rule,
+        numInBlocks: m.architecture.numInBlocks,
         minDepth: p.minDepth,
-        patience: p.patience,
         batch: p.batching === 'any' ? 'any' : 'all',
       };
   }
@@ -139,11 +140,11 @@ export async function generate(
   const rng = new Mulberry32(params.seed);
   let x = normals(rng, size);
   const schedule = makeSchedule(manifest.schedule);
-  const timesteps = samplingTimesteps(schedule.numTimesteps, params.steps);
+  const timesteps = schedule.timesteps(params.steps);
   const [lo, hi] = manifest.image.valueRange;
   const sampler = makeSampler(params.sampler, params.eta, manifest.image.valueRange);
   let samplerState = sampler.initialState;
-  const policy = depthPolicy(params);
+  const policy = depthPolicy(params, manifest);
   const uncondPolicy = unconditionalPolicy(policy, params.batching, params.guidance, params.minDepth);
   const n = denoiser.numBlocks;
   checkDepthFloor(policy, denoiser, timesteps.length);

@@ -7,6 +7,7 @@ import { ManifestError } from './errors';
 import { PASS_BATCHINGS } from './batching';
 import format from './manifest-format.json';
 import { SAMPLERS, type SamplerName } from './samplers';
+import { EXIT_RULES } from './exit-rule';
 
 /** The version this runtime reads; tools/export writes it from the same file. */
 export const FORMAT_VERSION: number = format.formatVersion;
@@ -74,21 +75,44 @@ export const manifestSchema = z.object({
       /** A short name for files: tools/export/judges/<id> holds the classifier that judges it. */
       id: z.string().regex(/^[A-Za-z0-9._ -]+$/, 'must be a plain file name'),
       name: z.string(),
-      split: z.object({
-        rule: z.string(),
-        train: z.number().int().nonnegative(),
-        heldout: z.number().int().nonnegative(),
-      }),
+      /** How the held-out split was made; absent when not known (a checkpoint trained elsewhere). */
+      split: z
+        .object({
+          rule: z.string(),
+          train: z.number().int().nonnegative(),
+          heldout: z.number().int().nonnegative(),
+        })
+        .optional(),
       attribution: z.string().optional(),
     })
     .optional(),
-  schedule: z.object({
-    type: z.literal('ddpm-linear'),
-    numTimesteps: z.number().int().positive(),
-    betaStart: z.number().positive().lt(1),
-    betaEnd: z.number().positive().lt(1),
-    predicts: z.literal('epsilon'),
-  }),
+  /** The noise schedule: discrete DDPM steps, or the official AdaDiff code's continuous VP-SDE (noise-schedule.ts). */
+  schedule: z.discriminatedUnion('type', [
+    z.object({
+      type: z.literal('ddpm-linear'),
+      numTimesteps: z.number().int().positive(),
+      betaStart: z.number().positive().lt(1),
+      betaEnd: z.number().positive().lt(1),
+      predicts: z.literal('epsilon'),
+    }),
+    z.object({
+      type: z.literal('vp-continuous'),
+      betaMin: z.number().positive(),
+      betaMax: z.number().positive(),
+      /** The network is fed timeScale·s for continuous time s (999·s in the official code). */
+      timeScale: z.number().positive(),
+      /** The last sampling step's s (the official Euler–Maruyama grid ends at 1e-3). */
+      tMin: z.number().positive().lt(1),
+      predicts: z.literal('epsilon'),
+    }),
+  ]),
+  /**
+   * How blocks decide to exit. head 'uem': AdaDiff's timestep-aware uncertainty module (the paper's);
+   * 'lte': the official AdaDiff code's certainty head, whose block graphs output 1 − its mean
+   * certainty, so that one θ reads both. rule 'first': the first block at or after the minimum
+   * depth whose mean uncertainty is at most θ; 'official': the official code's (exit-rule.ts).
+   */
+  exit: z.object({ head: z.enum(['uem', 'lte']), rule: z.enum(EXIT_RULES) }),
   architecture: z.object({
     type: z.literal('uvit'),
     embedDim: z.number().int().positive(),

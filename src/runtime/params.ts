@@ -9,6 +9,7 @@ import { isConditional, type Manifest } from './manifest';
 
 // the views read a model's kind and its calibration's reference through the descriptors' module
 export { fullDepthRow, isConditional } from './manifest';
+import { lastTimestep, maxSteps } from './noise-schedule';
 import { SAMPLERS, type SamplerName } from './samplers';
 
 export const MODES = ['adaptive', 'full', 'static', 'depths'] as const;
@@ -32,7 +33,6 @@ export interface GenerateParams {
    */
   threshold: number;
   minDepth: number;
-  patience: number;
   batching: PassBatching;
   /**
    * Run the unconditional guidance pass on every N-th step only (from the first); the steps
@@ -72,10 +72,9 @@ export function defaultParams(m: Manifest): GenerateParams {
     guidance: m.defaults.guidance,
     threshold: m.defaults.threshold,
     minDepth: m.defaults.minDepth ?? 1,
-    patience: 1,
     batching: m.defaults.batching ?? 'separate',
     unconditionalEvery: m.defaults.unconditionalEvery ?? 1,
-    guidanceMaxT: m.defaults.guidanceMaxT ?? m.schedule.numTimesteps - 1,
+    guidanceMaxT: m.defaults.guidanceMaxT ?? lastTimestep(m.schedule),
     mode: 'adaptive',
     staticDepth: m.architecture.numBlocks,
     depths: [],
@@ -90,7 +89,7 @@ export function defaultParams(m: Manifest): GenerateParams {
 export function withoutGuidanceSchedule(
   m: Manifest,
 ): Pick<GenerateParams, 'unconditionalEvery' | 'guidanceMaxT'> {
-  return { unconditionalEvery: 1, guidanceMaxT: m.schedule.numTimesteps - 1 };
+  return { unconditionalEvery: 1, guidanceMaxT: lastTimestep(m.schedule) };
 }
 
 /**
@@ -156,7 +155,7 @@ export const PARAM_SPECS = {
     help: 'sampling steps',
     defaultText: "the manifest's",
     kind: 'int',
-    range: (m) => [1, m ? Math.min(MAX_STEPS, m.schedule.numTimesteps) : MAX_STEPS],
+    range: (m) => [1, m ? maxSteps(m.schedule, MAX_STEPS) : MAX_STEPS],
   },
   sampler: {
     key: 'sampler',
@@ -164,11 +163,16 @@ export const PARAM_SPECS = {
     flag: 'sampler',
     metavar: 'NAME',
     label: 'Sampler',
-    help: 'DDIM, DPM-Solver++ (2M) or ancestral DDPM',
+    help: 'DDIM, DPM-Solver++ (2M), ancestral DDPM, or Euler–Maruyama (continuous-time models)',
     defaultText: "the manifest's",
     kind: 'enum',
     values: SAMPLERS,
-    valueLabels: { ddim: 'DDIM', dpmpp2m: 'DPM-Solver++ (2M)', ddpm: 'DDPM (ancestral)' },
+    valueLabels: {
+      ddim: 'DDIM',
+      dpmpp2m: 'DPM-Solver++ (2M)',
+      ddpm: 'DDPM (ancestral)',
+      'euler-maruyama': 'Euler–Maruyama (the official eval; continuous-time models)',
+    },
   },
   eta: {
     key: 'eta',
@@ -213,16 +217,6 @@ export const PARAM_SPECS = {
     kind: 'int',
     range: blocks,
   },
-  patience: {
-    key: 'patience',
-    flag: 'patience',
-    metavar: 'N',
-    label: 'Patience',
-    help: 'confident blocks in a row needed in the first half',
-    defaultText: '1',
-    kind: 'int',
-    range: blocks,
-  },
   batching: {
     key: 'batching',
     urlKey: 'batching',
@@ -254,7 +248,7 @@ export const PARAM_SPECS = {
     help: 'guide only the steps with timestep t ≤ T',
     defaultText: "the manifest's; --full-depth guides every step",
     kind: 'int',
-    range: (m) => [0, m ? m.schedule.numTimesteps - 1 : Infinity],
+    range: (m) => [0, m ? lastTimestep(m.schedule) : Infinity],
   },
   mode: {
     key: 'mode',

@@ -3,10 +3,10 @@
  * current sample, the model's noise estimate and the two timesteps, return the next sample and
  * the predicted clean image. The model never knows which sampler drives it.
  */
-import { alphaBar, type NoiseSchedule } from './noise-schedule';
+import type { NoiseSchedule } from './noise-schedule';
 
-export type SamplerName = 'ddim' | 'dpmpp2m' | 'ddpm';
-export const SAMPLERS: readonly SamplerName[] = ['ddim', 'dpmpp2m', 'ddpm'];
+export type SamplerName = 'ddim' | 'dpmpp2m' | 'ddpm' | 'euler-maruyama';
+export const SAMPLERS: readonly SamplerName[] = ['ddim', 'dpmpp2m', 'ddpm', 'euler-maruyama'];
 
 export interface StepInput {
   x: Float32Array;
@@ -68,8 +68,8 @@ export function ddim(eta = 0, range?: ValueRange): Sampler<null> {
     name: 'ddim',
     initialState: null,
     step(schedule, { x, eps, t, tPrev, noise }) {
-      const ab = alphaBar(schedule, t);
-      const abPrev = alphaBar(schedule, tPrev);
+      const ab = schedule.alphaBar(t);
+      const abPrev = schedule.alphaBar(tPrev);
       const x0 = predictX0(x, eps, ab, range);
       const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
       const dirScale = Math.sqrt(Math.max(1 - abPrev - sigma * sigma, 0));
@@ -92,8 +92,8 @@ export function ddpm(range?: ValueRange): Sampler<null> {
     name: 'ddpm',
     initialState: null,
     step(schedule, { x, eps, t, tPrev, noise }) {
-      const ab = alphaBar(schedule, t);
-      const abPrev = alphaBar(schedule, tPrev);
+      const ab = schedule.alphaBar(t);
+      const abPrev = schedule.alphaBar(tPrev);
       const alpha = ab / abPrev;
       const beta = 1 - alpha;
       const x0 = predictX0(x, eps, ab, range);
@@ -121,8 +121,8 @@ export function dpmpp2m(range?: ValueRange): Sampler<DpmState> {
     name: 'dpmpp2m',
     initialState: { previous: null },
     step(schedule, { x, eps, t, tPrev }, state) {
-      const ab = alphaBar(schedule, t);
-      const abPrev = alphaBar(schedule, tPrev);
+      const ab = schedule.alphaBar(t);
+      const abPrev = schedule.alphaBar(tPrev);
       const x0 = predictX0(x, eps, ab, range);
       const lambda = 0.5 * Math.log(ab / (1 - ab));
       if (abPrev >= 1) return { x: x0, x0, state: { previous: null } };
@@ -146,6 +146,36 @@ export function dpmpp2m(range?: ValueRange): Sampler<DpmState> {
   };
 }
 
+/**
+ * Euler–Maruyama on the reverse VP-SDE, the official AdaDiff eval's sampler (tools/export's
+ * euler_maruyama_step): x ← x + (f − g²·score)·Δs + g·√|Δs|·z with f = −½β(s)x, g² = β(s),
+ * score = −ε/√(1−ᾱ); no noise on the step to the clean image. Continuous schedules only (it needs
+ * β at any time); the official eval runs 1000 steps of it.
+ */
+export function eulerMaruyama(range?: ValueRange): Sampler<null> {
+  return {
+    name: 'euler-maruyama',
+    initialState: null,
+    step(schedule, { x, eps, t, tPrev, noise }) {
+      if (!schedule.beta) throw new Error('euler-maruyama needs a continuous (vp-continuous) noise schedule');
+      const ab = schedule.alphaBar(t);
+      const scale = schedule.lastTimestep; // timesteps are timeScale·s
+      const ds = (Math.max(tPrev, 0) - t) / scale;
+      const beta = schedule.beta(t);
+      const scoreScale = -1 / Math.sqrt(1 - ab);
+      const z = tPrev > 0 ? noise() : null;
+      const g = z ? Math.sqrt(beta) * Math.sqrt(-ds) : 0;
+      const out = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) {
+        const xi = x[i] as number;
+        const drift = -0.5 * beta * xi - beta * scoreScale * (eps[i] as number);
+        out[i] = xi + drift * ds + (z ? g * (z[i] as number) : 0);
+      }
+      return { x: out, x0: predictX0(x, eps, ab, range), state: null };
+    },
+  };
+}
+
 export function makeSampler(name: SamplerName, eta = 0, range?: ValueRange): Sampler<unknown> {
   switch (name) {
     case 'ddim':
@@ -154,6 +184,8 @@ export function makeSampler(name: SamplerName, eta = 0, range?: ValueRange): Sam
       return ddpm(range) as Sampler<unknown>;
     case 'dpmpp2m':
       return dpmpp2m(range) as Sampler<unknown>;
+    case 'euler-maruyama':
+      return eulerMaruyama(range) as Sampler<unknown>;
   }
 }
 

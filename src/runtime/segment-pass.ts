@@ -22,6 +22,7 @@ export interface PassHost {
   readonly numBlocks: number;
   blockSession(i: number): InferenceSession | null;
   skipFrom(i: number): number | null;
+  blockFeeds(i: number, hidden: Tensor, temb: Tensor, skip?: Tensor): Feeds;
   neededLater(j: number, after: number): boolean;
 }
 
@@ -104,9 +105,13 @@ export class SegmentPass implements ForwardPass {
   protected launch(i: number): Promise<Record<string, Tensor>> {
     const session = this.runner.blockSession(i);
     if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
-    const feeds: Feeds = { hidden: this.hidden, temb: this.temb };
     const src = this.runner.skipFrom(i);
-    if (src !== null) feeds.skip = this.outputs.get(src)!;
+    const feeds = this.runner.blockFeeds(
+      i,
+      this.hidden,
+      this.temb,
+      src === null ? undefined : this.outputs.get(src),
+    );
     return this.exec.run(session, feeds);
   }
 

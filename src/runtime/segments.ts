@@ -218,6 +218,19 @@ export class SegmentRunner implements Denoiser, PassHost {
     return this.manifest.segments.blocks[i]!.skipFrom;
   }
 
+  /**
+   * Block i's feeds from the tokens, the timestep embedding and its skip: only the inputs its graph
+   * takes (the official certainty head reads no time, so its blocks take no temb).
+   */
+  blockFeeds(i: number, hidden: Tensor, temb: Tensor, skip?: Tensor): Feeds {
+    const feeds: Feeds = { hidden };
+    for (const input of this.manifest.segments.blocks[i]!.inputs) {
+      if (input.name === 'temb') feeds.temb = temb;
+      if (input.name === 'skip' && skip) feeds.skip = skip;
+    }
+    return feeds;
+  }
+
   /** Whether block j's output is still needed after block `after` has run (as a later skip). */
   neededLater(j: number, after: number): boolean {
     for (let k = after + 1; k < this.numBlocks; k++) if (this.skipFrom(k) === j) return true;

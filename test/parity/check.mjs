@@ -31,9 +31,14 @@ function maxAbs(a, b) {
   return a.length === b.length ? m : Infinity;
 }
 
-/** A block's inputs: the previous tokens, the timestep embedding, and its long skip if it has one. */
+/** A block's inputs: the previous tokens, the timestep embedding if its graph takes one, its long skip if any. */
 function feeds(block, hidden, temb, skipOf) {
-  return block.skipFrom === null ? { hidden, temb } : { hidden, temb, skip: skipOf(block.skipFrom) };
+  const timed = block.inputs.some((i) => i.name === 'temb');
+  return {
+    hidden,
+    ...(timed ? { temb } : {}),
+    ...(block.skipFrom === null ? {} : { skip: skipOf(block.skipFrom) }),
+  };
 }
 
 /** Returns [{ name, error }] for every comparison made. */

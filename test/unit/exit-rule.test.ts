@@ -45,8 +45,9 @@ const adaptive = (
 ): DepthPolicy => ({
   kind: 'adaptive',
   threshold,
+  rule: 'first',
+  numInBlocks: 3,
   minDepth: 1,
-  patience: 1,
   batch: 'all',
   ...extra,
 });
@@ -89,12 +90,17 @@ describe('adaptive exit', () => {
     expect((await run(u, adaptive(0.5, { minDepth: 2 }))).exitBlock).toBe(1);
   });
 
-  it('patience needs confident blocks in a row in the first half only', async () => {
-    // blocks 2 and 3 are confident: with patience 2 the exit moves from 2 to 3
-    expect((await run(u, adaptive(0.1, { patience: 2 }))).exitBlock).toBe(3);
-    // a single confident block in the second half (block 5 of 7) exits despite patience
-    const late = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.01, 0.5]];
-    expect((await run(late, adaptive(0.1, { patience: 3 }))).exitBlock).toBe(5);
+  it('the official rule: the second confident in-block, any two; the first confident mid- or out-block; below θ', async () => {
+    const official = (theta: number) => adaptive(theta, { rule: 'official' });
+    // 7 blocks: in-blocks 0–2, mid-block 3, out-blocks 4–6; blocks 2 and 3 are confident at θ 0.1
+    expect((await run(u, official(0.1))).exitBlock).toBe(3); // in-block 2 is the first: passed over
+    // two in-blocks apart count too: 0 and 2 confident, 1 not (the count never resets)
+    expect((await run([[0.05, 0.5, 0.05, 0.5, 0.5, 0.5, 0.5]], official(0.1))).exitBlock).toBe(2);
+    // a single confident in-block is passed over; the first confident out-block exits
+    expect((await run([[0.5, 0.05, 0.5, 0.5, 0.5, 0.05, 0.5]], official(0.1))).exitBlock).toBe(5);
+    // strictly below θ: an uncertainty equal to θ is not confident (its certainty is not above 1 − θ)
+    expect((await run([[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]], official(0.1))).exitBlock).toBe(6);
+    expect((await run([[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]], adaptive(0.1))).exitBlock).toBe(0);
   });
 
   it('batch policy: "all" waits for every sample, "any" for one', async () => {

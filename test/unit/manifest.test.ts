@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  FORMAT_VERSION,
   IntegrityError,
+  lastTimestep,
   loadModel,
   ManifestError,
   parseManifest,
@@ -37,11 +39,11 @@ describe('manifest validation names the file and the field', () => {
 
   it('unknown format version', () => {
     const m = clone();
-    m.formatVersion = 2;
+    m.formatVersion = FORMAT_VERSION + 1;
     const e = manifestError(m);
     expect(e.field).toBe('formatVersion');
     expect(e.message).toContain('m/manifest.json');
-    expect(e.message).toMatch(/version 1/);
+    expect(e.message).toMatch(new RegExp(`version ${FORMAT_VERSION}`));
   });
 
   it('missing field', () => {
@@ -231,7 +233,7 @@ describe('generate parameters are validated, never clamped', () => {
     expect(p.minDepth).toBe(m.defaults.minDepth ?? 1);
     expect(p.batching).toBe(m.defaults.batching ?? 'separate');
     expect(p.unconditionalEvery).toBe(m.defaults.unconditionalEvery ?? 1);
-    expect(p.guidanceMaxT).toBe(m.defaults.guidanceMaxT ?? m.schedule.numTimesteps - 1);
+    expect(p.guidanceMaxT).toBe(m.defaults.guidanceMaxT ?? lastTimestep(m.schedule));
     const deeper = parseManifest({
       ...clone(),
       defaults: { ...m.defaults, minDepth: 7, batching: 'any', unconditionalEvery: 3, guidanceMaxT: 500 },
@@ -239,12 +241,12 @@ describe('generate parameters are validated, never clamped', () => {
     expect(resolveParams(deeper, {}).guidanceMaxT).toBe(500);
     const everyStep = { ...m.defaults, guidanceMaxT: undefined };
     expect(resolveParams(parseManifest({ ...clone(), defaults: everyStep }), {}).guidanceMaxT).toBe(
-      m.schedule.numTimesteps - 1,
+      lastTimestep(m.schedule),
     );
     expect(() => parseManifest({ ...clone(), defaults: { ...m.defaults, guidanceMaxT: -1 } })).toThrow(
       /guidanceMaxT/,
     );
-    expect(() => resolveParams(m, { guidanceMaxT: m.schedule.numTimesteps })).toThrow(/guidanceMaxT/);
+    expect(() => resolveParams(m, { guidanceMaxT: lastTimestep(m.schedule) + 1 })).toThrow(/guidanceMaxT/);
     expect(resolveParams(deeper, {}).minDepth).toBe(7);
     expect(resolveParams(deeper, {}).batching).toBe('any');
     expect(resolveParams(deeper, {}).unconditionalEvery).toBe(3);

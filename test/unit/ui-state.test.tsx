@@ -8,6 +8,7 @@ import {
   addCounts,
   defaultParams,
   emptyTotals,
+  lastTimestep,
   parseManifest,
   type GenerateParams,
   type StepEvent,
@@ -448,7 +449,7 @@ describe('components', () => {
     await generateIntent();
     expect(fake.calls[0]).toMatchObject({
       unconditionalEvery: 1,
-      guidanceMaxT: manifest.schedule.numTimesteps - 1,
+      guidanceMaxT: lastTimestep(manifest.schedule),
     });
     fireEvent.click(screen.getByRole('button', { name: 'Use the model’s settings' }));
     expect(useParams.getState().guidanceSchedule).toBe(true);

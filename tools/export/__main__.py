@@ -11,6 +11,7 @@ COMMANDS = {
     "evaluate": ("pipeline.evaluate", "sample at full depth and at several θ; report quality and blocks saved"),
     "choose-default": ("pipeline.choose_default", "pick the default θ from evaluate reports of several draws"),
     "export": ("pipeline.export", "write the per-block ONNX segments and manifest.json the runtime loads"),
+    "import-official": ("pipeline.import_official", "an official AdaDiff checkpoint (nnet_ema.pth) as a model folder"),
     "checkpoint": ("core.checkpoint", "checkpoint maintenance (compact a resume point)"),
     "diagnose": ("studies.diagnose", "study: exit policies against the true ε gap"),
     "frontier": ("studies.frontier", "study: adaptive exits against static switch schedules at equal blocks"),

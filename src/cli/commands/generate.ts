@@ -34,7 +34,6 @@ const GENERATE_FLAGS = [
   'guidance',
   'threshold',
   'min-depth',
-  'patience',
   'batching',
   'uncond-every',
   'guidance-max-t',

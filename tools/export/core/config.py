@@ -29,8 +29,14 @@ DEFAULTS = {
         "qkv_bias": False,
         "num_classes": None,
         "conv": True,
+        "mlp_time_embed": False,  # upstream U-ViT's MLP on the time embedding
+        "exit_head": "uem",  # AdaDiff's UEM ("uem") or the official code's certainty head ("lte")
+        "exit_rule": "first",  # the first confident block ("first") or the official code's ("official")
     },
-    "schedule": {"num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
+    # "ddpm-linear" (discrete, integer timesteps) uses the first three; "vp-continuous" (the official
+    # AdaDiff code's, for imported checkpoints) the last four
+    "schedule": {"type": "ddpm-linear", "num_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
+                 "beta_min": 0.1, "beta_max": 20.0, "time_scale": 999, "t_min": 1e-3},
     "train": {
         "batch_size": 64,
         "lr": 1e-3,

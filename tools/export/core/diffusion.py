@@ -1,15 +1,21 @@
-"""Noise schedule, AdaDiff's training losses, and a reference DDIM sampler with early exits.
+"""Noise schedules, AdaDiff's training losses, the exit rules, and reference samplers with exits.
 
-The sampler here is the reference the TypeScript runtime is tested against: its timestep rule
-(`ddim_timesteps`) and update (`ddim_step`) are written the same way there.
+The samplers here are the reference the TypeScript runtime is tested against: its timesteps
+(`NoiseSchedule.timesteps`), updates (`ddim_step` …) and exit rules are written the same way there.
+A timestep is always what the network is fed: an integer DDPM step, or 999·t for the official
+AdaDiff code's continuous VP-SDE.
 """
+
+import math
 
 import numpy as np
 import torch
 
 
 class NoiseSchedule:
-    """Discrete DDPM schedule with linearly spaced betas (Ho et al.)."""
+    """Discrete DDPM schedule with linearly spaced betas (Ho et al.); timesteps 0 … T−1."""
+
+    kind = "ddpm-linear"
 
     def __init__(self, num_timesteps=1000, beta_start=1e-4, beta_end=0.02):
         self.num_timesteps = num_timesteps
@@ -30,6 +36,66 @@ class NoiseSchedule:
         """ᾱ_t for integer timesteps t (tensor) as float32."""
         table = torch.as_tensor(self.alphas_cumprod, dtype=torch.float32, device=device)
         return table[t]
+
+    def alpha_bar(self, t):
+        """ᾱ at one timestep; −1 (after the last step) is the clean image, ᾱ = 1."""
+        return 1.0 if t < 0 else float(self.alphas_cumprod[t])
+
+    def timesteps(self, steps):
+        return ddim_timesteps(self.num_timesteps, steps)
+
+
+class VPContinuous:
+    """The official AdaDiff code's continuous VP-SDE (Song et al. 2021): β(s) = β_min + (β_max − β_min)·s
+    for s ∈ (0, 1], ᾱ(s) = exp(−β_min·s − ½(β_max − β_min)·s²). Its timesteps are what the network is
+    fed, t = time_scale·s (999·s), so they compare and print like the discrete ones."""
+
+    kind = "vp-continuous"
+
+    def __init__(self, beta_min=0.1, beta_max=20.0, time_scale=999, t_min=1e-3):
+        self.beta_min, self.beta_max, self.time_scale, self.t_min = beta_min, beta_max, time_scale, t_min
+        self.num_timesteps = time_scale + 1  # timesteps lie in [0, time_scale]
+
+    def to_manifest(self):
+        return {
+            "type": "vp-continuous",
+            "betaMin": self.beta_min,
+            "betaMax": self.beta_max,
+            "timeScale": self.time_scale,
+            "tMin": self.t_min,
+            "predicts": "epsilon",
+        }
+
+    def alpha_bar(self, t):
+        if t < 0:
+            return 1.0
+        s = t / self.time_scale
+        return math.exp(-self.beta_min * s - 0.5 * (self.beta_max - self.beta_min) * s * s)
+
+    def beta(self, t):
+        return self.beta_min + (self.beta_max - self.beta_min) * t / self.time_scale
+
+    def timesteps(self, steps):
+        """s from 1 down to t_min in equal steps (the official Euler–Maruyama grid), as network time."""
+        if steps < 1:
+            raise ValueError(f"steps must be ≥ 1, got {steps}")
+        s = np.linspace(1.0, self.t_min, steps) if steps > 1 else np.array([1.0])
+        return [float(self.time_scale * v) for v in s]
+
+    def ab(self, t, device=None):
+        raise NotImplementedError("models with a continuous VP-SDE are imported (tools.export import-official), "
+                                  "not trained here")
+
+
+SCHEDULES = {"ddpm-linear": NoiseSchedule, "vp-continuous": VPContinuous}
+
+
+def make_schedule(cfg):
+    """The config's `schedule` block as a schedule object (its `type` picks the kind)."""
+    kind = cfg.get("type", "ddpm-linear")
+    keys = {"ddpm-linear": ("num_timesteps", "beta_start", "beta_end"),
+            "vp-continuous": ("beta_min", "beta_max", "time_scale", "t_min")}[kind]
+    return SCHEDULES[kind](**{k: cfg[k] for k in keys if k in cfg})
 
 
 def pseudo_uncertainty(eps_hat, eps):
@@ -151,16 +217,50 @@ def dpmpp2m_step(x, eps, ab_t, ab_prev, previous=None):
     return x_prev, x0, (x0, lam)
 
 
-SAMPLERS = ("ddim", "dpmpp2m", "ddpm")  # the runtime's SAMPLERS
+def euler_maruyama_step(x, eps, schedule, t, t_prev, noise=None):
+    """One Euler–Maruyama step of the reverse VP-SDE from t to t_prev (the official eval's sampler):
+    x ← x + (f − g²·score)·Δs + g·√|Δs|·z, f = −½β(s)x, g² = β(s), score = −ε/√(1−ᾱ); no noise on
+    the step to the clean image. Needs a continuous schedule (β at any time). Returns (x_prev, x̂0)."""
+    if not isinstance(schedule, VPContinuous):
+        raise ValueError("euler-maruyama needs a continuous (vp-continuous) noise schedule")
+    ab = schedule.alpha_bar(t)
+    ds = (max(t_prev, 0.0) - t) / schedule.time_scale  # negative: time runs down
+    beta = schedule.beta(t)
+    score = -eps / (1 - ab) ** 0.5
+    x_prev = x + (-0.5 * beta * x - beta * score) * ds
+    if t_prev > 0 and noise is not None:
+        x_prev = x_prev + beta**0.5 * (-ds) ** 0.5 * noise
+    return x_prev, predict_x0(x, eps, ab)
 
 
-def first_confident(unc, threshold, min_depth=1):
-    """Per sample, the first block with mean uncertainty ≤ θ at or after min_depth (the last block
-    if none): unc [B, num_blocks] of per-block means, or a bool mask of confident blocks."""
-    confident = unc.clone() if unc.dtype == torch.bool else unc <= threshold
+SAMPLERS = ("ddim", "dpmpp2m", "ddpm", "euler-maruyama")  # the runtime's SAMPLERS
+# exit rules (the manifest's exit.rule): the first confident block at or after the minimum depth
+# (AdaDiff's, as this project trains), or the official code's
+EXIT_RULES = ("first", "official")
+
+
+def confident_blocks(unc, threshold, rule="first"):
+    """Which blocks are confident: mean uncertainty ≤ θ (first), or < θ (official: its certainty > 1 − θ)."""
+    return unc < threshold if rule == "official" else unc <= threshold
+
+
+def first_confident(unc, threshold, min_depth=1, rule="first", num_in=None):
+    """Per sample, the exit block (the last block if none is confident): unc [B, num_blocks] of
+    per-block means, or a bool mask of confident blocks. rule "first": the first confident block at
+    or after min_depth. rule "official" (the official AdaDiff code's UViT.forward): in the first
+    num_in blocks (the in-blocks) the second confident one, any two, the count never resetting;
+    the mid-block and out-blocks exit at the first confident one."""
+    confident = unc.clone() if unc.dtype == torch.bool else confident_blocks(unc, threshold, rule)
     confident[:, : max(min_depth, 1) - 1] = False
     confident[:, -1] = True
-    return confident.float().argmax(dim=1)
+    if rule == "first":
+        return confident.float().argmax(dim=1)
+    if num_in is None:
+        raise ValueError("the official exit rule needs num_in, the number of in-blocks")
+    seen = torch.cumsum(confident[:, :num_in].long(), dim=1)
+    exits = confident.clone()
+    exits[:, :num_in] = confident[:, :num_in] & (seen >= 2)  # the second confident in-block, not the first
+    return exits.float().argmax(dim=1)
 
 
 @torch.no_grad()
@@ -180,7 +280,10 @@ def adaptive_eps(model, x, t, y, threshold, min_depth=1):
     Returns eps [B,...], exit block per sample [B] (0-based), uncertainties [B, num_blocks].
     """
     eps_all, unc = exits_of(model, x, t, y)
-    exit_block = first_confident(unc, threshold, min_depth)
+    # θ 1 is how sample() fixes a depth (static baselines, the shallow pass): exactly min_depth
+    # blocks, whatever the model's exit rule
+    rule = "first" if threshold >= 1.0 else model.exit_rule
+    exit_block = first_confident(unc, threshold, min_depth, rule, model.num_in)
     return eps_all[torch.arange(x.shape[0]), exit_block], exit_block, unc
 
 
@@ -208,13 +311,15 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     denoise(model, x, t, y, threshold, min_depth) → (eps, exit block, uncertainties): one pass's
     exit rule (default: the step-level exit, adaptive_eps; token_exit.py passes its own).
 
-    sampler: one of SAMPLERS, stepped as the runtime's are (DDIM by default; ddpm needs step_noise).
+    sampler: one of SAMPLERS, stepped as the runtime's are (DDIM by default; ddpm and euler-maruyama
+    need step_noise; euler-maruyama a continuous schedule).
     depths: a static baseline (the runtime's modes 'static' and 'schedule'): the passes at step k run
     depths[k] blocks, whatever the uncertainties say — but for 'shallow''s unconditional pass, which
     stops at min_depth in every mode; threshold is then unused.
 
-    threshold 0 = full depth (with the defaults for the rest; the reference every saving is counted
-    against). min_depth: no exit before this many blocks (the runtime's minDepth).
+    threshold 0 lets no block exit (with separate batching, every step guided and no reuse it is full
+    depth, the reference every saving is counted against). min_depth: no exit before this many
+    blocks (the runtime's minDepth). The exit rule is the model's (model.exit_rule).
     batching (the runtime's): "separate" — the conditional and unconditional passes exit on their
     own; "weighted" — on their own, the unconditional one at unconditional_threshold(θ, g);
     "shallow" — the conditional pass exits at θ, the unconditional one always at min_depth; "all" —
@@ -233,15 +338,15 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
     if int(uncond_every) != uncond_every or uncond_every < 1:
         raise ValueError(f"uncond_every must be an integer ≥ 1, got {uncond_every!r}")
     x = noise
-    ts = ddim_timesteps(schedule.num_timesteps, steps)
+    ts = schedule.timesteps(steps)
     null = torch.full_like(y, model.num_classes)
     rows = torch.arange(x.shape[0])
     trace = []
     guided = 0  # guided steps so far: the unconditional pass runs on every uncond_every-th of them
     solver_state = None  # DPM-Solver++'s previous x̂0 and λ
     for k, t in enumerate(ts):
-        ab_t = float(schedule.alphas_cumprod[t])
-        ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+        t_prev = ts[k + 1] if k + 1 < len(ts) else -1
+        ab_t, ab_prev = schedule.alpha_bar(t), schedule.alpha_bar(t_prev)
         tt = torch.full((x.shape[0],), float(t))
         # θ 1 exits at the first block allowed (a mean uncertainty is a sigmoid's, never above 1):
         # a static baseline's depth is that floor
@@ -254,7 +359,9 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
         elif batching == "all" and depths is None:
             eps_c_all, unc_c = exits_of(model, x, tt, y)
             eps_u_all, unc_u = exits_of(model, x, tt, null)
-            exit_c = exit_u = first_confident((unc_c <= threshold) & (unc_u <= threshold), threshold, min_depth)
+            rule = model.exit_rule
+            both = confident_blocks(unc_c, threshold, rule) & confident_blocks(unc_u, threshold, rule)
+            exit_c = exit_u = first_confident(both, threshold, min_depth, model.exit_rule, model.num_in)
             eps_c, eps_u = eps_c_all[rows, exit_c], eps_u_all[rows, exit_u]
         else:
             eps_c, exit_c, unc_c = denoise(model, x, tt, y, theta_c, min_c)
@@ -285,6 +392,8 @@ def sample(model, schedule, y, noise, steps=20, guidance=1.0, threshold=0.0, eta
             x, _ = ddim_step(x, eps, ab_t, ab_prev, eta, z)
         elif sampler == "ddpm":
             x, _ = ddpm_step(x, eps, ab_t, ab_prev, z)
+        elif sampler == "euler-maruyama":
+            x, _ = euler_maruyama_step(x, eps, schedule, t, t_prev, z)
         else:
             x, _, solver_state = dpmpp2m_step(x, eps, ab_t, ab_prev, solver_state)
         trace.append(record)

@@ -1,8 +1,10 @@
 """U-ViT (Bao et al.) with AdaDiff exits: the whole network, top to bottom, in one file.
 
-Parameter names follow upstream U-ViT's `libs/uvit.py` (patch_embed.proj, label_emb, pos_embed,
-in_blocks.N.*, mid_block.*, out_blocks.N.skip_linear, norm, decoder_pred, final_layer) so an
-upstream checkpoint loads; AdaDiff's additions live under `uems.N.*`.
+Parameter names follow upstream U-ViT's `libs/uvit.py` (patch_embed.proj, time_embed, label_emb,
+pos_embed, in_blocks.N.*, mid_block.*, out_blocks.N.skip_linear, norm, decoder_pred, final_layer) so
+an upstream checkpoint loads. The exit heads come in two kinds: AdaDiff's timestep-aware UEM as the
+paper describes it (`uems.N.*`, exit_head "uem"), and the official AdaDiff code's certainty head
+(`lte_classifer.N.lte`, sic, exit_head "lte"), so that the authors' checkpoints load as they are.
 
 Blocks are numbered 0..num_blocks-1 in execution order: in-blocks, the mid-block, out-blocks.
 After every block i an exit is possible: the shared head turns its tokens into a noise estimate,
@@ -95,6 +97,23 @@ class UEM(nn.Module):
         return torch.sigmoid(self.proj(self.norm(patch_tokens)) + self.time_proj(temb)[:, None, :])
 
 
+class LTE(nn.Module):
+    """The official AdaDiff code's exit head: a certainty σ(W·h + b) per pixel of each patch, on the raw
+    patch tokens (no norm, no time input). Its name and layout are the official `LTE`'s."""
+
+    def __init__(self, dim, out_per_token):
+        super().__init__()
+        self.lte = nn.Linear(dim, out_per_token)
+
+    def forward(self, patch_tokens):
+        return torch.sigmoid(self.lte(patch_tokens))
+
+
+EXIT_HEADS = ("uem", "lte")
+# the parameter-name prefix of each kind of exit head (what --uem-only trains)
+EXIT_HEAD_PREFIX = {"uem": "uems.", "lte": "lte_classifer."}
+
+
 class UViT(nn.Module):
     def __init__(
         self,
@@ -108,14 +127,20 @@ class UViT(nn.Module):
         qkv_bias=False,
         num_classes=10,
         conv=True,
+        mlp_time_embed=False,
+        exit_head="uem",
+        exit_rule="first",
     ):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
         if depth % 2:
             raise ValueError(f"depth {depth} must be even (depth//2 in-blocks, depth//2 out-blocks)")
+        if exit_head not in EXIT_HEADS:
+            raise ValueError(f"exit_head must be one of {EXIT_HEADS}, got {exit_head!r}")
         self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans
         self.embed_dim, self.num_classes = embed_dim, num_classes
+        self.exit_head, self.exit_rule = exit_head, exit_rule
         self.grid = img_size // patch_size
         self.num_patches = self.grid**2
         self.extras = 2 if num_classes > 0 else 1
@@ -123,6 +148,9 @@ class UViT(nn.Module):
 
         self.patch_embed = nn.Module()
         self.patch_embed.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        # upstream's optional MLP on the time embedding (off in every official AdaDiff config)
+        self.time_embed = (nn.Sequential(nn.Linear(embed_dim, 4 * embed_dim), nn.SiLU(),
+                                         nn.Linear(4 * embed_dim, embed_dim)) if mlp_time_embed else nn.Identity())
         if num_classes > 0:
             self.label_emb = nn.Embedding(num_classes + 1, embed_dim)  # the last row is the null class
         self.pos_embed = nn.Parameter(torch.zeros(1, self.extras + self.num_patches, embed_dim))
@@ -138,7 +166,10 @@ class UViT(nn.Module):
         self.decoder_pred = nn.Linear(embed_dim, self.patch_dim)
         self.final_layer = nn.Conv2d(in_chans, in_chans, 3, padding=1) if conv else nn.Identity()
 
-        self.uems = nn.ModuleList([UEM(embed_dim, self.patch_dim) for _ in range(self.num_blocks)])
+        if exit_head == "uem":
+            self.uems = nn.ModuleList([UEM(embed_dim, self.patch_dim) for _ in range(self.num_blocks)])
+        else:
+            self.lte_classifer = nn.ModuleList([LTE(embed_dim, self.patch_dim) for _ in range(self.num_blocks)])
 
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.apply(self._init_weights)
@@ -176,7 +207,7 @@ class UViT(nn.Module):
     def embed(self, x, t, y=None):
         """Noisy image, timestep, class → tokens [label, time, patches] and the UEM's timestep embedding."""
         patches = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
-        temb = timestep_embedding(t, self.embed_dim)
+        temb = self.time_embed(timestep_embedding(t, self.embed_dim))
         tokens = [temb[:, None, :]]
         if self.num_classes > 0:
             tokens.insert(0, self.label_emb(y)[:, None, :])
@@ -186,10 +217,17 @@ class UViT(nn.Module):
     def run_block(self, i, h, skip=None):
         return self.blocks[i](h, skip)
 
+    def uncertainty(self, i, h, temb):
+        """Exit head i on block i's tokens → per-token uncertainty [B, patches, p·p·C] in (0, 1): the
+        UEM's, or 1 − the official head's certainty, so that one θ (≤ its mean exits) reads both."""
+        patches = h[:, self.extras :, :]
+        if self.exit_head == "lte":
+            return 1.0 - self.lte_classifer[i](patches)
+        return self.uems[i](patches, temb)
+
     def uncertainty_map(self, i, h, temb):
-        """UEM i on block i's tokens → per-pixel uncertainty [B, C, H, W] in (0, 1)."""
-        u = self.uems[i](h[:, self.extras :, :], temb)
-        return unpatchify(u, self.in_chans, self.grid, self.patch_size)
+        """Exit head i on block i's tokens → per-pixel uncertainty [B, C, H, W] in (0, 1)."""
+        return unpatchify(self.uncertainty(i, h, temb), self.in_chans, self.grid, self.patch_size)
 
     def head(self, h):
         """The shared exit: LN → Linear → drop extra tokens → unpatchify → conv3x3 = predicted noise."""

@@ -29,7 +29,7 @@ import torch
 from .choose_default import MAX_AGREEMENT_DROP, MAX_FID_RATIO, MIN_PSNR, within_bounds
 from ..core.data import Options, load as load_data, source_of, trained_on
 from .classifier import default_judge, features_of, load_classifier, read_info
-from ..core.diffusion import BATCHINGS, SAMPLERS, NoiseSchedule, adaptive_eps, sample
+from ..core.diffusion import BATCHINGS, SAMPLERS, adaptive_eps, make_schedule, sample
 from ..core.errors import UserError, run_cli
 from .export import load_model
 from ..core.manifest import SamplingSettings
@@ -305,7 +305,7 @@ def main(argv=None):
         quantize_weights_(model)
     if not 1 <= args.min_depth <= model.num_blocks:
         raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidances = guidances or [cfg["sampling"]["guidance"]]
     if model.num_classes == 0:

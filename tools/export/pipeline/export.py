@@ -25,7 +25,7 @@ from ..core.data import trained_on
 from ..core.checkpoint import load_checkpoint
 from .choose_default import read_report
 from ..core.config import from_dict
-from ..core.diffusion import NoiseSchedule, sample
+from ..core.diffusion import make_schedule, sample
 from ..core.errors import UserError, run_cli
 from ..core.manifest import SamplingSettings, write_manifest
 from ..core.noise import normal
@@ -66,9 +66,17 @@ class BlockGraph(nn.Module):
         return block_with_uncertainty(self.model, self.i, hidden, temb, skip)
 
 
+class TimelessBlockGraph(BlockGraph):
+    """A block whose exit head reads no time (the official certainty head): no temb input, so the graph
+    has none that ONNX would drop."""
+
+    def forward(self, hidden, skip=None):
+        return block_with_uncertainty(self.model, self.i, hidden, None, skip)
+
+
 def block_with_uncertainty(model, i, hidden, temb, skip=None):
     h = model.run_block(i, hidden, skip)
-    u = model.uems[i](h[:, model.extras :, :], temb)
+    u = model.uncertainty(i, h, temb)
     return h, u.reshape(u.shape[0], -1).mean(dim=1)  # unpatchify only permutes: same mean
 
 
@@ -204,9 +212,11 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         for i in range(model.num_blocks):
             name = f"block_{i:02d}.onnx"
             src = model.skip_source(i)
-            ins = ["hidden", "temb"] + ([] if src is None else ["skip"])
-            block_args = (hidden, temb) + (() if src is None else (torch.randn(B, L, D),))
-            export(BlockGraph(model, i), block_args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
+            timed = model.exit_head == "uem"
+            ins = ["hidden"] + (["temb"] if timed else []) + ([] if src is None else ["skip"])
+            block_args = (hidden,) + ((temb,) if timed else ()) + (() if src is None else (torch.randn(B, L, D),))
+            graph = BlockGraph(model, i) if timed else TimelessBlockGraph(model, i)
+            export(graph, block_args, os.path.join(out_dir, name), ins, ["hidden_out", "uncertainty"])
             entry = _file_entry(
                 out_dir, name, f["blocks"][i],
                 [_io(n, "float32", ["batch", D] if n == "temb" else tok) for n in ins],
@@ -242,7 +252,9 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
     if len(classes) != model.num_classes:
         raise UserError(f"the checkpoint's data record names {len(classes)} classes, its model has "
                         f"{model.num_classes}")
-    data_section = {"id": dataset["id"], "name": dataset["name"], "split": dataset["split"]}
+    data_section = {"id": dataset["id"], "name": dataset["name"]}
+    if "split" in dataset:  # not known for a checkpoint trained elsewhere
+        data_section["split"] = dataset["split"]
     if dataset.get("attribution"):
         data_section["attribution"] = dataset["attribution"]
     return write_manifest(out_dir, {
@@ -252,7 +264,8 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         "classes": classes,
         **({"nullClass": model.num_classes} if classes else {}),
         "data": data_section,
-        "schedule": NoiseSchedule(**cfg["schedule"]).to_manifest(),
+        "schedule": make_schedule(cfg["schedule"]).to_manifest(),
+        "exit": {"head": model.exit_head, "rule": model.exit_rule},
         "architecture": {
             "type": "uvit",
             "embedDim": D,
@@ -319,7 +332,7 @@ def write_fixtures(model, cfg, out_dir, threshold, manifest, sampling=None):
     """Segment parity inputs/outputs and two whole sampling runs with the default sampler (full depth and
     at θ) with their exit decisions."""
     torch.manual_seed(0)
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     S, C = model.img_size, model.in_chans
     fx = FixtureWriter()
     x = torch.randn(2, C, S, S)

@@ -21,9 +21,9 @@ import torch
 from ..core import config as config_mod
 from ..core import data as data_mod
 from ..core.checkpoint import load_checkpoint, save_checkpoint
-from ..core.diffusion import NoiseSchedule, adadiff_losses, min_snr_weight
+from ..core.diffusion import adadiff_losses, make_schedule, min_snr_weight
 from ..core.errors import UserError, run_cli
-from ..core.uvit import build
+from ..core.uvit import EXIT_HEAD_PREFIX, build
 
 
 class TrainStep(torch.nn.Module):
@@ -121,7 +121,10 @@ def main(argv=None):
     x_all = torch.from_numpy(dataset.model_range()).to(device)
     y_all = torch.from_numpy(dataset.labels).to(device)
 
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
+    if schedule.kind != "ddpm-linear":
+        raise UserError(f"schedule.type {schedule.kind!r} is for imported checkpoints (tools.export import-official); "
+                        "training here uses ddpm-linear")
     model = build(cfg["model"]).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     state = {"step": 0, "images_seen": 0, "train_seconds": 0.0, "hardware": [], "last": {}}
@@ -136,7 +139,8 @@ def main(argv=None):
             print(f"no checkpoint in {args.out}: starting from scratch", file=sys.stderr)
     if resume_path:
         ckpt = load_checkpoint(resume_path, map_location=device)
-        if ckpt.get("config", {}).get("model") != cfg["model"]:
+        # compared as the config module reads it, so keys added since the checkpoint (with their defaults) match
+        if config_mod.from_dict(ckpt.get("config", {}), resume_path)["model"] != cfg["model"]:
             raise UserError(f"{resume_path} was trained with another model config; use its config or start afresh")
         if "model" not in ckpt and "ema" not in ckpt:
             raise UserError(f"{resume_path} holds no weights (neither 'model' nor 'ema')")
@@ -152,13 +156,14 @@ def main(argv=None):
         ckpt = load_checkpoint(args.init_from, map_location=device)
         weights = ckpt.get("ema") or ckpt.get("model") or ckpt
         missing, unexpected = model.load_state_dict(weights, strict=False)
-        foreign = [k for k in missing if not k.startswith("uems.")]
+        heads = EXIT_HEAD_PREFIX[model.exit_head]
+        foreign = [k for k in missing if not k.startswith(heads)]
         if foreign or unexpected:
             raise UserError(f"{args.init_from} does not fit this config: missing {foreign[:5]}, unexpected {unexpected[:5]}")
         ema.load_state_dict(model.state_dict())
 
     for n, p in model.named_parameters():  # frozen weights get no gradients (and DDP expects none)
-        p.requires_grad_(n.startswith("uems.") or not tcfg["train_uem_only"])
+        p.requires_grad_(n.startswith(EXIT_HEAD_PREFIX[model.exit_head]) or not tcfg["train_uem_only"])
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"], betas=tuple(tcfg["betas"]))
     warmup_from = 0

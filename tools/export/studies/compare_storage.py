@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from ..core.diffusion import NoiseSchedule
+from ..core.diffusion import make_schedule
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, evaluate_threshold, open_judge
 from ..pipeline.export import load_model
@@ -59,7 +59,7 @@ def main(argv=None):
     fp32, cfg, ckpt = load_model(args.checkpoint)
     int8 = copy.deepcopy(fp32)
     rounded = quantize_weights_(int8)
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     judge = open_judge(args, ckpt)
     settings = dict(min_depth=d.get("minDepth", 1), batching=d.get("batching", "separate"),
                     uncond_every=d.get("unconditionalEvery", 1), guidance_max_t=d.get("guidanceMaxT"),

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from ..core.diffusion import NoiseSchedule, ddim_step, ddim_timesteps, first_confident
+from ..core.diffusion import ddim_step, first_confident, make_schedule
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, number_list, open_judge, seeded_inputs
 from ..pipeline.export import block_with_uncertainty, load_model
@@ -84,14 +84,14 @@ def sample_with_policy(
     """DDIM with classifier-free guidance under an exit policy; returns images, blocks run, passes."""
     batch, last = len(y), model.num_blocks - 1
     x = noise
-    ts = ddim_timesteps(schedule.num_timesteps, steps)
+    ts = schedule.timesteps(steps)
     both = torch.cat([y, torch.full_like(y, model.num_classes)])
     rows = torch.arange(2 * batch)
     memory = None  # each pass's tokens at every block on its last full-depth step
     blocks_run = 0
     for k, t in enumerate(ts):
-        ab_t = float(schedule.alphas_cumprod[t])
-        ab_prev = float(schedule.alphas_cumprod[ts[k + 1]]) if k + 1 < len(ts) else 1.0
+        ab_t = schedule.alpha_bar(t)
+        ab_prev = schedule.alpha_bar(ts[k + 1] if k + 1 < len(ts) else -1)
         hidden, unc = every_block(model, torch.cat([x, x]), torch.full((2 * batch,), float(t)), both)
         exits2 = exit_blocks(model, policy, value, k, hidden, unc, batch, min_depth, uncond_scale, uncond_min_depth)
         if refresh and k % refresh == 0:
@@ -141,7 +141,7 @@ def main(argv=None):
     model, cfg, ckpt = load_model(args.checkpoint)
     if not 1 <= args.min_depth <= model.num_blocks:
         raise UserError(f"--min-depth must be in 1..{model.num_blocks}, got {args.min_depth}")
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     steps = args.steps or cfg["sampling"]["steps"]
     guidance = args.guidance or cfg["sampling"]["guidance"]
     judge = open_judge(args, ckpt)

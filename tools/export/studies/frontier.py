@@ -18,7 +18,7 @@ import argparse
 import json
 import os
 
-from ..core.diffusion import NoiseSchedule, ddim_timesteps, switch_depths
+from ..core.diffusion import make_schedule, switch_depths
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, evaluate_threshold, number_list, open_judge
 from ..pipeline.export import load_model
@@ -66,7 +66,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     model, cfg, ckpt = load_model(args.checkpoint)
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     try:
         with open(args.manifest) as f:
             defaults = json.load(f)["defaults"]
@@ -78,7 +78,7 @@ def main(argv=None):
                             "uncond_every": defaults.get("unconditionalEvery", 1),
                             "guidance_max_t": defaults.get("guidanceMaxT")}
     n = model.num_blocks
-    ts = ddim_timesteps(schedule.num_timesteps, steps)
+    ts = schedule.timesteps(steps)
     step = ckpt.get("step")
     report = {"checkpoint": args.checkpoint, "checkpointStep": None if step is None else int(step),
               "perClass": args.per_class, "steps": steps, "sampler": sampler, "guidance": guidance,

@@ -32,7 +32,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ..core import data as data_mod
-from ..core.diffusion import NoiseSchedule, adaptive_eps, ddim_timesteps, switch_depths
+from ..core.diffusion import adaptive_eps, make_schedule, switch_depths
 from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, evaluate_threshold, open_judge
 from ..pipeline.export import load_model
@@ -256,7 +256,7 @@ def main(argv=None):
     too_deep = [r for r in rules if r.name == "switch" and r.value > model.num_blocks]
     if too_deep:
         raise UserError(f"--rules: a switch depth of {int(too_deep[0].value)} exceeds the model's {model.num_blocks} blocks")
-    schedule = NoiseSchedule(**cfg["schedule"])
+    schedule = make_schedule(cfg["schedule"])
     if args.correlation:
         held = data_mod.load(args.data or data_mod.source_of(ckpt), "heldout", data_mod.Options.from_config(cfg))
         x0 = torch.from_numpy(held.model_range()[: args.correlation])
@@ -272,7 +272,7 @@ def main(argv=None):
     started = time.time()
     header = {"checkpoint": args.checkpoint, "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler,
               "minDepth": args.min_depth, "guidanceSchedule": not args.no_guidance_schedule, "seed": args.seed}
-    timesteps = ddim_timesteps(schedule.num_timesteps, args.steps)
+    timesteps = schedule.timesteps(args.steps)
     for name, value, step_theta, switch_t in rules:
         rule = TokenExit(model, name, value if name in ("uem", "oracle") else 0.0)
         full = name == "full"
