@@ -5,6 +5,8 @@ interface Props {
   id?: string;
   describedBy?: string;
   disabled?: boolean;
+  /** Ticks on the track (the model's default, an official threshold), with what each is. */
+  marks?: readonly { value: number; label: string }[];
 }
 
 /**
@@ -13,18 +15,29 @@ interface Props {
  */
 export const THRESHOLD_MAX = 0.5;
 
-export function ThresholdRange({ value, onChange, id, describedBy, disabled }: Props) {
+export function ThresholdRange({ value, onChange, id, describedBy, disabled, marks = [] }: Props) {
+  const listId = id && marks.length ? `${id}-marks` : undefined;
   return (
-    <input
-      id={id}
-      type="range"
-      min={0}
-      max={THRESHOLD_MAX}
-      step={0.005}
-      value={value}
-      disabled={disabled}
-      aria-describedby={describedBy}
-      onChange={(e) => onChange(Number(e.target.value))}
-    />
+    <>
+      <input
+        id={id}
+        type="range"
+        min={0}
+        max={THRESHOLD_MAX}
+        step={0.005}
+        value={value}
+        disabled={disabled}
+        aria-describedby={describedBy}
+        list={listId}
+        onChange={(e) => onChange(Number(e.target.value))}
+      />
+      {listId && (
+        <datalist id={listId} data-testid="threshold-marks">
+          {marks.map((m) => (
+            <option key={m.label} value={m.value} label={m.label} />
+          ))}
+        </datalist>
+      )}
+    </>
   );
 }

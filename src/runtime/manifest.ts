@@ -112,7 +112,12 @@ export const manifestSchema = z.object({
    * certainty, so that one θ reads both. rule 'first': the first block at or after the minimum
    * depth whose mean uncertainty is at most θ; 'official': the official code's (exit-rule.ts).
    */
-  exit: z.object({ head: z.enum(['uem', 'lte']), rule: z.enum(EXIT_RULES) }),
+  exit: z.object({
+    head: z.enum(['uem', 'lte']),
+    rule: z.enum(EXIT_RULES),
+    /** An imported official checkpoint's threshold as its authors ran it: a certainty (θ = 1 − it). */
+    officialCertainty: z.number().gt(0).lt(1).optional(),
+  }),
   architecture: z.object({
     type: z.literal('uvit'),
     embedDim: z.number().int().positive(),
@@ -349,11 +354,6 @@ export function prefixSkips(m: Manifest, prefix: PrefixSpec): number[] {
 /** The prefix output that carries block j's tokens (a later block's skip). */
 export function prefixSkipOutput(j: number): string {
   return `hidden_${String(j).padStart(2, '0')}`;
-}
-
-/** The calibration's full-depth row: the reference its savings and quality are read against. */
-export function fullDepthRow<R extends { mode?: 'full' }>(rows: readonly R[]): R | undefined {
-  return rows.find((r) => r.mode === 'full');
 }
 
 /** Every file the page needs to generate (the monolithic baseline only when asked for). */

@@ -7,8 +7,13 @@ import { PASS_BATCHINGS, type PassBatching } from './batching';
 import { ParameterError } from './errors';
 import { isConditional, type Manifest } from './manifest';
 
-// the views read a model's kind and its calibration's reference through the descriptors' module
-export { fullDepthRow, isConditional } from './manifest';
+// the views read a model's kind through the descriptors' module, as they read its ranges
+export { isConditional } from './manifest';
+
+/** The calibration's full-depth row: the reference its savings and quality are read against. */
+export function fullDepthRow<R extends { mode?: 'full' }>(rows: readonly R[]): R | undefined {
+  return rows.find((r) => r.mode === 'full');
+}
 import { lastTimestep, maxSteps } from './noise-schedule';
 import { SAMPLERS, type SamplerName } from './samplers';
 
@@ -80,6 +85,17 @@ export function defaultParams(m: Manifest): GenerateParams {
     depths: [],
     preview: false,
   };
+}
+
+/** Points worth marking on the θ slider: the model's default, and the official threshold where one exists. */
+export function thresholdMarks(m: Manifest): { value: number; label: string }[] {
+  const marks = [{ value: m.defaults.threshold, label: `the model's default, θ ${m.defaults.threshold}` }];
+  const c = m.exit.officialCertainty;
+  if (c !== undefined) {
+    const value = Number((1 - c).toFixed(6));
+    marks.push({ value, label: `the official threshold: certainty ${c}, θ ${value}` });
+  }
+  return marks;
 }
 
 /**

@@ -1,5 +1,11 @@
 import type { Manifest, PassBatching } from '../../runtime';
-import { defaultParams, isConditional, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
+import {
+  defaultParams,
+  isConditional,
+  PARAM_SPECS,
+  thresholdMarks,
+  type ParamSpec,
+} from '../../runtime/params';
 import {
   CALIBRATED_SETTINGS,
   calibrationSummary,
@@ -158,6 +164,7 @@ export function Controls({ manifest }: { manifest: Manifest }) {
           value={p.threshold}
           onChange={(threshold) => p.set({ threshold })}
           describedBy="threshold-help"
+          marks={thresholdMarks(manifest)}
         />
         <p id="threshold-help" className="muted">
           {p.fullDepth

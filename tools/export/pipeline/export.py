@@ -179,7 +179,7 @@ def model_inputs(model, x, t, y):
 
 
 def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, sampling=None, prefix_depth=None,
-                 storage="fp32", dataset=None):
+                 storage="fp32", dataset=None, official_certainty=None):
     """Write every graph and manifest.json into out_dir; return the manifest.
 
     prefix_depth ≥ 2 also writes prefix.onnx (embed + that many blocks fused); the runtime uses it
@@ -265,7 +265,8 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
         **({"nullClass": model.num_classes} if classes else {}),
         "data": data_section,
         "schedule": make_schedule(cfg["schedule"]).to_manifest(),
-        "exit": {"head": model.exit_head, "rule": model.exit_rule},
+        "exit": {"head": model.exit_head, "rule": model.exit_rule,
+                 **({"officialCertainty": official_certainty} if official_certainty is not None else {})},
         "architecture": {
             "type": "uvit",
             "embedDim": D,

@@ -177,7 +177,7 @@ def main(argv=None):
                   "certaintyThreshold": ckpt["imported"]["certaintyThreshold"], "config": cfg, "weights": "EMA"}
     threshold = cfg["sampling"]["threshold"]
     manifest = export_model(model, cfg, args.out, provenance, threshold, storage=args.storage,
-                            dataset=ckpt["dataset"])
+                            dataset=ckpt["dataset"], official_certainty=ckpt["imported"]["certaintyThreshold"])
     if args.fixtures:
         write_fixtures(model, cfg, args.fixtures, threshold, manifest)
     n = sum(p.numel() for p in model.parameters())

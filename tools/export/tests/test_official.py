@@ -78,7 +78,7 @@ def test_import_writes_a_model_the_runtime_runs_as_the_official_forward(tmp_path
             "--fixtures", fixture_dir)
     assert "exit rule official" in p.stdout
     m = json.load(open(os.path.join(model_dir, "manifest.json")))
-    assert m["exit"] == {"head": "lte", "rule": "official"}
+    assert m["exit"] == {"head": "lte", "rule": "official", "officialCertainty": 0.725}
     assert m["schedule"]["type"] == "vp-continuous" and m["schedule"]["timeScale"] == 999
     assert m["defaults"]["threshold"] == pytest.approx(0.275) and m["classes"] == []
     tsx = os.path.join(ROOT, "node_modules", ".bin", "tsx")
