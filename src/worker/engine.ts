@@ -18,10 +18,13 @@ import {
   type ModelSource,
   type Ort,
 } from '../runtime';
+import type { InferenceSession } from 'onnxruntime-web';
 import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats, type LoadInfo } from './api';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
+import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
+import { startOrt } from './ort-start';
 
 /** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
 export interface EngineHost {
@@ -43,6 +46,27 @@ const browserHost: EngineHost = {
   chooseBackend,
   openCache: openModelCache,
 };
+
+/**
+ * `ort`, with a mark as each session of a model file is created (marks.ts). The bytes ONNX Runtime
+ * is handed are the loaded file's own, which names the mark.
+ */
+function markingSessions(ort: Ort, files: Map<string, Uint8Array>): Ort {
+  const names = new Map<unknown, string>([...files].map(([file, bytes]) => [bytes, file]));
+  const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (
+    ...args: unknown[]
+  ) => Promise<InferenceSession>;
+  const InferenceSession = {
+    ...ort.InferenceSession,
+    create: async (...args: unknown[]) => {
+      const session = await create(...args);
+      const file = names.get(args[0]);
+      if (file !== undefined) mark(`session ${file}`);
+      return session;
+    },
+  };
+  return { ...ort, InferenceSession } as Ort;
+}
 
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
 const LOST_RELEASE_MS = 2000;
@@ -69,13 +93,17 @@ export class Engine implements EngineApi {
     ortSettings: OrtSettings = {},
   ): Promise<LoadInfo> {
     const started = performance.now();
+    markLoadStart();
     await this.unload(); // nothing half-loaded survives a new load
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
     const { cache, notice } = await this.host.openCache();
+    mark('model:start');
     // the page runs the fused prefix, never the blocks inside it, and no baseline
     const model = await loadModel(source, { cache, onProgress, skipFusedBlocks: true });
+    mark('model');
     this.runner = await this.start(backend, model, ortSettings);
+    mark('ready');
     return {
       manifest: model.manifest,
       backend,
@@ -97,9 +125,17 @@ export class Engine implements EngineApi {
    */
   private async start(backend: Backend, model: Parameters<typeof SegmentRunner.create>[1], s: OrtSettings) {
     try {
+      mark('runtime:start');
       const ort = await this.loadOrt(backend);
       applyOrtSettings(ort, s);
-      return await SegmentRunner.create(ort, model, { backend });
+      const started = await startOrt(ort, backend);
+      mark('runtime');
+      mark('sessions');
+      try {
+        return await SegmentRunner.create(markingSessions(ort, model.files), model, { backend });
+      } finally {
+        await started.release();
+      }
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const notStarted = /no available backend found/i.test(message);
@@ -126,15 +162,24 @@ export class Engine implements EngineApi {
     if (!runner) throw new NotLoadedError();
     if (this.lost) throw this.lost;
     const params = resolveParams(runner.manifest, given);
+    markRunStart();
     // a new generate replaces the running one; with several callers racing, the last one wins
     while (this.running) {
       this.running.abort.abort();
       await this.running.done.catch(() => undefined);
     }
     const abort = new AbortController();
+    let stepped = false;
     const job = generate(runner, runner.manifest, params, {
       signal: abort.signal,
-      onStep,
+      onStep: (e) => {
+        if (!stepped) mark('step 1');
+        stepped = true;
+        onStep?.(e);
+      },
+    }).then((result) => {
+      mark('generated');
+      return result;
     });
     const entry = { abort, done: job };
     this.running = entry;

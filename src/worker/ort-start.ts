@@ -1,0 +1,31 @@
+/**
+ * Starting onnxruntime-web on its own. It starts lazily, inside the first InferenceSession.create:
+ * it fetches and compiles its .wasm, starts the module and, on WebGPU, gets its device. A session
+ * over a graph of one Identity node makes it do all that without the model, so the start can be
+ * timed apart from the sessions and run while the model downloads.
+ */
+import type { Backend, Ort } from '../runtime';
+
+/** ModelProto: IR 8, opset 17, graph "g": y = Identity(x), x and y float[1] (67 bytes). */
+const ONE_NODE_GRAPH = Uint8Array.from([
+  8, 8, 18, 0, 58, 55, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110, 116, 105, 116, 121, 18, 1,
+  103, 90, 15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98, 15, 10, 1, 121, 18, 10, 10, 8, 8, 1,
+  18, 4, 10, 2, 8, 1, 66, 4, 10, 0, 16, 17,
+]);
+
+export interface StartedOrt {
+  /**
+   * Lets the starting session go. Hold it until the model's sessions exist: on WebGPU, releasing
+   * the last session may release ONNX Runtime's device, which the next session would create anew.
+   */
+  release(): Promise<void>;
+}
+
+/** Starts onnxruntime-web on `backend`; rejects as InferenceSession.create does when it cannot. */
+export async function startOrt(ort: Ort, backend: Backend): Promise<StartedOrt> {
+  const session = await ort.InferenceSession.create(ONE_NODE_GRAPH, {
+    executionProviders: [backend],
+    logSeverityLevel: 3,
+  });
+  return { release: () => session.release().catch(() => undefined) };
+}
