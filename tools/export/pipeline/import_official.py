@@ -139,17 +139,23 @@ def imported_checkpoint(args):
                      "sampler": args.sampler},
     }, args.config)
     model = build(cfg["model"])
-    state = read_state_dict(args.checkpoint)
-    check_keys(model, state, args.checkpoint)
+    if args.random_weights:  # the shape alone, for timing a model of that size
+        torch.manual_seed(0)
+        state = build(cfg["model"]).state_dict()
+    else:
+        state = read_state_dict(args.checkpoint)
+        check_keys(model, state, args.checkpoint)
     dataset = {**spec["data"], "classes": [], "channels": mcfg["in_chans"], "size": mcfg["img_size"]}
     return {"config": cfg, "ema": state, "dataset": dataset, "step": 0, "images_seen": 0,
-            "imported": {"from": REPOSITORY, "checkpoint": os.path.basename(args.checkpoint),
-                         "certaintyThreshold": certainty}}
+            "imported": {"from": REPOSITORY, "checkpoint": "random weights" if args.random_weights
+                         else os.path.basename(args.checkpoint), "certaintyThreshold": certainty}}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="tools.export import-official", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="the official nnet_ema.pth (a bare state_dict)")
+    p.add_argument("--checkpoint", default=None, help="the official nnet_ema.pth (a bare state_dict)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="no checkpoint: random weights of the config's shape, to time a model of that size")
     p.add_argument("--config", required=True, help=f"{' or '.join(BUILT_IN)}, or a JSON file of UViT arguments")
     p.add_argument("--out", required=True, help="the model folder to write, e.g. public/models/adadiff-cifar10")
     p.add_argument("--certainty-threshold", type=float, default=None,
@@ -163,6 +169,8 @@ def main(argv=None):
     p.add_argument("--save-checkpoint", default=None,
                    help="also save the imported weights as a tools/export checkpoint (for evaluate and the studies)")
     args = p.parse_args(argv)
+    if (args.checkpoint is None) == (not args.random_weights):
+        raise UserError("give --checkpoint nnet_ema.pth, or --random-weights to time the config's shape")
     ckpt = imported_checkpoint(args)
     cfg = ckpt["config"]
     model = build(cfg["model"])
@@ -173,7 +181,7 @@ def main(argv=None):
     if args.storage == "int8":
         quantize_weights_(model)
     cfg = dict(cfg, id=args.id or os.path.basename(os.path.normpath(args.out)))
-    provenance = {"importedFrom": REPOSITORY, "checkpoint": os.path.basename(args.checkpoint),
+    provenance = {"importedFrom": REPOSITORY, "checkpoint": ckpt["imported"]["checkpoint"],
                   "certaintyThreshold": ckpt["imported"]["certaintyThreshold"], "config": cfg, "weights": "EMA"}
     threshold = cfg["sampling"]["threshold"]
     manifest = export_model(model, cfg, args.out, provenance, threshold, storage=args.storage,
