@@ -2,140 +2,130 @@
  * Time to first image in Chromium, as a visitor sees it: open the built page, wait for the model,
  * press Generate, wait for the image. Cold (a fresh profile: nothing cached) and warm (the same
  * profile again: the HTTP cache holds the runtime, Cache Storage the model), with the network
- * throttled through the DevTools protocol. Files are served gzip-compressed, as any static host
- * or CDN serves them, from a server of its own so the throttle sees the real bytes.
+ * throttled through the DevTools protocol. The site is served by tools/package/serve.mjs: its
+ * precompressed copies where the build wrote them, otherwise every file gzip-compressed on the fly,
+ * as any static host or CDN does; from a server of its own, so the throttle sees the real bytes.
+ *
+ * Where the time goes: a script the bench adds to the page records, on the page's clock, when the
+ * backend badge appears, presses Generate at that moment (no round trip through the bench), and
+ * records when the image is done; the engine worker's User Timing marks (src/worker/marks.ts) and
+ * both globals' Resource Timing give the phases in between (first-image-phases.ts). A build
+ * without the marks (an older one) still gets the phases the network shows.
+ *
+ * Several builds (`sites`, e.g. before and after a change) are timed in the same run, their runs
+ * interleaved, so that they share the machine's conditions.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { modelFiles, type Backend, type Manifest } from '../runtime';
+import { serveSite } from '../../tools/package/serve.mjs';
 import { BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
-import { weightsPrefix } from './results';
+import { RUNTIME_FILE, runPhases, spread, summarisePhases, type GlobalTimeline } from './first-image-phases';
+import type {
+  FirstImageReport,
+  FirstImageRow,
+  FirstImageRun,
+  FirstImageSite,
+  WireBytes,
+} from './first-image-report';
 import { median } from './stats';
-import { stepLabel, trainingStep } from './weights';
+import { trainingStep } from './weights';
+
+export * from './first-image-report';
 
 export interface FirstImageOptions {
-  /** Model directories to time, each served at /m<i>/ (default: the page's own model). */
+  /** Model directories to time, each served at /m<i>/. */
   modelDirs: string[];
   backend: Backend;
   reps: number;
   /** Download and upload in Mbit/s, with 20 ms latency; null: not throttled. */
   throttleMbps: number | null;
+  /** The builds to time (default: dist/, unlabelled). */
+  sites?: FirstImageSite[];
   onProgress?: (line: string) => void;
 }
 
-export interface FirstImageRow {
-  /** The model's id and how its files store the weights (manifest.storage). */
-  model: string;
-  /** The weights' optimiser step (manifest.provenance); absent in reports written before it was recorded. */
-  modelStep?: number;
-  storage: string;
-  /** The model files' size on disk (uncompressed). */
-  modelBytes: number;
-  cache: 'cold' | 'warm';
-  /** Navigation to the model ready (backend badge shown). */
-  readyMs: number;
-  /** Navigation to the first image done. */
-  firstImageMs: number;
-  /** Bytes over the (throttled) wire: what the visitor downloads. */
-  transferredBytes: number;
-  reps: number;
-}
-
-export interface FirstImageReport {
-  environment: string;
-  backend: Backend;
-  throttleMbps: number | null;
-  latencyMs: number;
-  compression: 'gzip';
-  rows: FirstImageRow[];
-}
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.css': 'text/css',
-};
 const LATENCY_MS = 20;
 
 /** What the page downloads of a model: manifest.json aside, the files its load reads. */
 const pageBytes = (m: Manifest) =>
   modelFiles(m, { skipFusedBlocks: true }).reduce((sum, f) => sum + f.bytes, 0);
 
-/** A saved report's file name in the results folder: the weights of its first model, then the backend. */
-export function firstImageFileName(r: FirstImageReport): string {
-  return `${weightsPrefix(r.rows[0]?.modelStep)}first-image-${r.backend}.json`;
+/** How serve.mjs serves a build: brotli where the build wrote precompressed copies of its .wasm. */
+function compressionOf(dir: string): 'gzip' | 'br' {
+  const assets = path.join(dir, 'assets');
+  return existsSync(assets) && readdirSync(assets).some((f) => f.endsWith('.wasm.br')) ? 'br' : 'gzip';
 }
 
 /**
- * BENCHMARKS.md's section for saved first-image reports; `links[i]`, where given, is where report i is
- * saved, as the markdown links it.
+ * Added to every page the bench opens: records on the page's clock when the model is ready, presses
+ * Generate at that moment, records when the image is done (or what failed).
  */
-export function firstImageMarkdown(reports: FirstImageReport[], links: string[] = []): string[] {
-  if (!reports.length) return [];
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  const runs = (n: number) => `${n} run${n === 1 ? '' : 's'}`;
-  return [
-    '',
-    '## Time to first image (Chromium)',
-    '',
-    'Written by `npx adadiff bench --first-image --model DIR,DIR… --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, in a fresh profile (cold: nothing cached) and again in the same profile (warm: the runtime in the HTTP cache, the model in Cache Storage). Files served gzip-compressed, as a static host would; the bytes are what crossed the wire, onnxruntime-web included. Medians.',
-    ...reports.flatMap((r, i) => [
-      '',
-      `${r.environment}; network ${r.throttleMbps === null ? 'not throttled' : `throttled to ${r.throttleMbps} Mbit/s each way, ${r.latencyMs} ms latency`}; ${runs(r.rows[0]?.reps ?? 0)} per row.${r.backend === 'webgpu' ? " WebGPU on this machine is SwiftShader, a software adapter, far slower than wasm: these rows show the path works and what the model's size changes, not a GPU's speed." : ''}`,
-      '',
-      '| model (weights) | model files | cache | ready | first image | over the wire |',
-      '|---|---|---|---|---|---|',
-      ...r.rows.map(
-        (row) =>
-          `| ${row.model} (${[stepLabel(row.modelStep), row.storage].filter(Boolean).join(', ')}) | ${mb(row.modelBytes)} | ${row.cache} | ${s(row.readyMs)} | ${s(row.firstImageMs)} | ${mb(row.transferredBytes)} |`,
-      ),
-      ...(links[i] ? ['', `Data: [${links[i].split('/').pop()}](${links[i]}).`] : []),
-    ]),
-  ];
+const OBSERVER = `(() => {
+  if (window.top !== window) return;
+  const t = { readyAt: null, clickAt: null, imageAt: null, error: null };
+  Object.defineProperty(window, '__adadiffFirstImage', { value: t });
+  const check = () => {
+    if (t.error !== null || t.imageAt !== null) return;
+    const failed = document.querySelector('[data-testid=load-error]');
+    if (failed) { t.error = 'the model did not load: ' + failed.textContent; return; }
+    if (t.readyAt === null && document.querySelector('[data-testid=backend-badge]')) t.readyAt = performance.now();
+    if (t.readyAt !== null && t.clickAt === null) {
+      const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Generate' && !b.disabled);
+      if (button) { t.clickAt = performance.now(); button.click(); }
+    }
+    const status = document.querySelector('[data-testid=run-status]');
+    const state = status && status.getAttribute('data-status');
+    if (t.clickAt !== null && state === 'error') t.error = 'the run failed: ' + status.textContent;
+    if (t.clickAt !== null && state === 'done') t.imageAt = performance.now();
+  };
+  new MutationObserver(check).observe(document, { subtree: true, childList: true, attributes: true });
+})();`;
+
+interface Observed {
+  readyAt: number;
+  clickAt: number;
+  imageAt: number;
+  error: string | null;
 }
 
-/** dist/ and the models, gzip on the fly (kept in memory), cross-origin isolated like `vite preview`. */
-function serve(roots: [string, string][]): Promise<{ server: Server; url: string }> {
-  const zipped = new Map<string, Buffer>();
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const pathname = url.pathname === '/' ? '/index.html' : url.pathname;
-    const root = roots.find(([prefix]) => pathname.startsWith(prefix));
-    const file = root && path.join(root[1], decodeURIComponent(pathname.slice(root[0].length)));
-    if (!file || !file.startsWith(root[1]) || !statSync(file, { throwIfNoEntry: false })?.isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    let body = zipped.get(file);
-    if (!body) zipped.set(file, (body = gzipSync(readFileSync(file), { level: 6 })));
-    res.writeHead(200, {
-      'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-      'Content-Encoding': 'gzip',
-      'Cache-Control': 'max-age=3600',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-    });
-    res.end(body);
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      resolve({ server, url: `http://127.0.0.1:${port}` });
-    }),
-  );
+/**
+ * A global's timeline, read inside it (the page or the engine's worker). A string, not a function:
+ * what a transpiler adds to a function (name helpers) would not exist in the browser.
+ */
+const READ_TIMELINE = `({
+  timeOrigin: performance.timeOrigin,
+  marks: performance.getEntriesByType('mark').map((m) => ({ name: m.name, startTime: m.startTime })),
+  resources: performance.getEntriesByType('resource').map((r) => ({
+    name: r.name, startTime: r.startTime, responseEnd: r.responseEnd, transferSize: r.transferSize,
+  })),
+})`;
+
+/** The observer's record once the image is done or something failed, else null. */
+const OBSERVED = `(() => {
+  const t = window.__adadiffFirstImage;
+  return t && (t.imageAt !== null || t.error !== null) ? t : null;
+})()`;
+
+function kindOf(url: string, modelPrefix: string): keyof WireBytes {
+  const p = new URL(url).pathname;
+  if (p.startsWith(modelPrefix)) return 'model';
+  return RUNTIME_FILE.test(p) ? 'runtime' : 'page';
 }
 
 export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstImageReport> {
-  if (!existsSync('dist/index.html')) {
-    throw new BrowserBenchError('dist/index.html is missing: run `npm run build` first');
+  const sites = (o.sites?.length ? o.sites : [{ label: '', dir: 'dist' }]).map((x) => ({
+    ...x,
+    dir: path.resolve(x.dir),
+  }));
+  for (const site of sites) {
+    if (!existsSync(path.join(site.dir, 'index.html'))) {
+      throw new BrowserBenchError(
+        `${path.join(site.dir, 'index.html')} is missing: run \`npm run build\` first${site.label ? ` (site ${site.label})` : ''}`,
+      );
+    }
   }
   if (!existsSync(CHROMIUM_PATH)) {
     throw new BrowserBenchError(
@@ -154,101 +144,148 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
       bytes: pageBytes(m),
     };
   });
-  const { server, url } = await serve([
-    ...models.map((m): [string, string] => [m.prefix, m.dir]),
-    ['/', path.resolve('dist')],
-  ]);
-  const rows: FirstImageRow[] = [];
+  const servers = await Promise.all(
+    sites.map((site) =>
+      serveSite([...models.map((m): [string, string] => [m.prefix, m.dir]), ['/', site.dir]]),
+    ),
+  );
+  const samples = new Map<string, FirstImageRun[]>();
+  const key = (site: number, model: number, cache: string) => `${site} ${model} ${cache}`;
+  const bandwidth = o.throttleMbps === null ? null : (o.throttleMbps * 1e6) / 8; // bytes per second
   try {
-    for (const m of models) {
-      const samples: Record<
-        'cold' | 'warm',
-        Pick<FirstImageRow, 'readyMs' | 'firstImageMs' | 'transferredBytes'>[]
-      > = {
-        cold: [],
-        warm: [],
-      };
-      for (let rep = 0; rep < o.reps; rep++) {
-        const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-first-image-'));
-        const context = await chromium.launchPersistentContext(profile, {
-          executablePath: CHROMIUM_PATH,
-          headless: true,
-          args: chromiumArgs(o.backend === 'webgpu'),
-        });
-        try {
-          const page = context.pages()[0] ?? (await context.newPage());
-          const cdp = await context.newCDPSession(page);
-          await cdp.send('Network.enable');
-          if (o.throttleMbps !== null) {
-            const bytesPerSecond = (o.throttleMbps * 1e6) / 8;
-            await cdp.send('Network.emulateNetworkConditions', {
-              offline: false,
-              latency: LATENCY_MS,
-              downloadThroughput: bytesPerSecond,
-              uploadThroughput: bytesPerSecond,
-            });
-          }
-          // every response, the worker's fetches included (a page's CDP session does not see those)
-          let transferred = 0;
-          const sizes: Promise<void>[] = [];
-          context.on('requestfinished', (request) => {
-            sizes.push(
-              request.sizes().then((size) => {
-                transferred += size.responseBodySize + size.responseHeadersSize;
-              }),
-            );
+    for (let rep = 0; rep < o.reps; rep++) {
+      // interleaved, and the order turned every other round, so that no build always goes first
+      const order = sites.map((_, i) => i);
+      if (rep % 2) order.reverse();
+      for (const si of order) {
+        for (const [mi, m] of models.entries()) {
+          const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-first-image-'));
+          const context = await chromium.launchPersistentContext(profile, {
+            executablePath: CHROMIUM_PATH,
+            headless: true,
+            args: chromiumArgs(o.backend === 'webgpu'),
           });
-          for (const cache of ['cold', 'warm'] as const) {
-            transferred = 0;
-            const query = new URLSearchParams({ backend: o.backend, model: m.prefix });
-            const started = Date.now();
-            await page.goto(`${url}/index.html?${query}`);
-            await page.waitForSelector('[data-testid=backend-badge], [data-testid=load-error]', {
-              timeout: 10 * 60_000,
+          try {
+            await context.addInitScript({ content: OBSERVER });
+            const page = context.pages()[0] ?? (await context.newPage());
+            const cdp = await context.newCDPSession(page);
+            await cdp.send('Network.enable');
+            if (bandwidth !== null) {
+              await cdp.send('Network.emulateNetworkConditions', {
+                offline: false,
+                latency: LATENCY_MS,
+                downloadThroughput: bandwidth,
+                uploadThroughput: bandwidth,
+              });
+            }
+            // every response, the worker's fetches included (a page's CDP session does not see those)
+            let bytes: WireBytes = { runtime: 0, model: 0, page: 0 };
+            let runtimeFiles = new Set<string>();
+            const sizes: Promise<void>[] = [];
+            context.on('requestfinished', (request) => {
+              const kind = kindOf(request.url(), m.prefix);
+              if (kind === 'runtime') runtimeFiles.add(new URL(request.url()).pathname.split('/').pop()!);
+              sizes.push(
+                request.sizes().then((size) => {
+                  bytes[kind] += size.responseBodySize + size.responseHeadersSize;
+                }),
+              );
             });
-            if (await page.locator('[data-testid=load-error]').count())
-              throw new BrowserBenchError(`the page did not load ${m.dir}`);
-            const readyMs = Date.now() - started;
-            await page.getByRole('button', { name: 'Generate' }).click();
-            await page.waitForSelector('[data-testid=run-status][data-status=done]', {
-              timeout: 10 * 60_000,
-            });
-            const firstImageMs = Date.now() - started;
-            await Promise.all(sizes.splice(0));
-            samples[cache].push({ readyMs, firstImageMs, transferredBytes: transferred });
-            o.onProgress?.(
-              `${path.basename(m.dir)} ${cache}: ready ${readyMs} ms, first image ${firstImageMs} ms, ${(transferred / 1e6).toFixed(2)} MB\n`,
-            );
+            for (const cache of ['cold', 'warm'] as const) {
+              bytes = { runtime: 0, model: 0, page: 0 };
+              runtimeFiles = new Set();
+              const query = new URLSearchParams({ backend: o.backend, model: m.prefix });
+              await page.goto(`${servers[si]!.url}/index.html?${query}`);
+              const handle = await page.waitForFunction(OBSERVED, null, {
+                timeout: 10 * 60_000,
+                polling: 100,
+              });
+              const seen = (await handle.jsonValue()) as Observed;
+              if (seen.error !== null)
+                throw new BrowserBenchError(`${sites[si]!.label || 'the page'}, ${m.dir}: ${seen.error}`);
+              const pageTimeline = (await page.evaluate(READ_TIMELINE)) as GlobalTimeline;
+              const engine = page.workers().find((w) => /engine\.worker/.test(w.url()));
+              const workerTimeline = engine
+                ? ((await engine.evaluate(READ_TIMELINE).catch(() => null)) as GlobalTimeline | null)
+                : null;
+              await Promise.all(sizes.splice(0));
+              const phases = runPhases({
+                page: pageTimeline,
+                worker: workerTimeline,
+                readyAt: seen.readyAt,
+                clickAt: seen.clickAt,
+                imageAt: seen.imageAt,
+                modelPrefix: m.prefix,
+              });
+              const transferredBytes = bytes.runtime + bytes.model + bytes.page;
+              const run: FirstImageRun = {
+                readyMs: seen.readyAt,
+                firstImageMs: seen.imageAt,
+                transferredBytes,
+                bytes,
+                runtimeFiles: [...runtimeFiles].sort(),
+                phases,
+              };
+              const k = key(si, mi, cache);
+              samples.set(k, [...(samples.get(k) ?? []), run]);
+              o.onProgress?.(
+                `${sites[si]!.label ? `${sites[si]!.label} ` : ''}${m.id} ${cache}: ready ${run.readyMs.toFixed(0)} ms, first image ${run.firstImageMs.toFixed(0)} ms, ${(transferredBytes / 1e6).toFixed(2)} MB\n`,
+              );
+            }
+          } finally {
+            await context.close();
+            rmSync(profile, { recursive: true, force: true });
           }
-        } finally {
-          await context.close();
-          rmSync(profile, { recursive: true, force: true });
         }
       }
-      for (const cache of ['cold', 'warm'] as const) {
-        const s = samples[cache];
+    }
+  } finally {
+    await Promise.all(servers.map((x) => x.close()));
+  }
+  const rows: FirstImageRow[] = [];
+  for (const [mi, m] of models.entries()) {
+    for (const cache of ['cold', 'warm'] as const) {
+      for (const [si, site] of sites.entries()) {
+        const r = samples.get(key(si, mi, cache)) ?? [];
+        if (!r.length) continue;
+        const transferredBytes = median(r.map((x) => x.transferredBytes));
+        const { phases, segments } = summarisePhases(r.map((x) => x.phases));
         rows.push({
           model: m.id,
           modelStep: m.step,
           storage: m.storage,
           modelBytes: m.bytes,
+          ...(site.label ? { site: site.label } : {}),
           cache,
-          readyMs: median(s.map((r) => r.readyMs)),
-          firstImageMs: median(s.map((r) => r.firstImageMs)),
-          transferredBytes: median(s.map((r) => r.transferredBytes)),
-          reps: s.length,
+          readyMs: median(r.map((x) => x.readyMs)),
+          firstImageMs: median(r.map((x) => x.firstImageMs)),
+          transferredBytes,
+          reps: r.length,
+          ready: spread(r.map((x) => x.readyMs)),
+          firstImage: spread(r.map((x) => x.firstImageMs)),
+          bytes: {
+            runtime: median(r.map((x) => x.bytes.runtime)),
+            model: median(r.map((x) => x.bytes.model)),
+            page: median(r.map((x) => x.bytes.page)),
+          },
+          wireLimitMs: bandwidth === null ? null : (1000 * transferredBytes) / bandwidth,
+          phases,
+          segments,
+          runs: r,
         });
       }
     }
-  } finally {
-    await new Promise((r) => server.close(r));
   }
+  const labelled = sites.some((x) => x.label);
   return {
     environment: `Chromium (${o.backend}), ${process.platform}`,
     backend: o.backend,
     throttleMbps: o.throttleMbps,
     latencyMs: o.throttleMbps === null ? 0 : LATENCY_MS,
-    compression: 'gzip',
+    compression: compressionOf(sites[0]!.dir),
+    ...(labelled
+      ? { sites: sites.map((x) => ({ label: x.label, dir: x.dir, compression: compressionOf(x.dir) })) }
+      : {}),
     rows,
   };
 }

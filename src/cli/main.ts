@@ -17,7 +17,8 @@ export type { CliIo } from './flags';
 export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
        adadiff bench [--model ID|DIR] [--reps N] [--steps K] [--thresholds a,b,…] [--json] [--markdown FILE]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
-       adadiff bench --first-image [--model DIR,DIR…] [--throttle MBPS] [--reps N] [--backend wasm|webgpu] [--json]
+       adadiff bench --first-image [--model DIR,DIR…] [--site LABEL=DIR,…] [--throttle MBPS] [--reps N]
+                     [--backend wasm|webgpu] [--json] [--markdown FILE]
        adadiff soak [--model ID|DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model ID|DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
                     [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
@@ -45,8 +46,10 @@ bench: wall time per image (Node wasm, or the page's worker in Chromium with --b
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
 schedule; --markdown saves docs/results/<model>/step<N>-bench-<where>.json and renders FILE from
 every saved run, with SVG plots in docs/results/<model>/plots/. --first-image times the page in Chromium from navigation to the first image,
-cold (fresh profile) and warm (cached), files served gzip-compressed, the network throttled to
-MBPS Mbit/s (default 10; 0: not throttled), for each model directory.
+cold (fresh profile) and warm (cached), phase by phase, files served compressed as a static host would, the
+network throttled to MBPS Mbit/s (default 10; 0: not throttled), N runs (default 5) for each model
+directory (default: every shipped model) and each built site (default dist/; --site times several,
+e.g. before=../old/dist,after=dist, interleaved).
 eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its
 default θ always runs): class agreement and FID by the classifier in tools/export/judges/<data>, PSNR
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement

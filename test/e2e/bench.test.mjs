@@ -1,6 +1,8 @@
 /**
  * `adadiff bench --browser`: the benchmark in the page's worker in Debian's Chromium, end to end
- * through the CLI (built site, vite preview, playwright-core).
+ * through the CLI (built site, vite preview, playwright-core); and `bench --first-image`, the page
+ * timed from navigation to the first image, phase by phase. No timing is asserted: the shape of
+ * the reports and what must hold of any timing.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -78,4 +80,81 @@ test('bench --browser --backend webgpu checks graph capture against ordinary run
     true,
     `JSEP: ${jsep.error ?? `replays differ by ${jsep.maxAbsDiff}`}: the probe misuses capture`,
   );
+});
+
+const FIRST_IMAGE_PHASES = [
+  'page',
+  'worker',
+  'model',
+  'runtime-fetch',
+  'runtime-start',
+  'sessions',
+  'warm-up',
+  'hand-over',
+  'first-step',
+  'steps',
+  'image',
+];
+
+test('bench --first-image reports every phase of a cold and a warm load; they add up to the first image', async () => {
+  const { stdout } = await run(
+    process.execPath,
+    [
+      'bin/adadiff.js',
+      'bench',
+      '--first-image',
+      '--model',
+      'fmnist-uvit13',
+      '--reps',
+      '1',
+      '--throttle',
+      '0',
+    ].concat(['--json', '--quiet']),
+    { timeout: 300_000, maxBuffer: 2 ** 26 },
+  );
+  const report = JSON.parse(stdout);
+  assert.equal(report.backend, 'wasm');
+  assert.deepEqual(
+    report.rows.map((r) => r.cache),
+    ['cold', 'warm'],
+  );
+  for (const row of report.rows) {
+    assert.equal(row.model, 'fmnist-uvit13');
+    assert.equal(row.runs.length, 1);
+    const [r] = row.runs;
+    assert.equal(r.firstImageMs, row.firstImageMs);
+    assert.ok(r.readyMs > 0 && r.readyMs < r.firstImageMs, `${row.cache}: ready before the image`);
+    assert.equal(r.transferredBytes, r.bytes.runtime + r.bytes.model + r.bytes.page);
+    const { spans, held, totalMs } = r.phases;
+    assert.equal(totalMs, r.firstImageMs);
+    assert.deepEqual(Object.keys(spans).sort(), [...FIRST_IMAGE_PHASES].sort(), `${row.cache}: every phase`);
+    for (const [phase, span] of Object.entries(spans)) {
+      assert.ok(span.start >= 0 && span.end >= span.start, `${row.cache} ${phase}: ${JSON.stringify(span)}`);
+      assert.ok(span.end <= totalMs + 1e-6, `${row.cache} ${phase} ends within the run`);
+    }
+    const sum = Object.values(held).reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(sum - totalMs) < 1e-3, `${row.cache}: held times sum to ${sum}, not ${totalMs}`);
+    assert.ok(Object.values(held).every((v) => v >= 0));
+    // the sessions are named by their files, the fused prefix among them
+    assert.ok(
+      r.phases.segments.some((s) => s.file === 'prefix.onnx'),
+      JSON.stringify(r.phases.segments),
+    );
+    assert.ok(r.phases.segments.every((s) => s.ms >= 0));
+    // the wasm page fetches the wasm build of onnxruntime-web and no WebGPU build
+    assert.ok(
+      r.runtimeFiles.some((f) => /^ort-wasm-simd-threaded-[\w-]+\.wasm$/.test(f)),
+      r.runtimeFiles.join(),
+    );
+    assert.deepEqual(
+      r.runtimeFiles.filter((f) => /asyncify|jspi|jsep|webgpu/.test(f)),
+      [],
+      `the wasm path loads no WebGPU build`,
+    );
+  }
+  const [cold, warm] = report.rows;
+  assert.ok(cold.transferredBytes > cold.modelBytes * 0.5, 'a fresh profile downloads the model');
+  // warm: the runtime from the HTTP cache, the model from Cache Storage (manifest.json is revalidated)
+  assert.equal(warm.bytes.runtime, 0);
+  assert.ok(warm.bytes.model < 0.01 * cold.bytes.model, `warm model bytes ${warm.bytes.model}`);
 });

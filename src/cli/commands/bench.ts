@@ -7,12 +7,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest, resolveParams, type Manifest } from '../../runtime';
-import { directorySource } from '../../node/source';
+import { directorySource, shippedModelIds } from '../../node/source';
 import {
   firstImageFileName,
   firstImageMarkdown,
   runFirstImageBench,
   type FirstImageReport,
+  type FirstImageSite,
 } from '../../bench/first-image';
 import { runBrowserBench } from '../../bench/browser';
 import { runBench, type BenchReport } from '../../bench/harness';
@@ -36,9 +37,11 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
     'backend',
     'first-image',
     'throttle',
+    'site',
   ]);
   if (values['first-image']) return runFirstImageCommand(values, io);
   if (values.throttle !== undefined) throw new UsageError('--throttle goes with --first-image');
+  if (values.site !== undefined) throw new UsageError('--site goes with --first-image');
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError(`--reps must be an integer 1…100`);
@@ -96,21 +99,34 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
 }
 
 async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> {
-  onlyFlags(values, ['model', 'reps', 'json', 'quiet', 'backend', 'first-image', 'throttle', 'markdown']);
-  const reps = num('reps', values.reps) ?? 3;
+  onlyFlags(values, [
+    'model',
+    'reps',
+    'json',
+    'quiet',
+    'backend',
+    'first-image',
+    'throttle',
+    'markdown',
+    'site',
+  ]);
+  const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 20)
     throw new UsageError('--reps must be an integer 1…20');
   const throttle = num('throttle', values.throttle) ?? 10;
   if (!(throttle >= 0 && throttle <= 10_000)) throw new UsageError('--throttle must be 0…10000 Mbit/s');
   const backend = values.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
-  const modelDirs = (values.model ?? DEFAULT_MODEL).split(',').filter(Boolean).map(modelDirFlag);
+  // every shipped model, unless named
+  const modelDirs = (values.model?.split(',').filter(Boolean) ?? shippedModelIds()).map(modelDirFlag);
+  if (!modelDirs.length) modelDirs.push(DEFAULT_MODEL);
   for (const dir of modelDirs) await readManifest(directorySource(dir)); // a bad directory fails here, clearly
   const report = await runFirstImageBench({
     modelDirs,
     backend,
     reps,
     throttleMbps: throttle === 0 ? null : throttle,
+    sites: siteFlag(values.site),
     onProgress: values.quiet ? undefined : io.stderr,
   });
   if (values.markdown) {
@@ -128,11 +144,29 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
       report.rows
         .map(
           (r) =>
-            `${r.model} ${r.cache.padEnd(4)} ready ${(r.readyMs / 1000).toFixed(1)} s, first image ${(r.firstImageMs / 1000).toFixed(1)} s, ${(r.transferredBytes / 1e6).toFixed(2)} MB`,
+            `${r.site ? `${r.site} ` : ''}${r.model} ${r.cache.padEnd(4)} ready ${(r.readyMs / 1000).toFixed(1)} s, first image ${(r.firstImageMs / 1000).toFixed(1)} s, ${(r.transferredBytes / 1e6).toFixed(2)} MB`,
         )
         .join('\n') + '\n',
     );
   return 0;
+}
+
+/** --site LABEL=DIR,…: the builds to time side by side (a DIR alone is labelled by its path). */
+function siteFlag(given: string | undefined): FirstImageSite[] | undefined {
+  if (given === undefined) return undefined;
+  const sites = given
+    .split(',')
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.indexOf('=');
+      return at > 0 ? { label: entry.slice(0, at), dir: entry.slice(at + 1) } : { label: entry, dir: entry };
+    });
+  const labels = sites.map((x) => x.label);
+  if (!sites.length || sites.some((x) => !x.dir) || new Set(labels).size !== labels.length)
+    throw new UsageError(
+      '--site takes LABEL=DIR,LABEL=DIR… (built sites, e.g. before=../old/dist,after=dist), each label once',
+    );
+  return sites;
 }
 
 /** The model's results folder beside the markdown file: docs/results/<model id>/. */

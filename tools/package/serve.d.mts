@@ -1,0 +1,19 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const TYPES: Record<string, string>;
+export const ISOLATION: Record<string, string>;
+
+export interface SiteOptions {
+  /** Serve the precompressed copies beside the files (default true); false gzips everything on the fly. */
+  precompressed?: boolean;
+}
+
+export function siteFiles(
+  dir: string,
+  options?: SiteOptions & { prefix?: string },
+): (req: IncomingMessage, res: ServerResponse, next?: () => void) => void;
+
+export function serveSite(
+  roots: [prefix: string, dir: string][],
+  options?: SiteOptions & { port?: number; host?: string },
+): Promise<{ url: string; close: () => Promise<void> }>;
