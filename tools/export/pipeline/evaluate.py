@@ -185,6 +185,7 @@ def evaluate_threshold(
     skipped = {"exits": 0, "schedule": 0, "fixedDepth": 0}
     depth_by_step = np.zeros(steps)  # mean blocks of the passes run at each sampling step: the exit pattern
     passes_by_step = np.zeros(steps)
+    blocks_per_image = np.zeros(len(labels))  # every pass of every step: does depth follow the image?
     gen = torch.Generator().manual_seed(seed + 1)
     for i in range(0, len(labels), batch):
         x_start = noise[i : i + batch]
@@ -198,6 +199,7 @@ def evaluate_threshold(
         for k, rec in enumerate(trace):
             for key in ("exit_cond", "exit_uncond"):
                 if key in rec:
+                    blocks_per_image[i : i + len(rec[key])] += np.array(rec[key]) + 1
                     blocks_run += sum(e + 1 for e in rec[key])
                     passes += len(rec[key])
                     depth_by_step[k] += sum(e + 1 for e in rec[key])
@@ -224,7 +226,24 @@ def evaluate_threshold(
         **scores,
         "samples": len(labels),
         "depthByStep": [round(d / n, 2) for d, n in zip(depth_by_step, passes_by_step)],
+        "blocksPerImage": depth_spread(blocks_per_image, labels.numpy(), model.num_classes),
     }, images
+
+
+def depth_spread(blocks, labels, num_classes):
+    """Blocks run per image (all steps and passes): their spread, split into what lies between the
+    classes' means and what lies within a class. Depth that follows the timestep alone spreads little
+    either way; depth that follows the image spreads within a class, and across classes that differ."""
+    classes = range(max(num_classes, 1))
+    per_class = [blocks[labels == c] for c in classes]
+    means = np.array([b.mean() for b in per_class])
+    within = float(np.sqrt(np.mean([b.var() for b in per_class])))
+    return {
+        "mean": round(float(blocks.mean()), 2), "std": round(float(blocks.std()), 2),
+        "min": int(blocks.min()), "max": int(blocks.max()),
+        "withinClassStd": round(within, 2), "betweenClassStd": round(float(means.std()), 2),
+        "byClass": [{"mean": round(float(b.mean()), 2), "min": int(b.min()), "max": int(b.max())} for b in per_class],
+    }
 
 
 def main(argv=None):

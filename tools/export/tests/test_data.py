@@ -191,6 +191,9 @@ def test_evaluate_reports_the_floor_and_memorisation_with_a_judge(rgb_folder, tm
         "--nn-grid", grid, "--threads", "1", "--out", report)
     r = json.load(open(report))
     assert r["realFloor"]["samples"] == 6 and r["realFloor"]["images"] == "training split"
+    # full depth: every image runs every block of both passes at each of the 4 steps, the same for all
+    depth = r["full"]["blocksPerImage"]
+    assert (depth["min"], depth["max"], depth["withinClassStd"], len(depth["byClass"])) == (24, 24, 0.0, 3)
     memo = r["memorisation"]
     assert memo["samples"]["count"] == 6 and memo["heldOut"]["count"] == 3
     assert 0 <= memo["samplesNearerThanHeldOutQ05"] <= 1
