@@ -16,7 +16,10 @@ import { WORKER_FILE } from './src/session/model-url';
 
 const require = createRequire(import.meta.url);
 const ortDist = path.dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
+/** The builds the engine loads (src/worker/expose.ts): wasm; WebGPU on JSPI, or on asyncify without it. */
 const ORT_FILES = [
+  'ort-wasm-simd-threaded.jspi.mjs',
+  'ort-wasm-simd-threaded.jspi.wasm',
   'ort-wasm-simd-threaded.asyncify.mjs',
   'ort-wasm-simd-threaded.asyncify.wasm',
   'ort-wasm-simd-threaded.mjs',

@@ -14,13 +14,18 @@ let exposed = false;
 export function exposeEngine(): void {
   if (exposed) return;
   exposed = true;
-  // WebGPU needs the asyncify build (27 MB of wasm); plain wasm runs on the 14 MB build, which
-  // also compiles and runs faster, so each backend loads only its own build. Both are imported by
-  // name: inside the package's prebuilt worker they are bundled, in `adadiff-web/worker` the
-  // app's bundler resolves them (and emits their .wasm files)
+  // Each backend loads only its own build of onnxruntime-web (gzip-9 sizes of the .wasm):
+  // wasm the CPU-only build (3.5 MiB); WebGPU the native WebGPU EP, on JSPI where the browser has
+  // WebAssembly.Suspending (3.9 MiB), else on asyncify (6.3 MiB). All are imported by name: inside
+  // the package's prebuilt worker they are bundled, in `adadiff-web/worker` the app's bundler
+  // resolves them (and emits their .wasm files)
   const engine = new Engine(async (backend) => {
     const ort =
-      backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
+      backend === 'wasm'
+        ? await import('onnxruntime-web/wasm')
+        : 'Suspending' in WebAssembly
+          ? await import('onnxruntime-web/jspi')
+          : await import('onnxruntime-web/webgpu');
     ort.env.logLevel = 'error'; // the default; a generator's ort.logLevel is set after this
     return ort;
   });

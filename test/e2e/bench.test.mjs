@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
+import { launch, servePreview, waitLoaded } from './browser.mjs';
 
 const run = promisify(execFile);
 
@@ -157,4 +158,47 @@ test('bench --first-image reports every phase of a cold and a warm load; they ad
   // warm: the runtime from the HTTP cache, the model from Cache Storage (manifest.json is revalidated)
   assert.equal(warm.bytes.runtime, 0);
   assert.ok(warm.bytes.model < 0.01 * cold.bytes.model, `warm model bytes ${warm.bytes.model}`);
+});
+
+test('each backend fetches only its own onnxruntime-web build: wasm, or WebGPU on JSPI', async () => {
+  const served = await servePreview(4191);
+  const gpu = await launch({ webgpu: true });
+  try {
+    const runtimeFiles = async (backend) => {
+      const from = gpu.requests.length;
+      const page = await gpu.context.newPage();
+      await page.goto(`${served.url}?backend=${backend}&steps=1`);
+      await waitLoaded(page, 300_000);
+      assert.equal(await page.getAttribute('[data-testid=backend-badge]', 'data-backend'), backend);
+      await page.close();
+      return gpu.requests
+        .slice(from)
+        .map((u) => new URL(u).pathname.split('/').pop())
+        .filter((f) => /^ort[.-]/.test(f));
+    };
+    const wasm = await runtimeFiles('wasm');
+    assert.ok(
+      wasm.some((f) => /^ort-wasm-simd-threaded-[\w-]+\.wasm$/.test(f)),
+      wasm.join(),
+    );
+    assert.deepEqual(
+      wasm.filter((f) => /asyncify|jspi|jsep|webgpu/.test(f)),
+      [],
+      'the wasm path loads no WebGPU build',
+    );
+    // Debian's Chromium has WebAssembly.Suspending: the JSPI build, not asyncify's
+    const webgpu = await runtimeFiles('webgpu');
+    assert.ok(
+      webgpu.some((f) => /^ort-wasm-simd-threaded\.jspi-[\w-]+\.wasm$/.test(f)),
+      webgpu.join(),
+    );
+    assert.deepEqual(
+      webgpu.filter((f) => /asyncify|jsep|^ort-wasm-simd-threaded-|^ort\.wasm\./.test(f)),
+      [],
+      'the WebGPU path loads neither the wasm build nor another WebGPU build',
+    );
+  } finally {
+    await gpu.context.close();
+    await served.server.close();
+  }
 });
