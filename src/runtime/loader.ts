@@ -35,6 +35,8 @@ export interface LoadedModel {
 export interface LoadOptions {
   cache?: ByteCache | undefined;
   onProgress?: ((p: LoadProgress) => void) | undefined;
+  /** Called once the manifest is read and valid, before any segment file (what a load can start on). */
+  onManifest?: ((m: Manifest) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Also load the monolithic full-depth graph (benchmarks). */
   includeMonolithic?: boolean;
@@ -75,44 +77,75 @@ export function modelFiles(
   return wanted;
 }
 
+/**
+ * How many files a load reads at once: enough that one file's request, check and cache write overlap
+ * another's transfer, and that a page's 6 connections per host leave one for the runtime's download.
+ */
+const PARALLEL_FILES = 4;
+
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const { cache, onProgress, signal } = options;
-  const manifest = await readManifest(source, signal);
+  const { cache, onProgress } = options;
+  const manifest = await readManifest(source, options.signal);
+  options.onManifest?.(manifest);
   const wanted = modelFiles(manifest, options);
   const total = totalBytes(wanted);
-  const files = new Map<string, Uint8Array>();
-  let done = 0;
+  const got = new Map<string, Uint8Array>();
+  const progress = new Map<string, number>(); // bytes in so far, per file
+  let loaded = 0;
   let downloadedBytes = 0;
   let cacheWriteFailed = false;
-  for (const spec of wanted) {
-    signal?.throwIfAborted();
+  const report = (spec: FileSpec, bytes: number, fromCache: boolean) => {
+    const n = Math.min(bytes, spec.bytes);
+    loaded += n - (progress.get(spec.path) ?? 0);
+    progress.set(spec.path, n);
+    onProgress?.({ loaded, total, file: spec.path, fromCache });
+  };
+  // the caller's abort, or the first failure, stops every read
+  const stop = new AbortController();
+  const { signal } = stop;
+  const follow = () => stop.abort(options.signal?.reason);
+  if (options.signal?.aborted) follow();
+  options.signal?.addEventListener('abort', follow, { once: true });
+  const one = async (spec: FileSpec) => {
+    signal.throwIfAborted();
     // content-addressed, and a query rather than a fragment: Cache Storage ignores fragments
     const key = `${joinUrl(source.location, spec.path)}?sha256=${spec.sha256}`;
     const cached = cache ? await cache.get(key).catch(() => undefined) : undefined;
     if (cached) {
       try {
         await verifyFile(spec, cached);
-        files.set(spec.path, cached);
-        done += spec.bytes;
-        onProgress?.({ loaded: done, total, file: spec.path, fromCache: true });
-        continue;
+        got.set(spec.path, cached);
+        report(spec, spec.bytes, true);
+        return;
       } catch {
         await cache?.delete(key).catch(() => undefined); // corrupted cache entry: fetch again below
       }
     }
-    const bytes = await source.read(
-      spec.path,
-      (n) =>
-        onProgress?.({ loaded: done + Math.min(n, spec.bytes), total, file: spec.path, fromCache: false }),
-      signal,
-    );
+    const bytes = await source.read(spec.path, (n) => report(spec, n, false), signal);
     await verifyFile(spec, bytes);
     downloadedBytes += bytes.byteLength;
-    files.set(spec.path, bytes);
-    done += spec.bytes;
-    onProgress?.({ loaded: done, total, file: spec.path, fromCache: false });
+    got.set(spec.path, bytes);
+    report(spec, spec.bytes, false);
     // a full or broken cache must not stop loading: the model still runs from memory
     if (cache) await cache.put(key, bytes).catch(() => (cacheWriteFailed = true));
-  }
+  };
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async () => {
+    while (next < wanted.length && !failure) {
+      const spec = wanted[next++]!;
+      try {
+        await one(spec);
+      } catch (error) {
+        failure ??= { error };
+        stop.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, wanted.length) }, worker));
+  options.signal?.removeEventListener('abort', follow);
+  if (failure) throw (failure as { error: unknown }).error;
+  // in the manifest's order, whatever order they came in
+  const files = new Map(wanted.map((spec) => [spec.path, got.get(spec.path)!]));
   return { manifest, files, downloadedBytes, cacheWriteFailed };
 }

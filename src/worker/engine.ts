@@ -14,6 +14,7 @@ import {
   SegmentRunner,
   type GenerateParams,
   type Backend,
+  type LoadedModel,
   type LoadProgress,
   type ModelSource,
   type Ort,
@@ -24,7 +25,7 @@ import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
 import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
-import { startOrt } from './ort-start';
+import { startOrt, type StartedOrt } from './ort-start';
 
 /** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
 export interface EngineHost {
@@ -68,6 +69,33 @@ function markingSessions(ort: Ort, files: Map<string, Uint8Array>): Ort {
   return { ...ort, InferenceSession } as Ort;
 }
 
+/**
+ * ONNX Runtime failing to start at all (most often a .wasm or .mjs file it could not fetch: "no
+ * available backend found") as a BackendError that says where it looked and what to set; the
+ * runtime's own errors as they are.
+ */
+function notStarted(e: unknown, backend: Backend, s: OrtSettings): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  const failedToStart = /no available backend found/i.test(message);
+  if (e instanceof AdaDiffError && !failedToStart) return e;
+  // the session's own wrapping says "the file may be damaged", which is not the case here
+  const said = /\((no available backend found[\s\S]*)\)\.[^()]*$/i.exec(message)?.[1] ?? message;
+  const where =
+    s.wasmPaths === undefined
+      ? 'it looks for them beside its own module'
+      : `ort.wasmPaths is ${JSON.stringify(s.wasmPaths)}`;
+  return new BackendError(
+    `ONNX Runtime could not start on ${backend}: ${said}. If it could not fetch its .wasm or .mjs files (${where}), ` +
+      `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
+  );
+}
+
+/** onnxruntime-web, started, and the session that started it (held until the model's sessions exist). */
+interface Runtime {
+  ort: Ort;
+  started: StartedOrt;
+}
+
 /** How long an unload waits for sessions on a lost GPU to release before it lets them go. */
 const LOST_RELEASE_MS = 2000;
 /** How long a failed WebGPU run waits for the device-lost signal that may explain it. */
@@ -97,12 +125,47 @@ export class Engine implements EngineApi {
     await this.unload(); // nothing half-loaded survives a new load
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
-    const { cache, notice } = await this.host.openCache();
-    mark('model:start');
-    // the page runs the fused prefix, never the blocks inside it, and no baseline
-    const model = await loadModel(source, { cache, onProgress, skipFusedBlocks: true });
-    mark('model');
-    this.runner = await this.start(backend, model, ortSettings);
+    // onnxruntime-web downloads, compiles and starts while the model's files download: neither waits
+    // for the other. It starts once the manifest is read (a wrong model URL downloads no runtime),
+    // and a runtime that cannot start stops the download.
+    const stop = new AbortController();
+    const runtime: { starting?: Promise<Runtime> } = {};
+    const startRuntime = () => {
+      runtime.starting = this.startRuntime(backend, ortSettings);
+      runtime.starting.catch(() => stop.abort());
+    };
+    let model: LoadedModel;
+    let notice: string | null;
+    try {
+      const opened = await this.host.openCache();
+      notice = opened.notice;
+      mark('model:start');
+      // the page runs the fused prefix, never the blocks inside it, and no baseline
+      model = await loadModel(source, {
+        cache: opened.cache,
+        onProgress,
+        skipFusedBlocks: true,
+        onManifest: startRuntime,
+        signal: stop.signal,
+      });
+      mark('model');
+    } catch (e) {
+      if (stop.signal.aborted) await runtime.starting; // it failed: its error says why the download stopped
+      void runtime.starting?.then(
+        ({ started }) => started.release(),
+        () => undefined,
+      );
+      throw e;
+    }
+    const { ort, started: starter } = await (runtime.starting ?? this.startRuntime(backend, ortSettings));
+    try {
+      mark('sessions');
+      this.runner = await SegmentRunner.create(markingSessions(ort, model.files), model, { backend });
+    } catch (e) {
+      throw notStarted(e, backend, ortSettings);
+    } finally {
+      await starter.release();
+    }
     mark('ready');
     return {
       manifest: model.manifest,
@@ -118,38 +181,17 @@ export class Engine implements EngineApi {
     };
   }
 
-  /**
-   * ONNX Runtime with the caller's settings, and the model's sessions on it. ONNX Runtime failing
-   * to start at all (most often a .wasm or .mjs file it could not fetch: "no available backend
-   * found") becomes a BackendError that says where it looked and what to set.
-   */
-  private async start(backend: Backend, model: Parameters<typeof SegmentRunner.create>[1], s: OrtSettings) {
+  /** onnxruntime-web for `backend` with the caller's settings, started (its .wasm fetched and compiled). */
+  private async startRuntime(backend: Backend, s: OrtSettings): Promise<Runtime> {
     try {
       mark('runtime:start');
       const ort = await this.loadOrt(backend);
       applyOrtSettings(ort, s);
       const started = await startOrt(ort, backend);
       mark('runtime');
-      mark('sessions');
-      try {
-        return await SegmentRunner.create(markingSessions(ort, model.files), model, { backend });
-      } finally {
-        await started.release();
-      }
+      return { ort, started };
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
-      const notStarted = /no available backend found/i.test(message);
-      if (e instanceof AdaDiffError && !notStarted) throw e;
-      // the session's own wrapping says "the file may be damaged", which is not the case here
-      const said = /\((no available backend found[\s\S]*)\)\.[^()]*$/i.exec(message)?.[1] ?? message;
-      const where =
-        s.wasmPaths === undefined
-          ? 'it looks for them beside its own module'
-          : `ort.wasmPaths is ${JSON.stringify(s.wasmPaths)}`;
-      throw new BackendError(
-        `ONNX Runtime could not start on ${backend}: ${said}. If it could not fetch its .wasm or .mjs files (${where}), ` +
-          `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
-      );
+      throw notStarted(e, backend, s);
     }
   }
 
