@@ -1,11 +1,12 @@
 /**
  * The built site served as a static host should serve it: cross-origin isolated (COOP/COEP, so
- * onnxruntime-web may use threads), compressed, and cacheable. `adadiff bench --first-image` times
- * the page through it (serveSite).
+ * onnxruntime-web may use threads), compressed, and cacheable. `npm start` (vite preview, through
+ * vite.config.ts's plugin) serves the site with it, and `adadiff bench --first-image` times the page
+ * through it (serveSite); docs/page.md says how other hosts do the same.
  *
- * Compression: a file's precompressed copy beside it (`x.wasm.br`, `x.wasm.gz`) when there is one
- * and the browser accepts that encoding, brotli first; otherwise the file gzip-compressed on the fly
- * (kept in memory), as a host without such copies does.
+ * Compression: a file's precompressed copy beside it (`x.wasm.br`, `x.wasm.gz`, which the site
+ * build writes: precompress.mjs) when the browser accepts that encoding, brotli first; otherwise the
+ * file gzip-compressed on the fly (kept in memory), as a host without such copies does.
  * Caching: files whose names carry a content hash (Vite's assets/) for a year; everything else is
  * revalidated (ETag) at every load.
  */

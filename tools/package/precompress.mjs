@@ -1,0 +1,100 @@
+/**
+ * Precompressed copies of the site's files (`x.wasm.br` at brotli's best, `x.wasm.gz` at gzip's),
+ * written beside them after the build, for hosts that serve such copies (serve.mjs, `npm start`,
+ * nginx's brotli_static / gzip_static, most CDNs). Brotli at quality 11 takes about a minute per
+ * onnxruntime .wasm on a slow core, so each copy is kept in node_modules/.cache by its content's
+ * digest and a rebuild reuses it.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { brotliCompress, constants, gzip } from 'node:zlib';
+
+const brotli = promisify(brotliCompress);
+const gz = promisify(gzip);
+
+/**
+ * What gets copies: text and wasm, above 1 KiB. Models (.onnx) hold int8 weights that barely compress;
+ * the JSEP build is the benchmark page's alone (its graph-capture probe), never the visitor's.
+ */
+const COMPRESSIBLE = /\.(html|js|mjs|css|json|svg|wasm)$/;
+const BENCH_ONLY = /\.jsep[.-]/;
+const MIN_BYTES = 1024;
+
+const CACHE = path.resolve('node_modules/.cache/adadiff-precompress');
+
+const cacheKey = (bytes, kind) =>
+  path.join(CACHE, `${createHash('sha256').update(bytes).digest('hex')}.${kind}`);
+
+async function cached(bytes, kind, make) {
+  const key = cacheKey(bytes, kind);
+  if (existsSync(key)) return readFileSync(key);
+  const out = await make(bytes);
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(key, out);
+  return out;
+}
+
+function* walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) yield* walk(p);
+    else yield p;
+  }
+}
+
+/** Writes the .br and .gz copies of every compressible file under `dir` (skipping `skip` folders). */
+export async function precompressDir(dir, { skip = [] } = {}) {
+  const skipped = skip.map((s) => path.resolve(dir, s) + path.sep);
+  const files = [...walk(dir)].filter(
+    (f) =>
+      COMPRESSIBLE.test(f) &&
+      !BENCH_ONLY.test(f) &&
+      statSync(f).size >= MIN_BYTES &&
+      !skipped.some((s) => f.startsWith(s)),
+  );
+  // the .wasm files first: they take longest, and zlib's thread pool runs them side by side
+  files.sort((a, b) => statSync(b).size - statSync(a).size);
+  const fresh = files.filter((f) => !existsSync(cacheKey(readFileSync(f), 'br')));
+  if (fresh.some((f) => f.endsWith('.wasm'))) {
+    console.log(
+      `precompress: brotli 11 for ${fresh.length} new files, about a minute per .wasm (kept in ${path.relative(process.cwd(), CACHE)})`,
+    );
+  }
+  await Promise.all(
+    files.map(async (f) => {
+      const bytes = readFileSync(f);
+      const [br, gzipped] = await Promise.all([
+        cached(bytes, 'br', (b) =>
+          brotli(b, {
+            params: {
+              [constants.BROTLI_PARAM_QUALITY]: 11,
+              [constants.BROTLI_PARAM_LGWIN]: 24,
+              [constants.BROTLI_PARAM_SIZE_HINT]: b.length,
+            },
+          }),
+        ),
+        cached(bytes, 'gz', (b) => gz(b, { level: 9 })),
+      ]);
+      writeFileSync(`${f}.br`, br);
+      writeFileSync(`${f}.gz`, gzipped);
+    }),
+  );
+  return files.length;
+}
+
+/** The Vite plugin: copies for everything the build wrote, once it is written. */
+export function precompress({ skip = [] } = {}) {
+  let outDir = 'dist';
+  return {
+    name: 'adadiff:precompress',
+    apply: 'build',
+    configResolved(config) {
+      outDir = path.resolve(config.root, config.build.outDir);
+    },
+    async closeBundle() {
+      await precompressDir(outDir, { skip });
+    },
+  };
+}
