@@ -126,6 +126,8 @@ export const manifestSchema = z.object({
     patchSize: z.number().int().positive(),
     numBlocks: z.number().int().positive(),
     numInBlocks: z.number().int().nonnegative(),
+    /** Every weight of the model, exit heads included (what "a 44 M model" counts). */
+    parameters: z.number().int().positive().optional(),
   }),
   segments: z.object({
     embed: fileSpec,

@@ -17,6 +17,7 @@ COMMANDS = {
     "frontier": ("studies.frontier", "study: adaptive exits against static switch schedules at equal blocks"),
     "token-exit": ("studies.token_exit", "study: per-token exits simulated from the UEM map"),
     "compare-storage": ("studies.compare_storage", "study: int8 against fp32 weights"),
+    "matmul-probe": ("studies.matmul_probe", "one MatMul of a block's shape as ONNX, the GFLOP/s yardstick"),
 }
 
 

@@ -275,6 +275,7 @@ def export_model(model, cfg, out_dir, provenance, threshold, calibration=None, s
             "patchSize": model.patch_size,
             "numBlocks": model.num_blocks,
             "numInBlocks": model.num_in,
+            "parameters": sum(p.numel() for p in model.parameters()),
         },
         "segments": {"embed": embed, "blocks": blocks, "head": head, **({"prefix": prefix} if prefix else {})},
         "baselines": {"monolithic": full},

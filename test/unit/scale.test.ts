@@ -1,0 +1,45 @@
+/** The scale benchmark's measurements, on the shipped model (small: the figures' shape, not their size). */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-web';
+import { describe, expect, it } from 'vitest';
+import { scaleBench, scaleMarkdown } from '../../src/bench/scale';
+import { MODEL_DIR } from './fixtures';
+
+ort.env.logLevel = 'error';
+
+describe('adadiff bench --scale', () => {
+  it('measures load, memory, a block, the passes and the GFLOP/s against one MatMul, and renders a row', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'matmul-'));
+    const probe = path.join(dir, 'probe.onnx');
+    execFileSync('/usr/bin/python3', [
+      '-m',
+      'tools.export',
+      'matmul-probe',
+      '--tokens',
+      '51',
+      '--dim',
+      '128',
+      '--hidden',
+      '512',
+      '--out',
+      probe,
+    ]);
+    const r = await scaleBench(ort, MODEL_DIR, { reps: 1, matmul: probe });
+    expect(r.model).toBe('fmnist-uvit13');
+    expect(r.parameters).toBeGreaterThan(2e6);
+    expect(r.numBlocks).toBe(13);
+    expect(r.shallowBlocks).toBe(8); // 40 % of 13 blocks skipped, rounded
+    expect(r.loadMs).toBeGreaterThan(0);
+    expect(r.peakRssMb).toBeGreaterThanOrEqual(r.baseRssMb);
+    for (const v of [r.blockMs, r.fullMs, r.shallowMs, r.gflops, r.forwardGflop, r.monolithicMs ?? NaN])
+      expect(v).toBeGreaterThan(0);
+    expect(r.matmulShape).toEqual([51, 128, 512]);
+    expect(r.matmulGflops).toBeGreaterThan(0);
+    const md = scaleMarkdown([r]).join('\n');
+    expect(md).toMatch(/\| int8, [\d.]+ M parameters \| 3\.\d MB \|/);
+    expect(md).toMatch(/computed from one pass/);
+  });
+});
