@@ -113,17 +113,22 @@ def with_data(cfg, dataset):
     return cfg
 
 
-def load(path):
+def read_json_object(path, what):
+    """A JSON file that must hold an object; `what` names it in the error ("config file", "--config")."""
     try:
         with open(path) as f:
             given = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"config file {path} not found") from None
+        raise UserError(f"{what} {path} not found") from None
     except json.JSONDecodeError as e:
-        raise UserError(f"config file {path} is not valid JSON: {e}") from None
+        raise UserError(f"{what} {path} is not valid JSON: {e}") from None
     if not isinstance(given, dict):
-        raise UserError(f"config file {path} must hold a JSON object")
-    return _check(_merge(DEFAULTS, given, "", path), path)
+        raise UserError(f"{what} {path} must hold a JSON object")
+    return given
+
+
+def load(path):
+    return _check(_merge(DEFAULTS, read_json_object(path, "config file"), "", path), path)
 
 
 def from_dict(given, source="config"):

@@ -21,13 +21,12 @@ What changes on the way, and why (tools/export/official/NOTES.md has the reading
 """
 
 import argparse
-import json
 import os
 
 import torch
 
 from ..core.checkpoint import save_checkpoint
-from ..core.config import from_dict
+from ..core.config import from_dict, read_json_object
 from ..core.errors import UserError, run_cli
 from ..core.uvit import build
 from .export import export_model, write_fixtures
@@ -62,13 +61,7 @@ def read_config(given):
     """A built-in config's name, or a JSON file of the official UViT's constructor arguments."""
     if given in BUILT_IN:
         return BUILT_IN[given]
-    try:
-        with open(given) as f:
-            uvit = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"--config {given}: not {' or '.join(BUILT_IN)}, and no such file") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"--config {given} is not valid JSON: {e}") from None
+    uvit = read_json_object(given, f"--config (not {' or '.join(BUILT_IN)}):")
     unknown = sorted(set(uvit) - UVIT_ARGS)
     if unknown:
         raise UserError(f"--config {given}: {', '.join(unknown)} are not arguments of the official UViT")
