@@ -24,7 +24,7 @@ export type { Backend, Ort } from './executor';
 
 export interface SegmentRunnerOptions {
   backend: Backend;
-  /** Called after each session is created and warmed (shader compilation happens here). */
+  /** Called after each session is created (the WebGPU warm-up pass follows the last). */
   onWarm?: (done: number, total: number) => void;
   /** Queue the next block before reading the current uncertainty (default off; speculative-pass.ts). */
   speculate?: boolean;
@@ -107,7 +107,9 @@ export class SegmentRunner implements Denoiser, PassHost {
         prefix,
         options.speculate ?? false,
       );
-      await runner.warm();
+      // WebGPU compiles a graph's shaders at its first run: paid while loading, not by the first image.
+      // wasm compiles nothing there, and a full-depth pass would only delay the model's readiness
+      if (options.backend === 'webgpu') await runner.warm();
       return runner;
     } catch (e) {
       await executor.release();
@@ -115,11 +117,14 @@ export class SegmentRunner implements Denoiser, PassHost {
     }
   }
 
-  /** One full-depth pass so every graph's kernels (and WebGPU shaders) are compiled before timing. */
+  /**
+   * A full-depth pass through every graph (the fused prefix's, and the embed's where passes may exit
+   * inside the prefix), so that WebGPU has compiled their shaders before the first image.
+   */
   private async warm(): Promise<void> {
     const { channels, height, width } = this.manifest.image;
     const image = new Float32Array(channels * height * width);
-    for (const mustRun of this.prefix ? [this.minimumDepth, this.prefix.depth] : [1]) {
+    for (const mustRun of new Set(this.prefix ? [this.minimumDepth, this.prefix.depth] : [1])) {
       const pass = await this.begin(image, 500, [0], mustRun, false);
       try {
         for (let i = 0; i < this.numBlocks; i++) await pass.runBlock(i);
