@@ -1,6 +1,6 @@
 import { useEffect } from 'react';
 import { encodePng, pngScale } from '../runtime/image';
-import { loadModelIntent, syncUrl } from './actions';
+import { syncUrl } from './actions';
 import { BlockChart } from '../components/BlockChart';
 import { Controls } from './components/Controls';
 import { Counters } from './components/Counters';
@@ -69,8 +69,7 @@ export function App() {
   const run = useRun();
   useEffect(() => {
     const unsubscribe = syncUrl();
-    void loadModelIntent();
-    void readCatalog();
+    void readCatalog(); // the model is already loading (main.tsx)
     return unsubscribe;
   }, []);
 
