@@ -35,8 +35,14 @@ export interface LoadedModel {
 export interface LoadOptions {
   cache?: ByteCache | undefined;
   onProgress?: ((p: LoadProgress) => void) | undefined;
-  /** Called once the manifest is read and valid, before any segment file (what a load can start on). */
-  onManifest?: ((m: Manifest) => void) | undefined;
+  /**
+   * Called once the manifest is read and valid, before any segment file (what a load can start on).
+   * A promise it returns holds the reads to one file at a time until it settles (the engine: until
+   * onnxruntime has started, so that the model's files do not starve the runtime's download).
+   */
+  onManifest?: ((m: Manifest) => void | Promise<unknown>) | undefined;
+  /** Called as each file is in and checked, before the load ends (the engine creates its session). */
+  onFile?: ((spec: FileSpec, bytes: Uint8Array) => void) | undefined;
   signal?: AbortSignal | undefined;
   /** Also load the monolithic full-depth graph (benchmarks). */
   includeMonolithic?: boolean;
@@ -78,15 +84,20 @@ export function modelFiles(
 }
 
 /**
- * How many files a load reads at once: enough that one file's request, check and cache write overlap
- * another's transfer, and that a page's 6 connections per host leave one for the runtime's download.
+ * How many files a load reads from the network at once: a browser opens 6 connections per host, and
+ * a file's request, check and cache write then overlap the others' transfers.
  */
-const PARALLEL_FILES = 4;
+const PARALLEL_FILES = 6;
 
+/**
+ * Loads the manifest, then its files: those the cache holds first, all at once; then the others from
+ * the source, PARALLEL_FILES at a time, the largest first (the longest transfer, and the session that
+ * takes longest to create). Returns them in the manifest's order.
+ */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
   const { cache, onProgress } = options;
   const manifest = await readManifest(source, options.signal);
-  options.onManifest?.(manifest);
+  const narrow = options.onManifest?.(manifest);
   const wanted = modelFiles(manifest, options);
   const total = totalBytes(wanted);
   const got = new Map<string, Uint8Array>();
@@ -100,49 +111,65 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     progress.set(spec.path, n);
     onProgress?.({ loaded, total, file: spec.path, fromCache });
   };
+  const arrived = (spec: FileSpec, bytes: Uint8Array, fromCache: boolean) => {
+    got.set(spec.path, bytes);
+    report(spec, spec.bytes, fromCache);
+    options.onFile?.(spec, bytes);
+  };
+  // content-addressed, and a query rather than a fragment: Cache Storage ignores fragments
+  const keyOf = (spec: FileSpec) => `${joinUrl(source.location, spec.path)}?sha256=${spec.sha256}`;
+  const fromCache = async (spec: FileSpec) => {
+    const cached = await cache!.get(keyOf(spec)).catch(() => undefined);
+    if (!cached) return false;
+    try {
+      await verifyFile(spec, cached);
+    } catch {
+      await cache!.delete(keyOf(spec)).catch(() => undefined); // corrupted cache entry: fetch again
+      return false;
+    }
+    arrived(spec, cached, true);
+    return true;
+  };
+  const hits = cache ? await Promise.all(wanted.map(fromCache)) : [];
+  const missing = wanted.filter((_, i) => !hits[i]);
   // the caller's abort, or the first failure, stops every read
   const stop = new AbortController();
   const { signal } = stop;
   const follow = () => stop.abort(options.signal?.reason);
   if (options.signal?.aborted) follow();
   options.signal?.addEventListener('abort', follow, { once: true });
-  const one = async (spec: FileSpec) => {
+  const writes: Promise<unknown>[] = [];
+  const read = async (spec: FileSpec) => {
     signal.throwIfAborted();
-    // content-addressed, and a query rather than a fragment: Cache Storage ignores fragments
-    const key = `${joinUrl(source.location, spec.path)}?sha256=${spec.sha256}`;
-    const cached = cache ? await cache.get(key).catch(() => undefined) : undefined;
-    if (cached) {
-      try {
-        await verifyFile(spec, cached);
-        got.set(spec.path, cached);
-        report(spec, spec.bytes, true);
-        return;
-      } catch {
-        await cache?.delete(key).catch(() => undefined); // corrupted cache entry: fetch again below
-      }
-    }
     const bytes = await source.read(spec.path, (n) => report(spec, n, false), signal);
     await verifyFile(spec, bytes);
     downloadedBytes += bytes.byteLength;
-    got.set(spec.path, bytes);
-    report(spec, spec.bytes, false);
-    // a full or broken cache must not stop loading: the model still runs from memory
-    if (cache) await cache.put(key, bytes).catch(() => (cacheWriteFailed = true));
+    arrived(spec, bytes, false);
+    // a full or broken cache must not stop loading: the model still runs from memory. Written while
+    // the next files download; the load ends when every write has
+    if (cache) writes.push(cache.put(keyOf(spec), bytes).catch(() => (cacheWriteFailed = true)));
   };
-  let next = 0;
+  const queue = [...missing].sort((a, b) => b.bytes - a.bytes);
   let failure: { error: unknown } | null = null;
   const worker = async () => {
-    while (next < wanted.length && !failure) {
-      const spec = wanted[next++]!;
+    for (let spec = queue.shift(); spec && !failure; spec = queue.shift()) {
       try {
-        await one(spec);
+        await read(spec);
       } catch (error) {
         failure ??= { error };
         stop.abort();
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, wanted.length) }, worker));
+  // one read at a time while what onManifest returned is pending, then PARALLEL_FILES at a time
+  const workers = [worker()];
+  const widen = () => {
+    while (workers.length < PARALLEL_FILES && queue.length) workers.push(worker());
+  };
+  if (narrow instanceof Promise) void narrow.then(widen, widen);
+  else widen();
+  for (let i = 0; i < workers.length; i++) await workers[i]; // workers may join while this waits
+  await Promise.all(writes);
   options.signal?.removeEventListener('abort', follow);
   if (failure) throw (failure as { error: unknown }).error;
   // in the manifest's order, whatever order they came in

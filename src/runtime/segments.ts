@@ -19,6 +19,7 @@ import type { LoadedModel } from './loader';
 import { isConditional, prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
 import { SegmentPass, type PassHost, type PrefixResult } from './segment-pass';
 import { SpeculativePass } from './speculative-pass';
+import { yieldIfBusy } from './yield';
 
 export type { Backend, Ort } from './executor';
 
@@ -28,6 +29,11 @@ export interface SegmentRunnerOptions {
   onWarm?: (done: number, total: number) => void;
   /** Queue the next block before reading the current uncertainty (default off; speculative-pass.ts). */
   speculate?: boolean;
+  /**
+   * A segment file's bytes, for a model still loading: each session is created as soon as its file is
+   * in (undefined: the load left the file out). Default: the model's loaded files.
+   */
+  file?: (path: string) => Promise<Uint8Array | undefined>;
 }
 
 interface Prefix {
@@ -67,37 +73,61 @@ export class SegmentRunner implements Denoiser, PassHost {
 
   static async create(ort: Ort, model: LoadedModel, options: SegmentRunnerOptions): Promise<SegmentRunner> {
     const { manifest, files } = model;
+    const file = options.file ?? ((path: string) => Promise.resolve(files.get(path)));
     const executor = new OrtExecutor(ort, options.backend);
     const fused = manifest.segments.prefix;
-    const total = manifest.segments.blocks.filter((b) => files.has(b.path)).length + 2 + (fused ? 1 : 0);
-    let opened = 0;
-    const open = async (spec: FileSpec, location?: OutputLocation) => {
-      const bytes = files.get(spec.path);
-      if (!bytes) throw new BackendError(`${spec.path} was not loaded; load the model again`);
-      const session = await executor.open(bytes, spec.path, location);
-      options.onWarm?.(++opened, total);
-      return session;
-    };
+    const skips = fused ? prefixSkips(manifest, fused) : [];
+    const prefixLocation: OutputLocation = { hidden: 'gpu-buffer', temb: 'gpu-buffer', uncertainty: 'cpu' };
+    for (const j of skips) prefixLocation[prefixSkipOutput(j)] = 'gpu-buffer';
+    // every session: its file, where its outputs stay, and whether the load may have left it out (the
+    // blocks the fused prefix replaces: the page's load does)
+    const jobs: { spec: FileSpec; location: OutputLocation; optional: boolean }[] = [
+      {
+        spec: manifest.segments.embed,
+        location: { hidden: 'gpu-buffer', temb: 'gpu-buffer' },
+        optional: false,
+      },
+      // on the GPU too, so a speculative pass can queue the next block before reading it back
+      // (a plain pass reads it at once: the same download ORT would do for a 'cpu' output)
+      ...manifest.segments.blocks.map((spec, i) => ({
+        spec,
+        location: { hidden_out: 'gpu-buffer', uncertainty: 'gpu-buffer' } as OutputLocation,
+        optional: fused !== undefined && i < fused.depth,
+      })),
+      { spec: manifest.segments.head, location: { eps: 'cpu' }, optional: false },
+      ...(fused ? [{ spec: fused as FileSpec, location: prefixLocation, optional: false }] : []),
+    ];
+    const total = jobs.filter((j) => !j.optional || files.has(j.spec.path)).length;
+    const sessions: (InferenceSession | null)[] = jobs.map(() => null);
+    // each session as soon as its file is in (with the model still loading, in the order the files
+    // come), one at a time: ONNX Runtime must not create two at once
+    const arriving = new Map(
+      jobs.map((job, i) => {
+        const arrival = file(job.spec.path).then((b) => ({ i, b }));
+        arrival.catch(() => undefined); // a failed load rejects them all; the first one says why
+        return [i, arrival] as const;
+      }),
+    );
     try {
-      const embed = await open(manifest.segments.embed, { hidden: 'gpu-buffer', temb: 'gpu-buffer' });
-      // blocks the fused prefix replaces may have been left out of the load (the page's)
-      const blocks: (InferenceSession | null)[] = [];
-      for (const [i, spec] of manifest.segments.blocks.entries()) {
-        const replaced = fused !== undefined && i < fused.depth && !files.has(spec.path);
-        // on the GPU too, so a speculative pass can queue the next block before reading it back
-        // (a plain pass reads it at once: the same download ORT would do for a 'cpu' output)
-        blocks.push(
-          replaced ? null : await open(spec, { hidden_out: 'gpu-buffer', uncertainty: 'gpu-buffer' }),
-        );
+      let opened = 0;
+      while (arriving.size) {
+        const { i, b } = await Promise.race(arriving.values());
+        arriving.delete(i);
+        const job = jobs[i]!;
+        if (!b) {
+          if (job.optional) continue;
+          throw new BackendError(`${job.spec.path} was not loaded; load the model again`);
+        }
+        sessions[i] = await executor.open(b, job.spec.path, job.location);
+        options.onWarm?.(++opened, total);
+        // creating a session holds the thread: let a load still under way read its next files
+        await yieldIfBusy();
       }
-      const head = await open(manifest.segments.head, { eps: 'cpu' });
-      let prefix: Prefix | null = null;
-      if (fused) {
-        const skips = prefixSkips(manifest, fused);
-        const location: OutputLocation = { hidden: 'gpu-buffer', temb: 'gpu-buffer', uncertainty: 'cpu' };
-        for (const j of skips) location[prefixSkipOutput(j)] = 'gpu-buffer';
-        prefix = { session: await open(fused, location), depth: fused.depth, skips };
-      }
+      const n = manifest.segments.blocks.length;
+      const prefix: Prefix | null = fused ? { session: sessions[n + 2]!, depth: fused.depth, skips } : null;
+      const embed = sessions[0]!;
+      const blocks = sessions.slice(1, n + 1);
+      const head = sessions[n + 1]!;
       const runner = new SegmentRunner(
         executor,
         model,

@@ -10,22 +10,24 @@ import {
   generate,
   httpSource,
   loadModel,
+  modelFiles,
   resolveParams,
   SegmentRunner,
   type GenerateParams,
   type Backend,
   type LoadedModel,
+  type Manifest,
   type LoadProgress,
   type ModelSource,
   type Ort,
 } from '../runtime';
-import type { InferenceSession } from 'onnxruntime-web';
 import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats, type LoadInfo } from './api';
+import { ArrivingFiles, markingSessions } from './arrivals';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
 import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
-import { startOrt, type StartedOrt } from './ort-start';
+import { runtimeFetched, startOrt, type StartedOrt } from './ort-start';
 
 /** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
 export interface EngineHost {
@@ -48,26 +50,8 @@ const browserHost: EngineHost = {
   openCache: openModelCache,
 };
 
-/**
- * `ort`, with a mark as each session of a model file is created (marks.ts). The bytes ONNX Runtime
- * is handed are the loaded file's own, which names the mark.
- */
-function markingSessions(ort: Ort, files: Map<string, Uint8Array>): Ort {
-  const names = new Map<unknown, string>([...files].map(([file, bytes]) => [bytes, file]));
-  const create = ort.InferenceSession.create.bind(ort.InferenceSession) as (
-    ...args: unknown[]
-  ) => Promise<InferenceSession>;
-  const InferenceSession = {
-    ...ort.InferenceSession,
-    create: async (...args: unknown[]) => {
-      const session = await create(...args);
-      const file = names.get(args[0]);
-      if (file !== undefined) mark(`session ${file}`);
-      return session;
-    },
-  };
-  return { ...ort, InferenceSession } as Ort;
-}
+/** The page's load: the fused prefix, never the blocks inside it, and no baseline. */
+const PAGE_LOAD = { skipFusedBlocks: true } as const;
 
 /**
  * ONNX Runtime failing to start at all (most often a .wasm or .mjs file it could not fetch: "no
@@ -125,14 +109,42 @@ export class Engine implements EngineApi {
     await this.unload(); // nothing half-loaded survives a new load
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
-    // onnxruntime-web downloads, compiles and starts while the model's files download: neither waits
-    // for the other. It starts once the manifest is read (a wrong model URL downloads no runtime),
-    // and a runtime that cannot start stops the download.
+    // onnxruntime-web downloads, compiles and starts while the model's files download, from the
+    // moment the manifest is read (a wrong model URL downloads no runtime); the model's files go one
+    // at a time until the runtime's .wasm is in, so that they do not starve its download, then all at
+    // once, before its compile and init hold this thread; and each segment's session is created as
+    // its file comes in, while the others still download. A runtime or a session that fails stops
+    // the download, and its error is the one reported.
     const stop = new AbortController();
-    const runtime: { starting?: Promise<Runtime> } = {};
-    const startRuntime = () => {
-      runtime.starting = this.startRuntime(backend, ortSettings);
-      runtime.starting.catch(() => stop.abort());
+    let creating: Promise<SegmentRunner> | undefined;
+    let arrivals: ArrivingFiles | undefined;
+    const onManifest = (manifest: Manifest) => {
+      const arrived = new ArrivingFiles(modelFiles(manifest, PAGE_LOAD));
+      arrivals = arrived;
+      let runtime!: Promise<Runtime>;
+      const fetched = runtimeFetched(() => (runtime = this.startRuntime(backend, ortSettings)));
+      creating = runtime.then(async ({ ort }) => {
+        mark('sessions');
+        const growing: LoadedModel = {
+          manifest,
+          files: arrived.files,
+          downloadedBytes: 0,
+          cacheWriteFailed: false,
+        };
+        try {
+          return await SegmentRunner.create(markingSessions(ort, arrived.files), growing, {
+            backend,
+            file: (path) => arrived.file(path),
+          });
+        } catch (e) {
+          throw notStarted(e, backend, ortSettings);
+        }
+      });
+      creating.catch(() => stop.abort());
+      // the starting session goes once the model's exist (or could not be made)
+      const release = () => runtime.then(({ started }) => started.release()).catch(() => undefined);
+      creating.then(release, release);
+      return fetched;
     };
     let model: LoadedModel;
     let notice: string | null;
@@ -140,32 +152,26 @@ export class Engine implements EngineApi {
       const opened = await this.host.openCache();
       notice = opened.notice;
       mark('model:start');
-      // the page runs the fused prefix, never the blocks inside it, and no baseline
       model = await loadModel(source, {
+        ...PAGE_LOAD,
         cache: opened.cache,
         onProgress,
-        skipFusedBlocks: true,
-        onManifest: startRuntime,
+        onManifest,
+        onFile: (spec, bytes) => arrivals?.add(spec.path, bytes),
         signal: stop.signal,
       });
       mark('model');
     } catch (e) {
-      if (stop.signal.aborted) await runtime.starting; // it failed: its error says why the download stopped
-      void runtime.starting?.then(
-        ({ started }) => started.release(),
+      arrivals?.fail(e);
+      // the runtime or a session failed first: its error says why the download stopped
+      if (stop.signal.aborted && creating) await creating;
+      void creating?.then(
+        (runner) => runner.release(),
         () => undefined,
       );
       throw e;
     }
-    const { ort, started: starter } = await (runtime.starting ?? this.startRuntime(backend, ortSettings));
-    try {
-      mark('sessions');
-      this.runner = await SegmentRunner.create(markingSessions(ort, model.files), model, { backend });
-    } catch (e) {
-      throw notStarted(e, backend, ortSettings);
-    } finally {
-      await starter.release();
-    }
+    this.runner = await creating!;
     mark('ready');
     return {
       manifest: model.manifest,

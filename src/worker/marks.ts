@@ -10,8 +10,9 @@
  *   model           every file is in and checked
  *   runtime:start   onnxruntime-web's module is asked for
  *   runtime         onnxruntime-web's module and its .wasm are compiled and started (and, on WebGPU, its device)
- *   sessions        the sessions start to be created
- *   session <file>  the session of one segment file is created
+ *   sessions        the sessions start to be created (each as its file comes in)
+ *   creating <file> one segment file's session starts to be created
+ *   session <file>  and is created
  *   ready           the sessions are created and warmed up: the engine answers the load
  * and a run's:
  *   generate        the engine was asked to generate

@@ -29,3 +29,29 @@ export async function startOrt(ort: Ort, backend: Backend): Promise<StartedOrt> 
   });
   return { release: () => session.release().catch(() => undefined) };
 }
+
+/**
+ * Resolves once this global fetches a .wasm file, which is onnxruntime-web's (the only one it fetches):
+ * its bytes are in, and what remains of its start is compile and init, which hold the thread. Also once
+ * `started` settles (Node reads the .wasm from disk; an already started runtime fetches nothing). Call
+ * it before the runtime starts.
+ */
+export function runtimeFetched(started: () => Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    let observer: PerformanceObserver | undefined;
+    const done = () => {
+      observer?.disconnect();
+      resolve();
+    };
+    if (
+      typeof PerformanceObserver !== 'undefined' &&
+      PerformanceObserver.supportedEntryTypes?.includes('resource')
+    ) {
+      observer = new PerformanceObserver((list) => {
+        if (list.getEntries().some((e) => /\.wasm(\?|$)/.test(e.name))) done();
+      });
+      observer.observe({ type: 'resource' });
+    }
+    started().then(done, done);
+  });
+}
