@@ -155,7 +155,10 @@ export function runPhases(run: ObservedRun): RunPhases {
       put('sessions', { start: sessionsFrom, end: sessions[sessions.length - 1]!.at });
       let previous = sessionsFrom;
       for (const s of sessions) {
-        segments.push({ file: s.file, ms: Math.max(0, s.at - previous) });
+        // from its own start where the engine marks it (sessions made as their files come in), else
+        // from the session before
+        const from = at(`creating ${s.file}`) ?? previous;
+        segments.push({ file: s.file, ms: Math.max(0, s.at - from) });
         previous = s.at;
       }
     }

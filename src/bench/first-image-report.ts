@@ -82,6 +82,8 @@ export interface FirstImageReport {
   latencyMs: number;
   /** How the first site was served: 'gzip' on the fly, or 'br' from the build's precompressed copies. */
   compression: 'gzip' | 'br';
+  /** How long after the cold visit's image the warm visit opened (absent: at once, in older reports). */
+  warmAfterMs?: number;
   /** Every site timed, with how it was served (absent in reports of one unlabelled build). */
   sites?: { label: string; dir: string; compression: 'gzip' | 'br' }[];
   rows: FirstImageRow[];
@@ -111,7 +113,8 @@ function conditions(r: FirstImageReport): string {
     r.backend === 'webgpu'
       ? " WebGPU on this machine is SwiftShader, a software adapter, far slower than wasm: these rows show the path works and what it downloads, not a GPU's speed."
       : '';
-  return `${r.environment}; ${net}; ${served}; medians of ${runs(r.rows[0]?.reps ?? 0)} per row, (min–max) where they differ.${gpu}`;
+  const warm = r.warmAfterMs ? `; the warm visit ${r.warmAfterMs / 1000} s after the cold one's image` : '';
+  return `${r.environment}; ${net}; ${served}${warm}; medians of ${runs(r.rows[0]?.reps ?? 0)} per row, (min–max) where they differ.${gpu}`;
 }
 
 /** The table of a report written before phases were recorded: as it was then. */
@@ -161,6 +164,38 @@ function summaryTable(r: FirstImageReport): string[] {
       ];
       return `| ${cells.join(' | ')} |`;
     }),
+  ];
+}
+
+/** With several builds: what each one changed against the one before it (the builds in --site order). */
+function changesTable(r: FirstImageReport): string[] {
+  const labels = (r.sites ?? []).map((x) => x.label);
+  if (labels.length < 2) return [];
+  const row = (model: string, site: string, cache: string) =>
+    r.rows.find((x) => x.model === model && x.site === site && x.cache === cache);
+  const delta = (a: number, b: number, f: (v: number) => string) => {
+    const d = b - a;
+    return `${f(a)} → ${f(b)} (${d > 0 ? '+' : d < 0 ? '−' : '±'}${f(Math.abs(d))})`;
+  };
+  const lines: string[] = [];
+  for (const model of [...new Set(r.rows.map((x) => x.model))]) {
+    for (let i = 1; i < labels.length; i++) {
+      const [a, b] = [labels[i - 1]!, labels[i]!];
+      const cells = (['cold', 'warm'] as const).flatMap((cache) => {
+        const [x, y] = [row(model, a, cache), row(model, b, cache)];
+        if (!x || !y) return ['–', '–'];
+        return [delta(x.firstImageMs, y.firstImageMs, s2), delta(x.transferredBytes, y.transferredBytes, mb)];
+      });
+      lines.push(`| ${model} | ${a} → ${b} | ${cells.join(' | ')} |`);
+    }
+  }
+  return [
+    '',
+    'What each build changed against the one before it (medians):',
+    '',
+    '| model | builds | cold: first image | cold: over the wire | warm: first image | warm: over the wire |',
+    '|---|---|---|---|---|---|',
+    ...lines,
   ];
 }
 
@@ -217,7 +252,7 @@ export function firstImageMarkdown(reports: FirstImageReport[], links: string[] 
     '',
     '## Time to first image (Chromium)',
     '',
-    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached) and again in the same profile (warm: the runtime in the HTTP cache, the model in Cache Storage), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
+    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached) and again in the same profile a few seconds later, as a return visit (warm: the runtime, compiled, in the HTTP cache, the model in Cache Storage), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
     '',
     'Phases come from the engine worker’s performance marks and both globals’ resource timing (src/bench/first-image-phases.ts). They overlap where work runs concurrently, so each moment is given to the phase under way that ends last, the one the page waited on; those times add up to the first image.',
     ...reports.flatMap((r, i) => {
@@ -227,6 +262,7 @@ export function firstImageMarkdown(reports: FirstImageReport[], links: string[] 
         conditions(r),
         '',
         ...(phased ? summaryTable(r) : plainTable(r)),
+        ...(phased ? changesTable(r) : []),
         ...(phased ? phaseTables(r) : []),
         ...(links[i] ? ['', `Data: [${links[i].split('/').pop()}](${links[i]}).`] : []),
       ];
