@@ -139,7 +139,8 @@ def trained_on(ckpt):
     """The data record of a training checkpoint. Checkpoints from before the data could be chosen hold
     none, and every one of them was trained on Fashion-MNIST."""
     record = dict(ckpt.get("dataset") or FashionMNIST.describe())
-    record.setdefault("id", data_id(source_of(ckpt)))  # written before records had one
+    if "id" not in record:  # written before records had one
+        record["id"] = data_id(source_of(ckpt))
     return record
 
 

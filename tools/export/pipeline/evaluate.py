@@ -29,7 +29,7 @@ import torch
 from .choose_default import MAX_AGREEMENT_DROP, MAX_FID_RATIO, MIN_PSNR, within_bounds
 from ..core.data import Options, load as load_data, source_of, trained_on
 from .classifier import default_judge, features_of, load_classifier, read_info
-from ..core.diffusion import BATCHINGS, SAMPLERS, adaptive_eps, make_schedule, sample
+from ..core.diffusion import BATCHINGS, SAMPLERS, adaptive_eps, make_schedule, sample, sample_dpm_solver_fast
 from ..core.errors import UserError, run_cli
 from .export import load_model
 from ..core.manifest import SamplingSettings
@@ -189,12 +189,16 @@ def evaluate_threshold(
     gen = torch.Generator().manual_seed(seed + 1)
     for i in range(0, len(labels), batch):
         x_start = noise[i : i + batch]
-        step_noise = torch.randn(steps, *x_start.shape, generator=gen) if sampler == "ddpm" else None
-        img, trace = sample(
-            model, schedule, labels[i : i + batch], x_start, steps, guidance, threshold,
-            min_depth=min_depth, batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
-            sampler=sampler, step_noise=step_noise, depths=depths, denoise=denoise,
-        )
+        stochastic = sampler in ("ddpm", "euler-maruyama")
+        step_noise = torch.randn(steps, *x_start.shape, generator=gen) if stochastic else None
+        if sampler == "dpm-solver-fast":  # `steps` network evaluations; unconditional models
+            img, trace = sample_dpm_solver_fast(model, schedule, x_start, steps, threshold, min_depth, denoise=denoise)
+        else:
+            img, trace = sample(
+                model, schedule, labels[i : i + batch], x_start, steps, guidance, threshold,
+                min_depth=min_depth, batching=batching, uncond_every=uncond_every, guidance_max_t=guidance_max_t,
+                sampler=sampler, step_noise=step_noise, depths=depths, denoise=denoise,
+            )
         images.append(img)
         for k, rec in enumerate(trace):
             for key in ("exit_cond", "exit_uncond"):
@@ -268,7 +272,9 @@ def main(argv=None):
     p.add_argument("--guidance-max-t", type=int, default=None,
                    help="guide only the steps with timestep t ≤ this; the noisier ones run the conditional pass "
                         "alone (the runtime's guidanceMaxT; every step: the last timestep)")
-    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="the runtime's samplers, stepped alike")
+    p.add_argument("--sampler", choices=SAMPLERS + ("dpm-solver-fast",), default=None,
+                   help="the runtime's samplers, stepped alike; dpm-solver-fast (PyTorch only: the official AdaDiff "
+                        "training loop's, --steps network evaluations; continuous-time models with no classes)")
     p.add_argument("--full-only", action="store_true", help="full depth alone: no θ sweep (e.g. quality against steps)")
     p.add_argument("--real-floor", action="store_true",
                    help="also judge --per-class real training images per class: the floor the samples are read "
@@ -315,6 +321,9 @@ def main(argv=None):
 
     model, cfg, ckpt = load_model(args.checkpoint)
     settings = SamplingSettings.from_config(cfg["sampling"], model.num_classes > 0)
+    if args.sampler == "dpm-solver-fast" and (model.num_classes > 0 or cfg["schedule"]["type"] != "vp-continuous"):
+        raise UserError("--sampler dpm-solver-fast is the official training loop's sampler: for imported "
+                        "continuous-time models with no classes")
     for flag in ("min_depth", "batching", "uncond_every", "sampler"):
         if getattr(args, flag) is None:
             setattr(args, flag, getattr(settings, flag))
