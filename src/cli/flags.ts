@@ -53,6 +53,8 @@ export const OPTIONS = {
   browser: { type: 'boolean' },
   backend: { type: 'string' },
   'first-image': { type: 'boolean' },
+  scale: { type: 'boolean' },
+  matmul: { type: 'string' },
   throttle: { type: 'string' },
   site: { type: 'string' },
   'per-class': { type: 'string' },

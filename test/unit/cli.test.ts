@@ -622,6 +622,18 @@ describe('adadiff eval and bench', () => {
     );
   });
 
+  it('bench --scale needs a model of the size to time; --matmul goes with it', async () => {
+    const none = await cli('bench', '--scale');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--scale needs --model DIR/);
+    const stray = await cli('bench', '--matmul', 'probe.onnx');
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toMatch(/--matmul goes with --scale/);
+    const r = await cli('bench', '--scale', '--model', MODEL_DIR, '--reps', '1', '--json', '--quiet');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ model: 'fmnist-uvit13', numBlocks: 13, shallowBlocks: 8 });
+  });
+
   it('bench: WebGPU needs --browser; the browser bench serves only models under public/', async () => {
     const gpu = await cli('bench', '--backend', 'webgpu');
     expect(gpu.code).toBe(2);

@@ -23,6 +23,8 @@ import { benchFileName, benchKey, benchMarkdown, fidVsSaved } from '../../bench/
 import { newestPerKey, PLOTS, resultsFolder, type SavedResult } from '../../bench/results';
 import { num, onlyFlags, thresholdList, UsageError, type CliIo, type Values } from '../flags';
 import { DEFAULT_MODEL, loadModelDir, modelDirFlag, withRunner } from '../runner';
+import { runScaleCommand, SCALE_RESULTS } from './scale';
+import { scaleMarkdown, type ScaleReport } from '../../bench/scale';
 
 export async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
   onlyFlags(values, [
@@ -38,7 +40,15 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
     'first-image',
     'throttle',
     'site',
+    'scale',
+    'matmul',
   ]);
+  if (values.scale) {
+    if (await runScaleCommand(values, io))
+      await renderBenchMarkdown(values.markdown!, await readManifest(directorySource(DEFAULT_MODEL)));
+    return 0;
+  }
+  if (values.matmul !== undefined) throw new UsageError('--matmul goes with --scale');
   if (values['first-image']) return runFirstImageCommand(values, io);
   if (values.throttle !== undefined) throw new UsageError('--throttle goes with --first-image');
   if (values.site !== undefined) throw new UsageError('--site goes with --first-image');
@@ -278,7 +288,8 @@ export async function renderBenchMarkdown(file: string, manifest: Manifest): Pro
         firstImage.map((s) => s.report),
         firstImage.map((s) => `${results}/${s.file}`),
       ).join('\n') +
-      (firstImage.length ? '\n' : ''),
+      (firstImage.length ? '\n' : '') +
+      (await scaleSection(path.join(path.dirname(file), SCALE_RESULTS))),
   );
 }
 
@@ -304,4 +315,13 @@ async function readFrontier(dir: string, files: string[]) {
   };
   const report = await newest(/^(step\d+-)?frontier-(?!confirm)[\w.-]*\.json$/);
   return report ? { report, confirm: await newest(/^(step\d+-)?frontier-confirm[\w.-]*\.json$/) } : null;
+}
+
+/** BENCHMARKS.md's scale section from the saved scale reports (none saved: nothing). */
+async function scaleSection(dir: string): Promise<string> {
+  if (!existsSync(dir)) return '';
+  const reports: ScaleReport[] = [];
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort())
+    reports.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ScaleReport);
+  return reports.length ? `\n${scaleMarkdown(reports).join('\n')}` : '';
 }
