@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readManifest, resolveParams, type Manifest } from '../../runtime';
+import { DEFAULT_MODEL_ID, readManifest, resolveParams, type Manifest } from '../../runtime';
 import { directorySource, shippedModelIds } from '../../node/source';
 import {
   firstImageFileName,
@@ -127,9 +127,9 @@ async function runFirstImageCommand(values: Values, io: CliIo): Promise<number> 
   if (!(throttle >= 0 && throttle <= 10_000)) throw new UsageError('--throttle must be 0…10000 Mbit/s');
   const backend = values.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
-  // every shipped model, unless named
-  const modelDirs = (values.model?.split(',').filter(Boolean) ?? shippedModelIds()).map(modelDirFlag);
-  if (!modelDirs.length) modelDirs.push(DEFAULT_MODEL);
+  // every shipped model unless named, the default first (its results folder keeps the report)
+  const shipped = [DEFAULT_MODEL_ID, ...shippedModelIds().filter((id) => id !== DEFAULT_MODEL_ID)];
+  const modelDirs = (values.model?.split(',').filter(Boolean) ?? shipped).map(modelDirFlag);
   for (const dir of modelDirs) await readManifest(directorySource(dir)); // a bad directory fails here, clearly
   const report = await runFirstImageBench({
     modelDirs,
