@@ -1,15 +1,16 @@
 /// <reference lib="webworker" />
 /**
- * The benchmark's own worker: the page's runtime and backend choice, plus what only a benchmark
+ * The benchmark's own worker: the page's runtime (the same onnxruntime-web build) and backend choice, plus what only a benchmark
  * needs — the monolithic baseline, every block as its own session beside the fused prefix, the
  * adapter's name in the report, and on WebGPU the graph-capture probe. The product's worker
  * carries none of it.
  */
 import * as Comlink from 'comlink';
-import { httpSource, loadModel, SegmentRunner, type Backend, type Ort } from '../runtime';
+import { httpSource, loadModel, SegmentRunner, type Ort } from '../runtime';
 import type { BackendChoice } from '../worker/api';
 import { chooseBackend } from '../worker/backend';
 import { installErrorTransfer } from '../worker/error-transfer';
+import { importOrt } from '../worker/ort-build';
 import { probeGraphCapture } from './graph-capture';
 import { runBench, type BenchReport } from './harness';
 
@@ -19,13 +20,6 @@ export interface BenchRequest {
   reps: number;
   steps: number;
   thresholds: number[];
-}
-
-async function ortFor(backend: Backend): Promise<Ort> {
-  const ort =
-    backend === 'webgpu' ? await import('onnxruntime-web/webgpu') : await import('onnxruntime-web/wasm');
-  ort.env.logLevel = 'error';
-  return ort;
 }
 
 /**
@@ -43,7 +37,7 @@ export const benchApi = {
   async run(request: BenchRequest, onProgress?: (line: string) => void): Promise<BenchReport> {
     const { backend, adapter } = await chooseBackend(request.backend);
     const model = await loadModel(httpSource(request.modelUrl), { includeMonolithic: true });
-    const runner = await SegmentRunner.create(await ortFor(backend), model, { backend });
+    const runner = await SegmentRunner.create(await importOrt(backend), model, { backend });
     try {
       let environment = globalThis.navigator?.userAgent ?? 'unknown browser';
       if (adapter) {
