@@ -159,8 +159,9 @@ function summaryTable(r: FirstImageReport): string[] {
         spreadText(row.ready, row.readyMs),
         spreadText(row.firstImage, row.firstImageMs),
         wire,
-        limit === null || limit === 0 ? '–' : s(limit),
-        limit === null || limit === 0 ? '–' : `${(row.firstImageMs / limit).toFixed(2)}×`,
+        limit === null ? '–' : s(limit),
+        // a warm visit's few bytes of revalidation make no limit worth a ratio
+        limit === null || limit < 100 ? '–' : `${(row.firstImageMs / limit).toFixed(2)}×`,
       ];
       return `| ${cells.join(' | ')} |`;
     }),
