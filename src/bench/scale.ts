@@ -6,7 +6,9 @@
  * shape with random weights (`tools.export import-official --random-weights`); the MatMul graph is
  * `tools.export matmul-probe`'s.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { resourceUsage } from 'node:process';
 import { directorySource } from '../node/source';
 import { loadModel, runPass, SegmentRunner, type DepthPolicy, type Ort } from '../runtime';
@@ -25,7 +27,10 @@ export interface ScaleReport {
   /** GFLOP of one full-depth forward pass (embed, every block, head). */
   forwardGflop: number;
   loadMs: number;
-  /** The process's peak resident memory after loading and running, and before loading (MB). */
+  /**
+   * The process's peak resident memory after loading the segments and running them (the monolithic
+   * graph, opened after, is not in it), and before loading (MB).
+   */
   peakRssMb: number;
   baseRssMb: number;
   /** fp32 bytes of the weights (parameters × 4), the issue's yardstick for memory. */
@@ -52,7 +57,7 @@ export async function scaleBench(
   const say = opts.onProgress ?? (() => undefined);
   const baseRssMb = mb(resourceUsage().maxRSS);
   const started = performance.now();
-  const model = await loadModel(directorySource(modelDir), { includeMonolithic: true });
+  const model = await loadModel(directorySource(modelDir));
   const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
   const loadMs = performance.now() - started;
   say(`loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
@@ -79,8 +84,12 @@ export async function scaleBench(
     }
     const firstPlain = m.segments.blocks.findIndex((b, i) => b.skipFrom === null && runner.blockSession(i));
     const blockMs = await timeBlock(runner, firstPlain, opts.reps, true);
+    const peakRssMb = mb(resourceUsage().maxRSS); // before the monolithic graph adds its own copy
     let monolithicMs: number | null = null;
-    if (m.baselines?.monolithic) {
+    const monoSpec = m.baselines?.monolithic;
+    if (monoSpec && existsSync(path.join(modelDir, monoSpec.path))) {
+      // read only now, so the peak above is the segments' alone
+      model.files.set(monoSpec.path, new Uint8Array(await readFile(path.join(modelDir, monoSpec.path))));
       const mono = await openMonolithic(runner);
       const times: number[] = [];
       for (let r = 0; r < opts.reps; r++) {
@@ -105,7 +114,7 @@ export async function scaleBench(
       numBlocks: runner.numBlocks,
       forwardGflop: flops / 1e9,
       loadMs,
-      peakRssMb: mb(resourceUsage().maxRSS),
+      peakRssMb,
       baseRssMb,
       fp32WeightsMb: Math.round((parameters * 4) / 2 ** 20),
       blockMs,
