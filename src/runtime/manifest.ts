@@ -19,14 +19,10 @@ const ioSpec = z.object({
   dims: z.array(z.union([z.string(), z.number().int().positive()])),
 });
 
+const isRelativePath = (p: string) => !p.includes('..') && !p.startsWith('/') && !/^[a-z]+:/i.test(p);
+
 const fileSpec = z.object({
-  path: z
-    .string()
-    .min(1)
-    .refine(
-      (p) => !p.includes('..') && !p.startsWith('/') && !/^[a-z]+:/i.test(p),
-      'must be a relative path',
-    ),
+  path: z.string().min(1).refine(isRelativePath, 'must be a relative path'),
   bytes: z.number().int().positive(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
   flops: z.number().nonnegative(),
