@@ -44,7 +44,7 @@ export const benchApi = {
         // the times mean nothing without the adapter: SwiftShader is the CPU pretending
         environment += `; WebGPU adapter ${adapter.description}${adapter.software ? ' (software: the CPU, no measure of GPU speed)' : ''}`;
       }
-      const report = await runBench(runner, model.manifest, { ...request, environment, onProgress });
+      const report = await runBench(runner, model, { ...request, environment, onProgress });
       // the mid-block takes no skip, so the probe feeds it hidden tokens and temb alone
       const mid = model.manifest.architecture.numInBlocks;
       const spec = model.manifest.segments.blocks[mid];

@@ -22,7 +22,7 @@ import {
   type Backend,
   type Denoiser,
   type GenerateParams,
-  type Manifest,
+  type LoadedModel,
   type PassBatching,
   type SegmentRunner,
   type Totals,
@@ -118,7 +118,7 @@ function speculating(runner: SegmentRunner, speculate: boolean): Denoiser {
 
 export async function runBench(
   runner: SegmentRunner,
-  manifest: Manifest,
+  model: LoadedModel,
   opts: {
     reps: number;
     steps: number;
@@ -127,7 +127,8 @@ export async function runBench(
     onProgress?: (s: string) => void;
   },
 ): Promise<BenchReport> {
-  const monolithic = await openMonolithic(runner);
+  const { manifest } = model;
+  const monolithic = await openMonolithic(runner, model.files);
   const base: Partial<GenerateParams> = { steps: opts.steps, classIndex: 0 };
   const theta = manifest.defaults.threshold;
   const guidance = manifest.defaults.guidance;

@@ -14,10 +14,13 @@ export interface Monolithic {
   denoiser: Denoiser;
 }
 
-/** Opens the monolithic graph (the model must have been loaded with includeMonolithic) and warms it. */
-export async function openMonolithic(runner: SegmentRunner): Promise<Monolithic> {
+/** Opens the monolithic graph (`files`: a model loaded with includeMonolithic) and warms it. */
+export async function openMonolithic(
+  runner: SegmentRunner,
+  files: ReadonlyMap<string, Uint8Array>,
+): Promise<Monolithic> {
   const spec = runner.manifest.baselines?.monolithic;
-  const bytes = spec && runner.model.files.get(spec.path);
+  const bytes = spec && files.get(spec.path);
   if (!spec || !bytes) {
     throw new BackendError('the monolithic graph was not loaded: load the model with includeMonolithic');
   }

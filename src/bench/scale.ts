@@ -90,7 +90,7 @@ export async function scaleBench(
     if (monoSpec && existsSync(path.join(modelDir, monoSpec.path))) {
       // read only now, so the peak above is the segments' alone
       model.files.set(monoSpec.path, new Uint8Array(await readFile(path.join(modelDir, monoSpec.path))));
-      const mono = await openMonolithic(runner);
+      const mono = await openMonolithic(runner, model.files);
       const times: number[] = [];
       for (let r = 0; r < opts.reps; r++) {
         const began = performance.now();

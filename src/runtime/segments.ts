@@ -51,7 +51,8 @@ export class SegmentRunner implements Denoiser, PassHost {
 
   private constructor(
     readonly executor: OrtExecutor,
-    readonly model: LoadedModel,
+    // the manifest, not the loaded model: once its sessions exist, the files' bytes are garbage
+    readonly manifest: Manifest,
     private readonly embed: InferenceSession,
     private readonly blocks: (InferenceSession | null)[],
     readonly head: InferenceSession,
@@ -61,10 +62,6 @@ export class SegmentRunner implements Denoiser, PassHost {
     this.speculate = speculate;
     this.numBlocks = blocks.length;
     this.minimumDepth = blocks[0] ? 1 : prefix!.depth;
-  }
-
-  get manifest(): Manifest {
-    return this.model.manifest;
   }
 
   get backend(): Backend {
@@ -130,7 +127,7 @@ export class SegmentRunner implements Denoiser, PassHost {
       const head = sessions[n + 1]!;
       const runner = new SegmentRunner(
         executor,
-        model,
+        manifest,
         embed,
         blocks,
         head,

@@ -29,8 +29,11 @@ let monolithic: Monolithic;
 
 beforeAll(async () => {
   model = await loadModel(directorySource(MODEL_DIR), { includeMonolithic: true });
-  runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
-  monolithic = await openMonolithic(runner);
+  const handed = { ...model, files: new Map(model.files) };
+  runner = await SegmentRunner.create(ort, handed, { backend: 'wasm' });
+  // the runner needs no bytes once its sessions exist (so a loaded model holds no copy of its weights)
+  handed.files.clear();
+  monolithic = await openMonolithic(runner, model.files);
 });
 afterAll(async () => {
   await runner?.release();

@@ -85,7 +85,7 @@ export async function runBenchCommand(values: Values, io: CliIo): Promise<number
     });
   } else {
     report = await withRunner(model, (runner) =>
-      runBench(runner, manifest, {
+      runBench(runner, model, {
         reps,
         steps,
         thresholds: sweep,
