@@ -38,6 +38,11 @@ export interface ScaleReport {
   blockMs: number;
   fullMs: number;
   monolithicMs: number | null;
+  /**
+   * Segmented full depth timed run for run beside the monolithic graph (interleaved, so that the
+   * machine's drift falls on both alike): the ratio's numerator. Absent in older reports.
+   */
+  fullBesideMonolithicMs?: number | null;
   /** A pass that runs `shallowBlocks` of numBlocks (static depth), and its time against full depth. */
   shallowBlocks: number;
   shallowMs: number;
@@ -86,18 +91,25 @@ export async function scaleBench(
     const blockMs = await timeBlock(runner, firstPlain, opts.reps, true);
     const peakRssMb = mb(resourceUsage().maxRSS); // before the monolithic graph adds its own copy
     let monolithicMs: number | null = null;
+    let fullBesideMonolithicMs: number | null = null;
     const monoSpec = m.baselines?.monolithic;
     if (monoSpec && existsSync(path.join(modelDir, monoSpec.path))) {
       // read only now, so the peak above is the segments' alone
       model.files.set(monoSpec.path, new Uint8Array(await readFile(path.join(modelDir, monoSpec.path))));
       const mono = await openMonolithic(runner, model.files);
       const times: number[] = [];
+      const beside: number[] = [];
       for (let r = 0; r < opts.reps; r++) {
         const began = performance.now();
         await mono.run(x, t, [0]);
         times.push(performance.now() - began);
+        beside.push(await pass({ kind: 'full' }));
       }
       monolithicMs = median(times);
+      fullBesideMonolithicMs = median(beside);
+      say(
+        `monolithic ${monolithicMs.toFixed(0)} ms, segmented beside it ${fullBesideMonolithicMs.toFixed(0)} ms\n`,
+      );
     }
     const flops =
       m.segments.embed.flops + m.segments.blocks.reduce((s, b) => s + b.flops, 0) + m.segments.head.flops;
@@ -120,6 +132,7 @@ export async function scaleBench(
       blockMs,
       fullMs,
       monolithicMs,
+      fullBesideMonolithicMs,
       shallowBlocks,
       shallowMs: median(shallow),
       gflops: flops / 1e9 / (fullMs / 1000),
@@ -161,7 +174,7 @@ export function scaleMarkdown(reports: ScaleReport[]): string[] {
   return [
     "## A model of the paper's size (U-ViT-S/2, random weights)",
     '',
-    "Node wasm, one thread, medians of the reps; `adadiff bench --scale`. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
+    "Node wasm, one thread, medians of the reps; `adadiff bench --scale`. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
     '',
     '| weights | download | load | peak memory (base) | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -170,7 +183,7 @@ export function scaleMarkdown(reports: ScaleReport[]): string[] {
       const mono =
         r.monolithicMs === null
           ? 'not loaded'
-          : `${f1(r.monolithicMs)} ms (segmented ${f1(r.fullMs / r.monolithicMs)}×)`;
+          : `${f1(r.monolithicMs)} ms (segmented ${((r.fullBesideMonolithicMs ?? r.fullMs) / r.monolithicMs).toFixed(2)}×${r.fullBesideMonolithicMs ? `: ${f1(r.fullBesideMonolithicMs)} ms run for run beside it` : ''})`;
       const mm =
         r.matmulGflops === null
           ? ''

@@ -34,7 +34,15 @@ describe('adadiff bench --scale', () => {
     expect(r.shallowBlocks).toBe(8); // 40 % of 13 blocks skipped, rounded
     expect(r.loadMs).toBeGreaterThan(0);
     expect(r.peakRssMb).toBeGreaterThanOrEqual(r.baseRssMb);
-    for (const v of [r.blockMs, r.fullMs, r.shallowMs, r.gflops, r.forwardGflop, r.monolithicMs ?? NaN])
+    for (const v of [
+      r.blockMs,
+      r.fullMs,
+      r.shallowMs,
+      r.gflops,
+      r.forwardGflop,
+      r.monolithicMs ?? NaN,
+      r.fullBesideMonolithicMs ?? NaN,
+    ])
       expect(v).toBeGreaterThan(0);
     expect(r.matmulShape).toEqual([51, 128, 512]);
     expect(r.matmulGflops).toBeGreaterThan(0);
