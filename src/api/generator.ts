@@ -8,7 +8,7 @@ import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '..
 import { AdaDiffError, BackendError, CancelledError, ParameterError } from '../runtime/errors';
 import type { EngineSource } from '../session/engines';
 import { createSession } from '../session/session';
-import type { BackendChoice, LoadInfo } from '../worker/api';
+import { isBackendChoice, type BackendChoice, type LoadInfo } from '../worker/api';
 import type { OrtOptions } from '../worker/ort-settings';
 
 export type { BackendChoice, LoadInfo } from '../worker/api';
@@ -85,8 +85,6 @@ export interface GeneratorHost {
   clearCache(): Promise<void>;
 }
 
-const BACKENDS: readonly string[] = ['auto', 'webgpu', 'wasm'];
-
 /**
  * Every error a generator throws is an AdaDiffError with a code: one from elsewhere (ONNX Runtime,
  * the browser) becomes a BackendError that keeps it as `cause`.
@@ -107,7 +105,7 @@ function checkGeneratorOptions(options: GeneratorOptions): void {
   if (model !== undefined && typeof model !== 'string' && !(model instanceof URL)) {
     throw new ParameterError('model', `must be a model id, a URL or a path, not ${typeof model}`);
   }
-  if (backend !== undefined && !BACKENDS.includes(backend)) {
+  if (backend !== undefined && !isBackendChoice(backend)) {
     throw new ParameterError('backend', `is ${JSON.stringify(backend)}: must be auto, webgpu or wasm`);
   }
 }

@@ -11,7 +11,12 @@ import type { OrtSettings } from './ort-settings';
  */
 export const ENGINE_PROTOCOL = 'adadiff-engine/1';
 
-export type BackendChoice = 'auto' | Backend;
+/** What a caller may ask for: a backend, or 'auto' (WebGPU on a hardware adapter, else wasm). */
+export const BACKEND_CHOICES = ['auto', 'webgpu', 'wasm'] as const satisfies readonly ('auto' | Backend)[];
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export const isBackendChoice = (v: unknown): v is BackendChoice =>
+  (BACKEND_CHOICES as readonly unknown[]).includes(v);
 
 export interface LoadInfo {
   manifest: Manifest;

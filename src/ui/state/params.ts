@@ -8,7 +8,7 @@
 import { create } from 'zustand';
 import type { GenerateParams, Manifest } from '../../runtime';
 import { checkValue, defaultParams, PARAM_SPECS, type ParamSpec } from '../../runtime/params';
-import type { BackendChoice } from '../../worker/client';
+import { isBackendChoice, type BackendChoice } from '../../worker/api';
 
 /** The generate parameters the page lets a user set (and a link carry). */
 export const GENERATE_KEYS = [
@@ -85,7 +85,7 @@ const URL_KEYS: Record<GenerateKey | PageKey, string> = {
 function parseValue(key: GenerateKey | PageKey, raw: string): unknown {
   switch (key) {
     case 'backend':
-      return ['auto', 'webgpu', 'wasm'].includes(raw) ? raw : undefined;
+      return isBackendChoice(raw) ? raw : undefined;
     case 'compare':
     case 'guidanceSchedule':
     case 'fullDepth':
