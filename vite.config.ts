@@ -1,3 +1,4 @@
+import path from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Plugin } from 'vite';
 import { DEFAULT_MODEL_ID } from './src/session/model-url';
@@ -28,12 +29,49 @@ function serveCompressed(): Plugin {
   };
 }
 
+/**
+ * The page's app (React and the UI) is a dynamic import, so that the page's first script can start
+ * onnxruntime's download before the app has loaded (src/ui/runtime-preload.ts). The HTML still asks
+ * for the app's chunks from the start, beside that script, so the import finds them in.
+ */
+function preloadApp(entry: string): Plugin {
+  return {
+    name: 'adadiff:preload-app',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler(html, ctx) {
+        if (!ctx.bundle || path.basename(ctx.filename) !== 'index.html') return html;
+        const app = Object.values(ctx.bundle).find(
+          (c) => c.type === 'chunk' && c.facadeModuleId?.endsWith(entry),
+        );
+        if (app?.type !== 'chunk') throw new Error(`${entry} is not a chunk of the build`);
+        const link = (rel: string, file: string, as?: string) => ({
+          tag: 'link',
+          attrs: { rel, href: `./${file}`, crossorigin: true, ...(as ? { as } : {}) },
+          injectTo: 'head' as const,
+        });
+        return {
+          html,
+          tags: [
+            ...[app.fileName, ...app.imports]
+              .filter((f) => !html.includes(f)) // the entry's own imports are there already
+              .map((f) => link('modulepreload', f)),
+            ...[...(app.viteMetadata?.importedCss ?? [])].map((f) => link('preload', f, 'style')),
+          ],
+        };
+      },
+    },
+  };
+}
+
 export default defineConfig({
   base: './',
   // the site's files get brotli and gzip copies for hosts that serve them (tools/package/precompress.mjs);
   // not the models' folders, which the package ships as they are
   plugins: [
     react(),
+    preloadApp('src/ui/start.tsx'),
     modelsIndex({ first: DEFAULT_MODEL_ID }),
     precompress({ skip: ['models'] }),
     serveCompressed(),

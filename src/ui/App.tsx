@@ -69,7 +69,7 @@ export function App() {
   const run = useRun();
   useEffect(() => {
     const unsubscribe = syncUrl();
-    void readCatalog(); // the model is already loading (main.tsx)
+    void readCatalog(); // the model is already loading (start.tsx)
     return unsubscribe;
   }, []);
 

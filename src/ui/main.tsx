@@ -1,14 +1,5 @@
-import { StrictMode } from 'react';
-import { createRoot } from 'react-dom/client';
-import { App } from './App';
-import { loadModelIntent } from './actions';
-import './styles.css';
+import { preloadRuntime } from './runtime-preload';
 
-// the model starts loading (the worker, onnxruntime, the files) before React's first render, not after it
-void loadModelIntent();
-
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <App />
-  </StrictMode>,
-);
+// onnxruntime's .wasm starts downloading while React and the app load (runtime-preload.ts)
+void preloadRuntime(location.search);
+void import('./start').then(({ startPage }) => startPage(document.getElementById('root')!));

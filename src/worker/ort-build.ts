@@ -7,11 +7,20 @@
  */
 import type { Backend, Ort } from '../runtime';
 
+export type OrtBuild = 'wasm' | 'jspi' | 'asyncify';
+
+/** The build `backend` runs on in this browser (the page preloads its .wasm by the same rule). */
+export function ortBuildFor(backend: Backend): OrtBuild {
+  if (backend === 'wasm') return 'wasm';
+  return 'Suspending' in WebAssembly ? 'jspi' : 'asyncify';
+}
+
 export async function importOrt(backend: Backend): Promise<Ort> {
+  const build = ortBuildFor(backend);
   const ort =
-    backend === 'wasm'
+    build === 'wasm'
       ? await import('onnxruntime-web/wasm')
-      : 'Suspending' in WebAssembly
+      : build === 'jspi'
         ? await import('onnxruntime-web/jspi')
         : await import('onnxruntime-web/webgpu');
   ort.env.logLevel = 'error'; // the default; a generator's ort.logLevel is set after this

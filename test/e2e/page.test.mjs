@@ -55,6 +55,33 @@ test('the page loads the default model with a progress bar that reaches 100 %', 
   assert.equal(timings.downloadedBytes, total, 'a fresh profile downloads every byte');
 });
 
+test('the page asks for onnxruntime’s .wasm before the worker does, and it crosses the wire once', async () => {
+  const wasmEntries = (target) =>
+    target.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => new URL(e.name).pathname.endsWith('.wasm'))
+        .map((e) => ({ url: e.name, initiator: e.initiatorType, transferSize: e.transferSize })),
+    );
+  const fromPage = await wasmEntries(page);
+  assert.equal(fromPage.length, 1, `one .wasm preloaded by the page: ${JSON.stringify(fromPage)}`);
+  assert.equal(fromPage[0].initiator, 'link');
+  assert.match(
+    fromPage[0].url,
+    /ort-wasm-simd-threaded-[\w-]+\.wasm$/,
+    'the wasm build, for the wasm backend',
+  );
+  assert.ok(fromPage[0].transferSize > 0, 'the preload went over the wire');
+  const workers = page.workers();
+  const fromWorker = (await Promise.all(workers.map(wasmEntries))).flat();
+  assert.deepEqual(
+    fromWorker.map((e) => e.url),
+    [fromPage[0].url],
+    'the worker loads the same file',
+  );
+  assert.equal(fromWorker[0].transferSize, 0, 'the worker’s copy came from the HTTP cache');
+});
+
 test('Generate makes a non-blank image and saves blocks at the default θ', async () => {
   const started = Date.now();
   assert.equal(await generateAndWait(page), 'done');
