@@ -15,7 +15,7 @@ import { PASS_BATCHINGS } from '../runtime/batching';
 import { sharedEngines } from '../session/shared-engines';
 import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH } from '../session/model-url';
 import { createSession, type Session } from '../session/session';
-import { isBackendChoice, type BackendChoice } from '../worker/api';
+import { isBackendChoice } from '../worker/api';
 import { WidgetView, type WidgetLocal } from './view';
 import css from './widget.css?inline';
 
@@ -126,7 +126,7 @@ export class AdaDiffGenerator extends HTMLElement {
   private async load(): Promise<void> {
     const given = this.getAttribute('model');
     const url = given === null || given.trim() === '' ? DEFAULT_MODEL_ID : given.trim();
-    const backend = (this.getAttribute('backend') ?? 'auto') as BackendChoice;
+    const backend = this.getAttribute('backend') ?? 'auto';
     if (!isBackendChoice(backend)) {
       this.session.model.setState({
         status: 'error',
