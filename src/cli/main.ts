@@ -25,7 +25,7 @@ export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
                     [--guidance-max-t T] [--no-guidance-schedule]
                     [--depth N | --depths d1,… | --switch-t T --shallow-depth D]   (a baseline instead of θs)
 
-  --model ID|DIR       a shipped model's id (fmnist-uvit13, emoji), or a directory with manifest.json
+  --model ID|DIR       a shipped model's id (the package ships fmnist-uvit13), or a directory with manifest.json
                        (default: fmnist-uvit13)
   --class NAME|INDEX   class to draw, by name or index (default 0)
   --count N            images to make, seeds S, S+1, … (default 1)
