@@ -167,8 +167,8 @@ async function matmulGflops(ort: Ort, file: string, reps: number) {
   }
 }
 
-/** BENCHMARKS.md's rows for scale reports. */
-export function scaleMarkdown(reports: ScaleReport[]): string[] {
+/** BENCHMARKS.md's rows for scale reports; `data`: the saved reports' links, cited below the table. */
+export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): string[] {
   if (!reports.length) return [];
   const f1 = (v: number) => v.toFixed(1);
   return [
@@ -191,5 +191,6 @@ export function scaleMarkdown(reports: ScaleReport[]): string[] {
       return `| ${r.storage}, ${f1(r.parameters / 1e6)} M parameters | ${f1(r.modelBytes / 1e6)} MB | ${f1(r.loadMs / 1000)} s | ${r.peakRssMb} MB (${r.baseRssMb} MB; fp32 weights ${r.fp32WeightsMb} MB) | ${f1(r.blockMs)} ms | ${f1(r.fullMs)} ms | ${mono} | ${f1(r.shallowMs)} ms (${ratio.toFixed(3)}× full) | ${f1(r.gflops)}${mm} | ${f1((50 * r.fullMs) / 1000)} s / ${f1((50 * r.shallowMs) / 1000)} s (computed from one pass) |`;
     }),
     '',
+    ...(data.length ? [`Data: ${data.map((d) => `[${path.basename(d)}](${d})`).join(', ')}.`, ''] : []),
   ];
 }

@@ -46,8 +46,9 @@ describe('adadiff bench --scale', () => {
       expect(v).toBeGreaterThan(0);
     expect(r.matmulShape).toEqual([51, 128, 512]);
     expect(r.matmulGflops).toBeGreaterThan(0);
-    const md = scaleMarkdown([r]).join('\n');
+    const md = scaleMarkdown([r], ['docs/results/scale/m.json']).join('\n');
     expect(md).toMatch(/\| int8, [\d.]+ M parameters \| 3\.\d MB \|/);
     expect(md).toMatch(/computed from one pass/);
+    expect(md).toContain('Data: [m.json](docs/results/scale/m.json).'); // the rows cite their report
   });
 });

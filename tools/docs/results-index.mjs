@@ -191,6 +191,12 @@ const KINDS = [
       `\`adadiff eval\` (the TypeScript runtime in Node, wasm, with its own seeds): ${j.steps} steps, guidance ${j.guidance}; ${j.rows[0].samples} samples per row. ${thetaSummary(j.rows, j.default)}`,
   },
   {
+    kind: 'scale',
+    test: (file, j) => j?.forwardGflop !== undefined && j.peakRssMb !== undefined,
+    describe: (file, text, j) =>
+      `\`adadiff bench --scale\`: ${j.model}, ${(j.parameters / 1e6).toFixed(1)} M parameters, ${j.storage} weights, in Node wasm (one thread), medians of ${j.reps} runs: load ${(j.loadMs / 1000).toFixed(1)} s, peak memory ${j.peakRssMb} MB (base ${j.baseRssMb} MB), full pass ${j.fullMs.toFixed(0)} ms, ${j.gflops.toFixed(1)} GFLOP/s.`,
+  },
+  {
     kind: 'CLI soak',
     test: (file, j) => Array.isArray(j?.heapMB),
     describe: (file, text, j) =>

@@ -321,7 +321,8 @@ async function readFrontier(dir: string, files: string[]) {
 async function scaleSection(dir: string): Promise<string> {
   if (!existsSync(dir)) return '';
   const reports: ScaleReport[] = [];
-  for (const f of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort())
-    reports.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ScaleReport);
-  return reports.length ? `\n${scaleMarkdown(reports).join('\n')}` : '';
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  for (const f of files) reports.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ScaleReport);
+  const links = files.map((f) => path.posix.join(SCALE_RESULTS.split(path.sep).join('/'), f));
+  return reports.length ? `\n${scaleMarkdown(reports, links).join('\n')}` : '';
 }
