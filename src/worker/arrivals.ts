@@ -32,6 +32,14 @@ export class ArrivingFiles {
     this.waiting.clear();
   }
 
+  /**
+   * The sessions exist: the bytes go. Whatever still names this object (the session marks' lookup,
+   * held by the executor for the model's lifetime) would otherwise keep a copy of every weight.
+   */
+  release(): void {
+    this.files.clear();
+  }
+
   /** A file's bytes once it is in; undefined for a file the load does not read. */
   file(path: string): Promise<Uint8Array | undefined> {
     const bytes = this.files.get(path);

@@ -172,6 +172,7 @@ export class Engine implements EngineApi {
       throw e;
     }
     this.runner = await creating!;
+    arrivals?.release();
     mark('ready');
     return {
       manifest: model.manifest,

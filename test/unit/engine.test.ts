@@ -3,9 +3,10 @@
  * after a failed load, and nothing left alive afterwards.
  */
 import * as ort from 'onnxruntime-web';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotLoadedError } from '../../src/runtime/errors';
 import { ENGINE_PROTOCOL } from '../../src/worker/api';
+import { ArrivingFiles } from '../../src/worker/arrivals';
 import { Engine } from '../../src/worker/engine';
 import { serveStatic } from '../e2e/static-server.mjs';
 import { MODEL_DIR } from './fixtures';
@@ -35,6 +36,7 @@ describe('Engine', () => {
     expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });
     await expect(engine.load('file:///etc/', 'wasm')).rejects.toThrow(/absolute http\(s\) URL/);
     // the first session in this process: ONNX Runtime starts with these
+    const release = vi.spyOn(ArrivingFiles.prototype, 'release');
     const info = await engine.load(`${server.url}/model/`, 'wasm', undefined, {
       numThreads: 1,
       logLevel: 'warning',
@@ -44,6 +46,10 @@ describe('Engine', () => {
     expect(info.backend).toBe('wasm');
     expect(info.cacheNotice).toMatch(/Cache Storage is not available/);
     expect(engine.stats().loaded).toBe(true);
+    // the files' bytes are let go once the sessions exist: a loaded model holds no copy of its weights
+    expect(release).toHaveBeenCalledTimes(1);
+    expect((release.mock.contexts[0] as ArrivingFiles).files.size).toBe(0);
+    release.mockRestore();
   });
 
   it('50 rapid generate/cancel pairs, then a full generate: it succeeds and no tensors stay alive', async () => {
