@@ -1,5 +1,19 @@
 import { preloadRuntime } from './runtime-preload';
 
-// onnxruntime's .wasm starts downloading while React and the app load (runtime-preload.ts)
-void preloadRuntime(location.search);
-void import('./start').then(({ startPage }) => startPage(document.getElementById('root')!));
+const root = document.getElementById('root')!;
+
+/** The app's own code could not be fetched: say so without it (React is in what failed). */
+function appFailed(e: unknown): void {
+  const message = document.createElement('p');
+  message.dataset.testid = 'app-load-error';
+  message.textContent = `The page's code did not load (${e instanceof Error ? e.message : String(e)}). Check your connection, then reload.`;
+  const reload = document.createElement('button');
+  reload.textContent = 'Reload';
+  reload.addEventListener('click', () => location.reload());
+  root.replaceChildren(message, reload);
+}
+
+// onnxruntime's .wasm starts downloading while React and the app load (runtime-preload.ts); the
+// preload is a head start only, so its failure is nobody's business
+preloadRuntime(location.search).catch(() => undefined);
+import('./start').then(({ startPage }) => startPage(root), appFailed);
