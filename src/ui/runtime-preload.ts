@@ -1,11 +1,13 @@
 /**
  * A first visit's head start: onnxruntime-web's .wasm for the backend that will run (the largest
- * file after the model) is requested by the page the moment its first script runs, not after React,
- * the app and the worker's script have loaded and the worker asks for it. The file is hashed and
- * served immutable, so the worker's own request is answered by the HTTP cache, or joins the download
- * under way. Measured: the wire sat almost idle for the first 0.7 s of a cold visit at 10 Mbit/s
- * (BENCHMARKS.md, time to first image). The worker's script is not preloaded: Chromium fetched it
- * twice (a worker's request does not take a preload's response).
+ * file after the model) is fetched by the page the moment its first script runs, not after React,
+ * the app and the worker's script have loaded and the worker asks for it. Measured: the wire sat
+ * almost idle for the first 0.7 s of a cold visit at 10 Mbit/s (BENCHMARKS.md, time to first image).
+ *
+ * The page only fills the HTTP cache: the file is hashed and served immutable, so the worker's own
+ * request is answered from there, or waits on the download under way. A plain fetch whose body is
+ * drained, not a <link rel=preload>: the page never uses the response, and a preload would keep it
+ * and warn that it went unused. The worker's script is not fetched ahead: Chromium fetched it twice.
  */
 import { chooseBackend } from '../worker/backend';
 import { isBackendChoice } from '../worker/api';
@@ -16,19 +18,20 @@ import asyncifyBuild from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?
 
 const RUNTIME: Record<OrtBuild, string> = { wasm: wasmBuild, jspi: jspiBuild, asyncify: asyncifyBuild };
 
-function preload(href: string): void {
-  const link = document.createElement('link');
-  link.rel = 'preload';
-  link.as = 'fetch';
-  link.crossOrigin = 'anonymous';
-  link.href = new URL(href, import.meta.url).href;
-  document.head.append(link);
-}
-
-/** Preloads the runtime the page's engine will load, for the backend the link asks for (`search`). */
+/**
+ * Fetches the runtime the page's engine will load, for the link's backend and model (`search`). A
+ * model on another site waits for the visitor's consent, and may never load: nothing is fetched.
+ */
 export async function preloadRuntime(search: string): Promise<void> {
-  const asked = new URLSearchParams(search).get('backend');
-  // the worker decides again and reports a refused choice; a wrong guess here costs bytes, not errors
-  const chosen = await chooseBackend(isBackendChoice(asked) ? asked : 'auto').catch(() => null);
-  preload(RUNTIME[ortBuildFor(chosen?.backend ?? 'wasm')]);
+  const link = new URLSearchParams(search);
+  const model = link.get('model');
+  if (model !== null && new URL(model, location.href).origin !== location.origin) return;
+  const asked = link.get('backend');
+  const choice = isBackendChoice(asked) ? asked : 'auto';
+  // the worker decides again, by the same rule, and reports a refused choice. A wrong guess (a browser
+  // with WebGPU in pages and not in workers; a page cannot ask what a worker has) downloads a second
+  // runtime beside the first
+  const chosen = choice === 'wasm' ? null : await chooseBackend(choice).catch(() => null);
+  const response = await fetch(new URL(RUNTIME[ortBuildFor(chosen?.backend ?? 'wasm')], import.meta.url));
+  await response.body?.pipeTo(new WritableStream());
 }
