@@ -32,7 +32,7 @@ function serveCompressed(): Plugin {
 /**
  * The page's app (React and the UI) is a dynamic import, so that the page's first script can start
  * onnxruntime's download before the app has loaded (src/ui/runtime-preload.ts). The HTML still asks
- * for the app's chunks from the start, beside that script, so the import finds them in.
+ * for the app's chunks from the start, beside that script, so the import finds them already fetched.
  */
 function preloadApp(entry: string): Plugin {
   return {
@@ -42,10 +42,22 @@ function preloadApp(entry: string): Plugin {
       order: 'post',
       handler(html, ctx) {
         if (!ctx.bundle || path.basename(ctx.filename) !== 'index.html') return html;
-        const app = Object.values(ctx.bundle).find(
+        const bundle = ctx.bundle;
+        const app = Object.values(bundle).find(
           (c) => c.type === 'chunk' && c.facadeModuleId?.endsWith(entry),
         );
         if (app?.type !== 'chunk') throw new Error(`${entry} is not a chunk of the build`);
+        // the app's chunk and everything it imports, however deep
+        const chunks = new Set<string>();
+        const css = new Set<string>();
+        const walk = (file: string) => {
+          const chunk = bundle[file];
+          if (chunks.has(file) || chunk?.type !== 'chunk') return;
+          chunks.add(file);
+          chunk.viteMetadata?.importedCss.forEach((f) => css.add(f));
+          chunk.imports.forEach(walk);
+        };
+        walk(app.fileName);
         const link = (rel: string, file: string, as?: string) => ({
           tag: 'link',
           attrs: { rel, href: `./${file}`, crossorigin: true, ...(as ? { as } : {}) },
@@ -54,10 +66,9 @@ function preloadApp(entry: string): Plugin {
         return {
           html,
           tags: [
-            ...[app.fileName, ...app.imports]
-              .filter((f) => !html.includes(f)) // the entry's own imports are there already
-              .map((f) => link('modulepreload', f)),
-            ...[...(app.viteMetadata?.importedCss ?? [])].map((f) => link('preload', f, 'style')),
+            // the entry's own imports are in the HTML already
+            ...[...chunks].filter((f) => !html.includes(`"./${f}"`)).map((f) => link('modulepreload', f)),
+            ...[...css].map((f) => link('preload', f, 'style')),
           ],
         };
       },
