@@ -55,31 +55,49 @@ test('the page loads the default model with a progress bar that reaches 100 %', 
   assert.equal(timings.downloadedBytes, total, 'a fresh profile downloads every byte');
 });
 
-test('the page asks for onnxruntime’s .wasm before the worker does, and it crosses the wire once', async () => {
+test('the page fetches onnxruntime’s .wasm before the worker asks, and it crosses the wire once', async () => {
   const wasmEntries = (target) =>
     target.evaluate(() =>
       performance
         .getEntriesByType('resource')
         .filter((e) => new URL(e.name).pathname.endsWith('.wasm'))
-        .map((e) => ({ url: e.name, initiator: e.initiatorType, transferSize: e.transferSize })),
+        .map((e) => ({
+          url: e.name,
+          initiator: e.initiatorType,
+          transferSize: e.transferSize,
+          startedAt: performance.timeOrigin + e.startTime,
+        })),
     );
   const fromPage = await wasmEntries(page);
-  assert.equal(fromPage.length, 1, `one .wasm preloaded by the page: ${JSON.stringify(fromPage)}`);
-  assert.equal(fromPage[0].initiator, 'link');
+  assert.equal(fromPage.length, 1, `one .wasm fetched by the page: ${JSON.stringify(fromPage)}`);
+  assert.equal(fromPage[0].initiator, 'fetch');
   assert.match(
     fromPage[0].url,
     /ort-wasm-simd-threaded-[\w-]+\.wasm$/,
     'the wasm build, for the wasm backend',
   );
-  assert.ok(fromPage[0].transferSize > 0, 'the preload went over the wire');
-  const workers = page.workers();
-  const fromWorker = (await Promise.all(workers.map(wasmEntries))).flat();
+  assert.ok(fromPage[0].transferSize > 0, 'the page’s fetch went over the wire');
+  const fromWorker = (await Promise.all(page.workers().map(wasmEntries))).flat();
   assert.deepEqual(
     fromWorker.map((e) => e.url),
     [fromPage[0].url],
     'the worker loads the same file',
   );
+  assert.ok(fromPage[0].startedAt < fromWorker[0].startedAt, 'the page asked first');
   assert.equal(fromWorker[0].transferSize, 0, 'the worker’s copy came from the HTTP cache');
+});
+
+test('the page’s code failing to load says so, with a reload button, not a blank page', async () => {
+  const other = await browser.context.newPage();
+  try {
+    await other.route('**/assets/start-*.js', (route) => route.abort());
+    await other.goto(served.url);
+    const shown = await other.waitForSelector('[data-testid=app-load-error]', { timeout: 30_000 });
+    assert.match(await shown.textContent(), /did not load.*reload/i);
+    assert.equal(await other.locator('button', { hasText: 'Reload' }).count(), 1);
+  } finally {
+    await other.close();
+  }
 });
 
 test('Generate makes a non-blank image and saves blocks at the default θ', async () => {
