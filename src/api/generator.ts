@@ -8,7 +8,7 @@ import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '..
 import { AdaDiffError, BackendError, CancelledError, ParameterError } from '../runtime/errors';
 import type { EngineSource } from '../session/engines';
 import { createSession } from '../session/session';
-import { isBackendChoice, type BackendChoice, type LoadInfo } from '../worker/api';
+import { BACKEND_CHOICES_TEXT, isBackendChoice, type BackendChoice, type LoadInfo } from '../worker/api';
 import type { OrtOptions } from '../worker/ort-settings';
 
 export type { BackendChoice, LoadInfo } from '../worker/api';
@@ -106,7 +106,7 @@ function checkGeneratorOptions(options: GeneratorOptions): void {
     throw new ParameterError('model', `must be a model id, a URL or a path, not ${typeof model}`);
   }
   if (backend !== undefined && !isBackendChoice(backend)) {
-    throw new ParameterError('backend', `is ${JSON.stringify(backend)}: must be auto, webgpu or wasm`);
+    throw new ParameterError('backend', `is ${JSON.stringify(backend)}: must be ${BACKEND_CHOICES_TEXT}`);
   }
 }
 

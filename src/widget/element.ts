@@ -15,7 +15,7 @@ import { PASS_BATCHINGS } from '../runtime/batching';
 import { sharedEngines } from '../session/shared-engines';
 import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH } from '../session/model-url';
 import { createSession, type Session } from '../session/session';
-import { isBackendChoice } from '../worker/api';
+import { BACKEND_CHOICES_TEXT, isBackendChoice } from '../worker/api';
 import { WidgetView, type WidgetLocal } from './view';
 import css from './widget.css?inline';
 
@@ -130,9 +130,9 @@ export class AdaDiffGenerator extends HTMLElement {
     if (!isBackendChoice(backend)) {
       this.session.model.setState({
         status: 'error',
-        error: `backend="${backend}" must be auto, webgpu or wasm`,
+        error: `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`,
       });
-      this.fail('ParameterError', `backend="${backend}" must be auto, webgpu or wasm`);
+      this.fail('ParameterError', `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`);
       return;
     }
     const key = `${backend} ${url}`;

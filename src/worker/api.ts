@@ -18,6 +18,9 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export const isBackendChoice = (v: unknown): v is BackendChoice =>
   (BACKEND_CHOICES as readonly unknown[]).includes(v);
 
+/** How an error names the choices: "auto, webgpu or wasm". */
+export const BACKEND_CHOICES_TEXT = `${BACKEND_CHOICES.slice(0, -1).join(', ')} or ${BACKEND_CHOICES.at(-1)}`;
+
 export interface LoadInfo {
   manifest: Manifest;
   /** The backend that really runs (never a silent fallback). */
