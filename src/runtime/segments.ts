@@ -51,7 +51,7 @@ export class SegmentRunner implements Denoiser, PassHost {
 
   private constructor(
     readonly executor: OrtExecutor,
-    // the manifest, not the loaded model: once its sessions exist, the files' bytes are garbage
+    // the manifest, not the loaded model: once the sessions exist, nothing here keeps the files' bytes
     readonly manifest: Manifest,
     private readonly embed: InferenceSession,
     private readonly blocks: (InferenceSession | null)[],
