@@ -19,6 +19,20 @@ import asyncifyBuild from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?
 const RUNTIME: Record<OrtBuild, string> = { wasm: wasmBuild, jspi: jspiBuild, asyncify: asyncifyBuild };
 
 /**
+ * The runtime fetched on an earlier visit (its URL, hashed by its contents), which the HTTP cache
+ * likely still holds: reading its megabytes again here would only slow the worker's start. Asking
+ * the cache itself (`cache: 'only-if-cached'`) logs an error in the console at every miss.
+ */
+const FETCHED_KEY = 'adadiff-web:runtime-fetched';
+const storage = (): Storage | null => {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // storage blocked: every visit counts as a first one
+  }
+};
+
+/**
  * Fetches the runtime the page's engine will load, for the link's backend and model (`search`). A
  * model on another site waits for the visitor's consent, and may never load: nothing is fetched.
  */
@@ -26,12 +40,16 @@ export async function preloadRuntime(search: string): Promise<void> {
   const link = new URLSearchParams(search);
   const model = link.get('model');
   if (model !== null && new URL(model, location.href).origin !== location.origin) return;
+  const urls = Object.values(RUNTIME).map((f) => new URL(f, import.meta.url).href);
+  if (urls.includes(storage()?.getItem(FETCHED_KEY) ?? '')) return;
   const asked = link.get('backend');
   const choice = isBackendChoice(asked) ? asked : 'auto';
   // the worker decides again, by the same rule, and reports a refused choice. A wrong guess (a browser
   // with WebGPU in pages and not in workers; a page cannot ask what a worker has) downloads a second
   // runtime beside the first
   const chosen = choice === 'wasm' ? null : await chooseBackend(choice).catch(() => null);
-  const response = await fetch(new URL(RUNTIME[ortBuildFor(chosen?.backend ?? 'wasm')], import.meta.url));
+  const url = new URL(RUNTIME[ortBuildFor(chosen?.backend ?? 'wasm')], import.meta.url).href;
+  const response = await fetch(url);
   await response.body?.pipeTo(new WritableStream());
+  if (response.ok) storage()?.setItem(FETCHED_KEY, url);
 }
