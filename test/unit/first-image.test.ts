@@ -21,6 +21,15 @@ async function cli(...args: string[]) {
   return { code, stderr };
 }
 
+/** The conditions the rendered reports below were measured under. */
+const WASM_AT_10_MBPS = {
+  environment: 'Chromium (wasm), linux',
+  backend: 'wasm',
+  throttleMbps: 10,
+  latencyMs: 20,
+  compression: 'gzip',
+} as const;
+
 describe('bench --first-image', () => {
   it('refuses a bad throttle, a throttle without --first-image and a missing model, in words', async () => {
     const nan = await cli('bench', '--first-image', '--throttle', 'fast');
@@ -42,11 +51,7 @@ describe('bench --first-image', () => {
 
   it('renders one table row per model and cache state, with the network conditions', () => {
     const report: FirstImageReport = {
-      environment: 'Chromium (wasm), linux',
-      backend: 'wasm',
-      throttleMbps: 10,
-      latencyMs: 20,
-      compression: 'gzip',
+      ...WASM_AT_10_MBPS,
       rows: [
         {
           model: 'm',
@@ -214,11 +219,7 @@ describe('first-image markdown with phases', () => {
       ...summary,
     });
     const report: FirstImageReport = {
-      environment: 'Chromium (wasm), linux',
-      backend: 'wasm',
-      throttleMbps: 10,
-      latencyMs: 20,
-      compression: 'gzip',
+      ...WASM_AT_10_MBPS,
       sites: [
         { label: 'before', dir: '/tmp/before/dist', compression: 'gzip' },
         { label: 'after', dir: '/x/dist', compression: 'br' },
