@@ -6,6 +6,8 @@ export const ISOLATION: Record<string, string>;
 export interface SiteOptions {
   /** Serve the precompressed copies beside the files (default true); false gzips everything on the fly. */
   precompressed?: boolean;
+  /** Gzip on the fly what has no precompressed copy (default true); false sends it as it is. */
+  compress?: boolean;
 }
 
 export function siteFiles(

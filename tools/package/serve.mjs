@@ -44,9 +44,10 @@ const ENCODINGS = [
 /**
  * A connect-style middleware serving `dir` at `prefix` ('/' serves index.html); a path it has no
  * file for goes to `next` (or is a 404 without one). `precompressed: false` ignores the copies
- * beside the files (everything gzip-compressed on the fly).
+ * beside the files (everything gzip-compressed on the fly); `compress: false` compresses nothing on
+ * the fly (a benchmark that times the browser, not this server's gzip of a large model).
  */
-export function siteFiles(dir, { prefix = '/', precompressed = true } = {}) {
+export function siteFiles(dir, { prefix = '/', precompressed = true, compress = true } = {}) {
   const root = path.resolve(dir);
   const zipped = new Map();
   return (req, res, next) => {
@@ -71,7 +72,7 @@ export function siteFiles(dir, { prefix = '/', precompressed = true } = {}) {
       encoding = enc;
       break;
     }
-    if (!body && /\bgzip\b/.test(accepts) && !STORED.has(ext)) {
+    if (!body && compress && /\bgzip\b/.test(accepts) && !STORED.has(ext)) {
       const key = `${file} ${stat.mtimeMs}`;
       body = zipped.get(key);
       if (!body) zipped.set(key, (body = gzipSync(readFileSync(file), { level: 6 })));
@@ -100,10 +101,13 @@ export function siteFiles(dir, { prefix = '/', precompressed = true } = {}) {
  * An HTTP server over several folders: `roots` as [URL prefix, directory], the first prefix that
  * matches serves. Resolves with its URL (no trailing slash) and close().
  */
-export function serveSite(roots, { port = 0, host = '127.0.0.1', precompressed = true } = {}) {
+export function serveSite(
+  roots,
+  { port = 0, host = '127.0.0.1', precompressed = true, compress = true } = {},
+) {
   const handlers = roots.map(([prefix, dir]) => ({
     prefix,
-    serve: siteFiles(dir, { prefix, precompressed }),
+    serve: siteFiles(dir, { prefix, precompressed, compress }),
   }));
   const server = createServer((req, res) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
