@@ -13,6 +13,7 @@ import { installErrorTransfer } from '../worker/error-transfer';
 import { importOrt } from '../worker/ort-build';
 import { probeGraphCapture } from './graph-capture';
 import { runBench, type BenchReport } from './harness';
+import { scaleBench, type ProcessMemory, type ScaleReport } from './scale';
 
 export interface BenchRequest {
   modelUrl: string;
@@ -20,6 +21,19 @@ export interface BenchRequest {
   reps: number;
   steps: number;
   thresholds: number[];
+}
+
+export interface ScaleRequest {
+  modelUrl: string;
+  reps: number;
+  /** A `tools.export matmul-probe` graph; its shape is read from the .json beside it. */
+  matmulUrl?: string | undefined;
+}
+
+async function fetchOk(url: string): Promise<Response> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response;
 }
 
 /**
@@ -69,6 +83,37 @@ export const benchApi = {
     } finally {
       await runner.release();
     }
+  },
+
+  /**
+   * `adadiff bench --scale --browser`: the scale benchmark on one wasm thread, as in Node.
+   * `memory` reads the renderer process's memory, which only the Node side that launched it can.
+   */
+  async scale(
+    request: ScaleRequest,
+    memory: () => Promise<ProcessMemory | null>,
+    onProgress?: (line: string) => void,
+  ): Promise<ScaleReport> {
+    const ort = await importOrt('wasm');
+    ort.env.wasm.numThreads = 1;
+    const probe = request.matmulUrl;
+    const matmul = probe
+      ? {
+          graph: new Uint8Array(await (await fetchOk(probe)).arrayBuffer()),
+          shape: (
+            (await (await fetchOk(probe.replace(/\.onnx$/, '.json'))).json()) as {
+              shape: [number, number, number];
+            }
+          ).shape,
+        }
+      : undefined;
+    return scaleBench(ort, httpSource(request.modelUrl), {
+      runtime: 'Chromium wasm',
+      reps: request.reps,
+      matmul,
+      memory,
+      onProgress,
+    });
   },
 };
 

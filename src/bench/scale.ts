@@ -1,21 +1,20 @@
 /**
- * A model of the paper's size in the runtime (Node wasm): what loading it costs in time and memory,
- * the time of one block, of a full-depth forward pass segmented and as one graph, of a pass that
- * skips 40 % of the blocks, and the GFLOP/s reached against what onnxruntime-web reaches on one
- * MatMul of the block's own shape (the practical limit here). The model is one of the official
- * shape with random weights (`tools.export import-official --random-weights`); the MatMul graph is
- * `tools.export matmul-probe`'s.
+ * A model of the paper's size in the runtime (Node wasm, or Chromium wasm in the bench page's
+ * worker): what loading it costs in time and memory, the time of one block, of a full-depth forward
+ * pass segmented and as one graph, of a pass that skips 40 % of the blocks, and the GFLOP/s reached
+ * against what onnxruntime-web reaches on one MatMul of the block's own shape (the practical limit
+ * here). The model is one of the official shape with random weights (`tools.export import-official
+ * --random-weights`); the MatMul graph is `tools.export matmul-probe`'s. Pure runtime code: where the
+ * files and the memory figures come from is the caller's (scale-node.ts, bench.worker.ts).
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { resourceUsage } from 'node:process';
-import { directorySource } from '../node/source';
-import { loadModel, runPass, SegmentRunner, type DepthPolicy, type Ort } from '../runtime';
+import { loadModel, runPass, SegmentRunner, type DepthPolicy, type ModelSource, type Ort } from '../runtime';
+import { startOrt } from '../worker/ort-start';
 import { openMonolithic, timeBlock } from './monolithic';
 import { median } from './stats';
 
 export interface ScaleReport {
+  /** Where it ran: "Node wasm" or "Chromium wasm" (absent in older reports: Node). */
+  runtime?: string;
   model: string;
   storage: string;
   parameters: number;
@@ -26,13 +25,21 @@ export interface ScaleReport {
   numBlocks: number;
   /** GFLOP of one full-depth forward pass (embed, every block, head). */
   forwardGflop: number;
+  /**
+   * onnxruntime-web's own start (its .wasm compiled, its heap made: the same for any model), then
+   * the model's files read and its sessions created. Older reports have only loadMs, both together.
+   */
+  runtimeStartMs?: number;
   loadMs: number;
   /**
-   * The process's peak resident memory after loading the segments and running them (the monolithic
-   * graph, opened after, is not in it), and before loading (MB).
+   * The peak resident memory of the process that ran it (Node's, or Chromium's renderer, where the
+   * worker runs) after loading the segments and running them (the monolithic graph, opened after,
+   * is not in it); its resident memory before anything, and once onnxruntime-web had started, before
+   * the model (MB), so that the model's share is peak − runtimeRssMb. Null where it cannot be read.
    */
-  peakRssMb: number;
-  baseRssMb: number;
+  peakRssMb: number | null;
+  baseRssMb: number | null;
+  runtimeRssMb?: number | null;
   /** fp32 bytes of the weights (parameters × 4), the issue's yardstick for memory. */
   fp32WeightsMb: number;
   blockMs: number;
@@ -52,20 +59,39 @@ export interface ScaleReport {
   reps: number;
 }
 
-const mb = (kb: number) => Math.round(kb / 1024);
+/** A process's resident memory now and at its peak so far, in MB. */
+export interface ProcessMemory {
+  rssMb: number;
+  peakMb: number;
+}
 
-export async function scaleBench(
-  ort: Ort,
-  modelDir: string,
-  opts: { reps: number; matmul?: string; onProgress?: (line: string) => void },
-): Promise<ScaleReport> {
+export interface ScaleOptions {
+  /** Names the runtime in the report, e.g. "Chromium wasm". */
+  runtime: string;
+  reps: number;
+  /** The MatMul probe graph (input "a" [m, k], its weight [k, n] inside) and its shape. */
+  matmul?: { graph: Uint8Array; shape: [number, number, number] } | undefined;
+  /** The memory of the process the runtime runs in; null where it cannot be read. */
+  memory: () => Promise<ProcessMemory | null>;
+  onProgress?: ((line: string) => void) | undefined;
+}
+
+export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptions): Promise<ScaleReport> {
   const say = opts.onProgress ?? (() => undefined);
-  const baseRssMb = mb(resourceUsage().maxRSS);
-  const started = performance.now();
-  const model = await loadModel(directorySource(modelDir));
+  const base = await opts.memory();
+  // the runtime's start apart from the model's load: its cost is fixed, the model's grows with it
+  let clock = performance.now();
+  const runtime = await startOrt(ort, 'wasm');
+  const runtimeStartMs = performance.now() - clock;
+  const withRuntime = await opts.memory();
+  clock = performance.now();
+  const model = await loadModel(source);
   const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
-  const loadMs = performance.now() - started;
-  say(`loaded in ${(loadMs / 1000).toFixed(1)} s\n`);
+  const loadMs = performance.now() - clock;
+  await runtime.release();
+  say(
+    `runtime started in ${(runtimeStartMs / 1000).toFixed(1)} s, model loaded in ${(loadMs / 1000).toFixed(1)} s\n`,
+  );
   try {
     const m = runner.manifest;
     const { channels, height, width } = m.image;
@@ -89,13 +115,15 @@ export async function scaleBench(
     }
     const firstPlain = m.segments.blocks.findIndex((b, i) => b.skipFrom === null && runner.blockSession(i));
     const blockMs = await timeBlock(runner, firstPlain, opts.reps, true);
-    const peakRssMb = mb(resourceUsage().maxRSS); // before the monolithic graph adds its own copy
+    const peak = await opts.memory(); // before the monolithic graph adds its own copy
     let monolithicMs: number | null = null;
     let fullBesideMonolithicMs: number | null = null;
     const monoSpec = m.baselines?.monolithic;
-    if (monoSpec && existsSync(path.join(modelDir, monoSpec.path))) {
-      // read only now, so the peak above is the segments' alone
-      model.files.set(monoSpec.path, new Uint8Array(await readFile(path.join(modelDir, monoSpec.path))));
+    // read only now, so that the peak above is the segments' alone; a model exported without it
+    // has no comparison
+    const monoBytes = monoSpec ? await source.read(monoSpec.path).catch(() => null) : null;
+    if (monoSpec && monoBytes) {
+      model.files.set(monoSpec.path, monoBytes);
       const mono = await openMonolithic(runner, model.files);
       const times: number[] = [];
       const beside: number[] = [];
@@ -117,6 +145,7 @@ export async function scaleBench(
     const matmul = opts.matmul ? await matmulGflops(ort, opts.matmul, opts.reps) : null;
     const parameters = m.architecture.parameters ?? 0;
     return {
+      runtime: opts.runtime,
       model: m.id,
       storage: m.storage ?? 'fp32',
       parameters,
@@ -125,9 +154,11 @@ export async function scaleBench(
       embedDim: m.architecture.embedDim,
       numBlocks: runner.numBlocks,
       forwardGflop: flops / 1e9,
+      runtimeStartMs,
       loadMs,
-      peakRssMb,
-      baseRssMb,
+      peakRssMb: peak?.peakMb ?? null,
+      baseRssMb: base?.rssMb ?? null,
+      runtimeRssMb: withRuntime?.rssMb ?? null,
       fp32WeightsMb: Math.round((parameters * 4) / 2 ** 20),
       blockMs,
       fullMs,
@@ -146,13 +177,14 @@ export async function scaleBench(
 }
 
 /** GFLOP/s of one MatMul graph (input "a" [m, k], weight [k, n] inside), the median of `reps` runs. */
-async function matmulGflops(ort: Ort, file: string, reps: number) {
-  const session = await ort.InferenceSession.create(new Uint8Array(await readFile(file)));
+async function matmulGflops(
+  ort: Ort,
+  probe: { graph: Uint8Array; shape: [number, number, number] },
+  reps: number,
+) {
+  const session = await ort.InferenceSession.create(probe.graph);
   try {
-    const meta = JSON.parse(await readFile(file.replace(/\.onnx$/, '.json'), 'utf8')) as {
-      shape: [number, number, number];
-    };
-    const [m, k, n] = meta.shape;
+    const [m, k, n] = probe.shape;
     const a = new ort.Tensor('float32', new Float32Array(m * k).fill(0.01), [m, k]);
     await session.run({ a });
     const times: number[] = [];
@@ -161,7 +193,7 @@ async function matmulGflops(ort: Ort, file: string, reps: number) {
       await session.run({ a });
       times.push(performance.now() - began);
     }
-    return { gflops: (2 * m * k * n) / 1e9 / (median(times) / 1000), shape: meta.shape };
+    return { gflops: (2 * m * k * n) / 1e9 / (median(times) / 1000), shape: probe.shape };
   } finally {
     await session.release();
   }
@@ -171,13 +203,25 @@ async function matmulGflops(ort: Ort, file: string, reps: number) {
 export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): string[] {
   if (!reports.length) return [];
   const f1 = (v: number) => v.toFixed(1);
+  const memory = (r: ScaleReport) =>
+    r.peakRssMb === null || r.baseRssMb === null
+      ? 'not measured'
+      : `${r.peakRssMb} MB (before: ${r.baseRssMb} MB${r.runtimeRssMb ? `; the runtime started: ${r.runtimeRssMb} MB` : ''})`;
+  const share = (r: ScaleReport) =>
+    r.peakRssMb === null || !r.runtimeRssMb
+      ? `– (fp32 weights ${r.fp32WeightsMb} MB)`
+      : `${r.peakRssMb - r.runtimeRssMb} MB, ${((r.peakRssMb - r.runtimeRssMb) / r.fp32WeightsMb).toFixed(2)}× the fp32 weights (${r.fp32WeightsMb} MB)`;
+  const load = (r: ScaleReport) =>
+    r.runtimeStartMs === undefined
+      ? `${f1(r.loadMs / 1000)} s`
+      : `${f1(r.runtimeStartMs / 1000)} s + ${f1(r.loadMs / 1000)} s`;
   return [
     "## A model of the paper's size (U-ViT-S/2, random weights)",
     '',
-    "Node wasm, one thread, medians of the reps; `adadiff bench --scale`. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
+    "Node wasm and Chromium wasm (the bench page's worker), one thread, medians of the reps; `adadiff bench --scale [--browser]`. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. Load is onnxruntime-web's own start (its .wasm compiled and its heap made, the same for any model), then the model's files read and its sessions created. Peak memory is the resident memory at its highest once the segments are loaded and have run, of Node's process or of Chromium's renderer process (where the worker runs; read from Linux's /proc), with the resident memory before anything and once the runtime had started; the model's share is the peak less the latter. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
     '',
-    '| weights | download | load | peak memory (base) | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| runtime | weights | download | load: runtime + model | peak memory | the model’s share | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...reports.map((r) => {
       const ratio = r.shallowMs / r.fullMs;
       const mono =
@@ -188,9 +232,9 @@ export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): stri
         r.matmulGflops === null
           ? ''
           : ` (${f1(r.matmulGflops)}, ${Math.round((100 * r.gflops) / r.matmulGflops)} %)`;
-      return `| ${r.storage}, ${f1(r.parameters / 1e6)} M parameters | ${f1(r.modelBytes / 1e6)} MB | ${f1(r.loadMs / 1000)} s | ${r.peakRssMb} MB (${r.baseRssMb} MB; fp32 weights ${r.fp32WeightsMb} MB) | ${f1(r.blockMs)} ms | ${f1(r.fullMs)} ms | ${mono} | ${f1(r.shallowMs)} ms (${ratio.toFixed(3)}× full) | ${f1(r.gflops)}${mm} | ${f1((50 * r.fullMs) / 1000)} s / ${f1((50 * r.shallowMs) / 1000)} s (computed from one pass) |`;
+      return `| ${r.runtime ?? 'Node wasm'} | ${r.storage}, ${f1(r.parameters / 1e6)} M parameters | ${f1(r.modelBytes / 1e6)} MB | ${load(r)} | ${memory(r)} | ${share(r)} | ${f1(r.blockMs)} ms | ${f1(r.fullMs)} ms | ${mono} | ${f1(r.shallowMs)} ms (${ratio.toFixed(3)}× full) | ${f1(r.gflops)}${mm} | ${f1((50 * r.fullMs) / 1000)} s / ${f1((50 * r.shallowMs) / 1000)} s (computed from one pass) |`;
     }),
     '',
-    ...(data.length ? [`Data: ${data.map((d) => `[${path.basename(d)}](${d})`).join(', ')}.`, ''] : []),
+    ...(data.length ? [`Data: ${data.map((d) => `[${d.split('/').pop()}](${d})`).join(', ')}.`, ''] : []),
   ];
 }

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { launch, servePreview, waitLoaded } from './browser.mjs';
@@ -201,4 +204,31 @@ test('each backend fetches only its own onnxruntime-web build: wasm, or WebGPU o
     await gpu.context.close();
     await served.server.close();
   }
+});
+
+test('bench --scale --browser times a model in Chromium wasm and reads its renderer memory', async () => {
+  const probe = path.join(mkdtempSync(path.join(tmpdir(), 'scale-probe-')), 'probe.onnx');
+  await run('/usr/bin/python3', [
+    ...['-m', 'tools.export', 'matmul-probe', '--tokens', '51', '--dim', '128', '--hidden', '512'],
+    ...['--out', probe],
+  ]);
+  const { stdout } = await run(
+    process.execPath,
+    [
+      ...['bin/adadiff.js', 'bench', '--scale', '--browser', '--model', 'public/models/fmnist-uvit13'],
+      ...['--matmul', probe, '--reps', '1', '--json', '--quiet'],
+    ],
+    { timeout: 300_000, maxBuffer: 2 ** 24 },
+  );
+  const r = JSON.parse(stdout);
+  assert.equal(r.runtime, 'Chromium wasm');
+  assert.equal(r.model, 'fmnist-uvit13');
+  assert.equal(r.shallowBlocks, 8);
+  for (const k of ['loadMs', 'blockMs', 'fullMs', 'shallowMs', 'monolithicMs', 'gflops', 'matmulGflops'])
+    assert.ok(r[k] > 0, `${k} is ${r[k]}`);
+  assert.deepEqual(r.matmulShape, [51, 128, 512]);
+  // the renderer holds the page before anything, then onnxruntime-web, then the model's sessions
+  assert.ok(r.baseRssMb > 0, `baseRssMb is ${r.baseRssMb}`);
+  assert.ok(r.runtimeRssMb > r.baseRssMb, `runtime started: ${r.runtimeRssMb} MB, before ${r.baseRssMb} MB`);
+  assert.ok(r.peakRssMb >= r.runtimeRssMb, `peak ${r.peakRssMb} MB, runtime started ${r.runtimeRssMb} MB`);
 });

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { describe, expect, it } from 'vitest';
-import { scaleBench, scaleMarkdown } from '../../src/bench/scale';
+import { scaleMarkdown } from '../../src/bench/scale';
+import { nodeScaleBench } from '../../src/bench/scale-node';
 import { MODEL_DIR } from './fixtures';
 
 ort.env.logLevel = 'error';
@@ -27,13 +28,17 @@ describe('adadiff bench --scale', () => {
       '--out',
       probe,
     ]);
-    const r = await scaleBench(ort, MODEL_DIR, { reps: 1, matmul: probe });
+    const r = await nodeScaleBench(ort, MODEL_DIR, { reps: 1, matmul: probe });
+    expect(r.runtime).toBe('Node wasm');
     expect(r.model).toBe('fmnist-uvit13');
     expect(r.parameters).toBeGreaterThan(2e6);
     expect(r.numBlocks).toBe(13);
     expect(r.shallowBlocks).toBe(8); // 40 % of 13 blocks skipped, rounded
     expect(r.loadMs).toBeGreaterThan(0);
-    expect(r.peakRssMb).toBeGreaterThanOrEqual(r.baseRssMb);
+    expect(r.baseRssMb).toBeGreaterThan(0);
+    expect(r.runtimeRssMb).toBeGreaterThanOrEqual(r.baseRssMb!); // measured apart, after the runtime started
+    expect(r.peakRssMb).toBeGreaterThanOrEqual(r.runtimeRssMb!);
+    expect(r.runtimeStartMs).toBeGreaterThan(0);
     for (const v of [
       r.blockMs,
       r.fullMs,
@@ -47,7 +52,8 @@ describe('adadiff bench --scale', () => {
     expect(r.matmulShape).toEqual([51, 128, 512]);
     expect(r.matmulGflops).toBeGreaterThan(0);
     const md = scaleMarkdown([r], ['docs/results/scale/m.json']).join('\n');
-    expect(md).toMatch(/\| int8, [\d.]+ M parameters \| 3\.\d MB \|/);
+    expect(md).toMatch(/\| Node wasm \| int8, [\d.]+ M parameters \| 3\.\d MB \| [\d.]+ s \+ [\d.]+ s \|/);
+    expect(md).toMatch(/\| \d+ MB, [\d.]+× the fp32 weights \(11 MB\) \|/);
     expect(md).toMatch(/computed from one pass/);
     expect(md).toContain('Data: [m.json](docs/results/scale/m.json).'); // the rows cite their report
   });

@@ -23,8 +23,7 @@ import { benchFileName, benchKey, benchMarkdown, fidVsSaved } from '../../bench/
 import { newestPerKey, PLOTS, resultsFolder, type SavedResult } from '../../bench/results';
 import { num, onlyFlags, thresholdList, UsageError, type CliIo, type Values } from '../flags';
 import { DEFAULT_MODEL, loadModelDir, modelDirFlag, withRunner } from '../runner';
-import { runScaleCommand, SCALE_RESULTS } from './scale';
-import { scaleMarkdown, type ScaleReport } from '../../bench/scale';
+import { runScaleCommand, scaleSection, SCALE_RESULTS } from './scale';
 
 export async function runBenchCommand(values: Values, io: CliIo): Promise<number> {
   onlyFlags(values, [
@@ -315,14 +314,4 @@ async function readFrontier(dir: string, files: string[]) {
   };
   const report = await newest(/^(step\d+-)?frontier-(?!confirm)[\w.-]*\.json$/);
   return report ? { report, confirm: await newest(/^(step\d+-)?frontier-confirm[\w.-]*\.json$/) } : null;
-}
-
-/** BENCHMARKS.md's scale section from the saved scale reports (none saved: nothing). */
-async function scaleSection(dir: string): Promise<string> {
-  if (!existsSync(dir)) return '';
-  const reports: ScaleReport[] = [];
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
-  for (const f of files) reports.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ScaleReport);
-  const links = files.map((f) => path.posix.join(SCALE_RESULTS.split(path.sep).join('/'), f));
-  return reports.length ? `\n${scaleMarkdown(reports, links).join('\n')}` : '';
 }

@@ -1,20 +1,26 @@
 /**
- * `adadiff bench --scale`: a model of the paper's size in Node wasm (src/bench/scale.ts); with
- * --markdown, saved under docs/results/scale/ (bench.ts then renders BENCHMARKS.md with the rest).
+ * `adadiff bench --scale [--browser]`: a model of the paper's size in Node wasm, or Chromium wasm
+ * (src/bench/scale.ts); with --markdown, saved under docs/results/scale/ (bench.ts then renders
+ * BENCHMARKS.md with the rest).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadOrt } from '../../node/source';
-import { scaleBench } from '../../bench/scale';
+import { runBrowserScale } from '../../bench/browser-scale';
+import { nodeScaleBench } from '../../bench/scale-node';
+import { scaleMarkdown, type ScaleReport } from '../../bench/scale';
 import { num, onlyFlags, UsageError, type CliIo, type Values } from '../flags';
 import { modelDirFlag } from '../runner';
 
-/** Where scale reports are saved, beside the markdown file: one per model and storage. */
+/** Where scale reports are saved, beside the markdown file: one per model, storage and runtime. */
 export const SCALE_RESULTS = path.join('docs', 'results', 'scale');
 
 /** Runs (and with --markdown saves) the scale bench; true when BENCHMARKS.md is to be rendered. */
 export async function runScaleCommand(values: Values, io: CliIo): Promise<boolean> {
-  onlyFlags(values, ['scale', 'model', 'matmul', 'reps', 'json', 'markdown', 'quiet']);
+  onlyFlags(values, ['scale', 'model', 'matmul', 'reps', 'json', 'markdown', 'quiet', 'browser', 'backend']);
+  if (values.backend !== undefined && values.backend !== 'wasm')
+    throw new UsageError('--scale times the wasm backend only: leave out --backend, or give --backend wasm');
   if (values.model === undefined)
     throw new UsageError(
       '--scale needs --model DIR: a model of the size to time (tools.export import-official --random-weights)',
@@ -22,19 +28,44 @@ export async function runScaleCommand(values: Values, io: CliIo): Promise<boolea
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError('--reps must be an integer 1…100');
-  const report = await scaleBench(await loadOrt(), modelDirFlag(values.model), {
+  const options = {
     reps,
-    ...(values.matmul ? { matmul: values.matmul } : {}),
+    matmul: values.matmul,
     onProgress: values.quiet ? undefined : io.stderr,
-  });
+  };
+  const report = values.browser
+    ? await runBrowserScale({ modelDir: modelDirFlag(values.model), ...options })
+    : await nodeScaleBench(await loadOrt(), modelDirFlag(values.model), options);
   if (values.markdown) {
     const dir = path.join(path.dirname(values.markdown), SCALE_RESULTS);
     await mkdir(dir, { recursive: true });
     await writeFile(
-      path.join(dir, `${report.model}-${report.storage}.json`),
+      path.join(dir, `${report.model}-${report.storage}${values.browser ? '-chromium' : ''}.json`),
       `${JSON.stringify(report, null, 2)}\n`,
     );
   }
   if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   return Boolean(values.markdown);
+}
+
+/** BENCHMARKS.md's scale section from the saved scale reports (none saved: nothing), Node's before Chromium's. */
+export async function scaleSection(dir: string): Promise<string> {
+  if (!existsSync(dir)) return '';
+  const saved: { report: ScaleReport; link: string }[] = [];
+  for (const f of (await readdir(dir)).filter((f) => f.endsWith('.json')).sort()) {
+    saved.push({
+      report: JSON.parse(await readFile(path.join(dir, f), 'utf8')) as ScaleReport,
+      link: path.posix.join(SCALE_RESULTS.split(path.sep).join('/'), f),
+    });
+  }
+  const inBrowser = (r: ScaleReport) => ((r.runtime ?? 'Node wasm').startsWith('Node') ? 0 : 1);
+  saved.sort(
+    (a, b) => a.report.storage.localeCompare(b.report.storage) || inBrowser(a.report) - inBrowser(b.report),
+  );
+  return saved.length
+    ? `\n${scaleMarkdown(
+        saved.map((s) => s.report),
+        saved.map((s) => s.link),
+      ).join('\n')}`
+    : '';
 }

@@ -1,0 +1,103 @@
+/**
+ * `adadiff bench --scale --browser`: the scale benchmark in Debian's Chromium, in the bench page's
+ * worker on one wasm thread. Serves the built site (dist/) with the model and the MatMul probe
+ * beside it, and reads the memory of the renderer process, where the worker runs, from Linux's
+ * /proc: a page cannot see its own process's memory.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { serveSite } from '../../tools/package/serve.mjs';
+import { BrowserBenchError } from './browser';
+import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
+import type { ProcessMemory, ScaleReport } from './scale';
+
+/** Chromium's renderer processes under `browserPid`, each with its resident and peak memory (kB). */
+async function renderers(browserPid: number): Promise<{ pid: number; rssKb: number; peakKb: number }[]> {
+  const parent = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    // "pid (comm) state ppid …": comm may hold spaces, so read after its closing bracket
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (stat) parent.set(Number(entry), ppid);
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p))
+      if (p === browserPid) return true;
+    return false;
+  };
+  const found = [];
+  for (const pid of parent.keys()) {
+    if (!under(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.includes('--type=renderer')) continue;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    found.push({ pid, rssKb: kb('VmRSS'), peakKb: kb('VmHWM') });
+  }
+  return found.filter((r) => Number.isFinite(r.rssKb) && Number.isFinite(r.peakKb));
+}
+
+/**
+ * The renderer that runs the bench page: of those under the browser, the one with the highest
+ * peak (the others, a spare renderer kept ready, hold a blank page). Null off Linux.
+ */
+async function rendererMemory(browserPid: number | undefined): Promise<ProcessMemory | null> {
+  if (browserPid === undefined || !existsSync('/proc/self/status')) return null;
+  const all = await renderers(browserPid);
+  if (!all.length) return null;
+  const r = all.reduce((a, b) => (b.peakKb > a.peakKb ? b : a));
+  return { rssMb: Math.round(r.rssKb / 1024), peakMb: Math.round(r.peakKb / 1024) };
+}
+
+export async function runBrowserScale(o: {
+  modelDir: string;
+  reps: number;
+  matmul?: string | undefined;
+  onProgress?: ((line: string) => void) | undefined;
+}): Promise<ScaleReport> {
+  if (!existsSync('dist/bench.html')) {
+    throw new BrowserBenchError(
+      'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
+    );
+  }
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new BrowserBenchError(
+      `no Chromium at ${CHROMIUM_PATH}: apt-get install chromium, or set CHROMIUM_PATH`,
+    );
+  }
+  const roots: [string, string][] = [['/scale-model/', path.resolve(o.modelDir)]];
+  if (o.matmul) roots.push(['/scale-probe/', path.dirname(path.resolve(o.matmul))]);
+  // uncompressed: gzipping 177 MB of weights on the fly would time this server, not the browser
+  const server = await serveSite([...roots, ['/', path.resolve('dist')]], { compress: false });
+  const { chromium } = await import('playwright-core');
+  // launched as a server for its process id: the renderers to read are that process's children
+  const launched = await chromium.launchServer({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: chromiumArgs(false),
+  });
+  const browser = await chromium.connect(launched.wsEndpoint());
+  try {
+    const page = await browser.newPage();
+    const browserPid = launched.process().pid;
+    await page.exposeFunction('adadiffProcessMemory', () => rendererMemory(browserPid));
+    page.on('console', (m) => {
+      if (m.type() === 'info') o.onProgress?.(`${m.text()}\n`);
+    });
+    const query = new URLSearchParams({ mode: 'scale', model: '/scale-model/', reps: String(o.reps) });
+    if (o.matmul) query.set('matmul', `/scale-probe/${path.basename(o.matmul)}`);
+    await page.goto(`${server.url}/bench.html?${query}`);
+    const out = page.locator('#out:is([data-status=done], [data-status=error])');
+    await out.waitFor({ timeout: 60 * 60_000 });
+    const text = (await out.textContent()) ?? '';
+    if ((await out.getAttribute('data-status')) === 'error')
+      throw new BrowserBenchError(`in Chromium: ${text}`);
+    return JSON.parse(text) as ScaleReport;
+  } finally {
+    await browser.close();
+    await launched.close();
+    await server.close();
+  }
+}
