@@ -36,7 +36,11 @@ export class OrtExecutor {
         // int8 files hold DequantizeLinear nodes over constant weights. ONNX Runtime keeps those
         // unfolded for QDQ kernel fusions we do not use, and then dequantizes at every run (+20 % per
         // block on wasm, measured); with QDQ off it folds them once at load into the fp32 weights.
-        extra: { session: { disable_quant_qdq: '1' } },
+        //
+        // Prepacking (a MatMul-ready copy of each weight, made at load) cost 55 MB more peak memory
+        // for the paper-size model's 169 MB of fp32 weights, and bought no speed we could measure
+        // (Node wasm, full passes, A/B: the same ms within noise, that model and the shipped one).
+        extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
         ...(gpu && location ? { preferredOutputLocation: location } : {}),
       });
       this.sessions.push(session);
