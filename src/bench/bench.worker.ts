@@ -25,6 +25,7 @@ export interface BenchRequest {
 
 export interface ScaleRequest {
   modelUrl: string;
+  backend: BackendChoice;
   reps: number;
   /** A `tools.export matmul-probe` graph; its shape is read from the .json beside it. */
   matmulUrl?: string | undefined;
@@ -86,7 +87,7 @@ export const benchApi = {
   },
 
   /**
-   * `adadiff bench --scale --browser`: the scale benchmark on one wasm thread, as in Node.
+   * `adadiff bench --scale --browser`: the scale benchmark on one wasm thread, as in Node, or on WebGPU.
    * `memory` reads the renderer process's memory, which only the Node side that launched it can.
    */
   async scale(
@@ -94,7 +95,8 @@ export const benchApi = {
     memory: () => Promise<ProcessMemory | null>,
     onProgress?: (line: string) => void,
   ): Promise<ScaleReport> {
-    const ort = await importOrt('wasm');
+    const { backend, adapter } = await chooseBackend(request.backend);
+    const ort = await importOrt(backend);
     ort.env.wasm.numThreads = 1;
     const probe = request.matmulUrl;
     const matmul = probe
@@ -107,11 +109,16 @@ export const benchApi = {
           ).shape,
         }
       : undefined;
+    // on WebGPU the weights live in the GPU process, which the renderer's memory does not show
+    const gpu = adapter
+      ? `Chromium WebGPU (${adapter.description}${adapter.software ? ', software' : ''})`
+      : null;
     return scaleBench(ort, httpSource(request.modelUrl), {
-      runtime: 'Chromium wasm',
+      runtime: gpu ?? 'Chromium wasm',
+      backend,
       reps: request.reps,
       matmul,
-      memory,
+      memory: gpu ? () => Promise.resolve(null) : memory,
       onProgress,
     });
   },

@@ -1,6 +1,6 @@
 /**
  * `adadiff bench --scale --browser`: the scale benchmark in Debian's Chromium, in the bench page's
- * worker on one wasm thread. Serves the built site (dist/) with the model and the MatMul probe
+ * worker on one wasm thread or on WebGPU. Serves the built site (dist/) with the model and the MatMul probe
  * beside it, and reads the memory of the renderer process, where the worker runs, from Linux's
  * /proc: a page cannot see its own process's memory.
  */
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { serveSite } from '../../tools/package/serve.mjs';
 import { BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
+import type { Backend } from '../runtime';
 import type { ProcessMemory, ScaleReport } from './scale';
 
 /** Chromium's renderer processes under `browserPid`, each with its resident and peak memory (kB). */
@@ -53,6 +54,7 @@ async function rendererMemory(browserPid: number | undefined): Promise<ProcessMe
 
 export async function runBrowserScale(o: {
   modelDir: string;
+  backend: Backend;
   reps: number;
   matmul?: string | undefined;
   onProgress?: ((line: string) => void) | undefined;
@@ -76,7 +78,7 @@ export async function runBrowserScale(o: {
   const launched = await chromium.launchServer({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: chromiumArgs(false),
+    args: chromiumArgs(o.backend === 'webgpu'),
   });
   const browser = await chromium.connect(launched.wsEndpoint());
   try {
@@ -86,7 +88,12 @@ export async function runBrowserScale(o: {
     page.on('console', (m) => {
       if (m.type() === 'info') o.onProgress?.(`${m.text()}\n`);
     });
-    const query = new URLSearchParams({ mode: 'scale', model: '/scale-model/', reps: String(o.reps) });
+    const query = new URLSearchParams({
+      mode: 'scale',
+      model: '/scale-model/',
+      backend: o.backend,
+      reps: String(o.reps),
+    });
     if (o.matmul) query.set('matmul', `/scale-probe/${path.basename(o.matmul)}`);
     await page.goto(`${server.url}/bench.html?${query}`);
     const out = page.locator('#out:is([data-status=done], [data-status=error])');

@@ -34,6 +34,7 @@ async function run(): Promise<void> {
         ? await bench.scale(
             {
               modelUrl: new URL(q.get('model') ?? '', location.href).href,
+              backend: (q.get('backend') ?? 'wasm') as BackendChoice,
               reps: Number(q.get('reps') ?? 5),
               matmulUrl: q.get('matmul') ? new URL(q.get('matmul')!, location.href).href : undefined,
             },

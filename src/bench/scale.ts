@@ -7,7 +7,15 @@
  * --random-weights`); the MatMul graph is `tools.export matmul-probe`'s. Pure runtime code: where the
  * files and the memory figures come from is the caller's (scale-node.ts, bench.worker.ts).
  */
-import { loadModel, runPass, SegmentRunner, type DepthPolicy, type ModelSource, type Ort } from '../runtime';
+import {
+  loadModel,
+  runPass,
+  SegmentRunner,
+  type Backend,
+  type DepthPolicy,
+  type ModelSource,
+  type Ort,
+} from '../runtime';
 import { startOrt } from '../worker/ort-start';
 import { openMonolithic, timeBlock } from './monolithic';
 import { median } from './stats';
@@ -68,6 +76,8 @@ export interface ProcessMemory {
 export interface ScaleOptions {
   /** Names the runtime in the report, e.g. "Chromium wasm". */
   runtime: string;
+  /** Default wasm. */
+  backend?: Backend;
   reps: number;
   /** The MatMul probe graph (input "a" [m, k], its weight [k, n] inside) and its shape. */
   matmul?: { graph: Uint8Array; shape: [number, number, number] } | undefined;
@@ -81,12 +91,13 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
   const base = await opts.memory();
   // the runtime's start apart from the model's load: its cost is fixed, the model's grows with it
   let clock = performance.now();
-  const runtime = await startOrt(ort, 'wasm');
+  const backend = opts.backend ?? 'wasm';
+  const runtime = await startOrt(ort, backend);
   const runtimeStartMs = performance.now() - clock;
   const withRuntime = await opts.memory();
   clock = performance.now();
   const model = await loadModel(source);
-  const runner = await SegmentRunner.create(ort, model, { backend: 'wasm' });
+  const runner = await SegmentRunner.create(ort, model, { backend });
   const loadMs = performance.now() - clock;
   await runtime.release();
   say(
@@ -142,7 +153,7 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
     const flops =
       m.segments.embed.flops + m.segments.blocks.reduce((s, b) => s + b.flops, 0) + m.segments.head.flops;
     const fullMs = median(full);
-    const matmul = opts.matmul ? await matmulGflops(ort, opts.matmul, opts.reps) : null;
+    const matmul = opts.matmul ? await matmulGflops(ort, backend, opts.matmul, opts.reps) : null;
     const parameters = m.architecture.parameters ?? 0;
     return {
       runtime: opts.runtime,
@@ -179,10 +190,11 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
 /** GFLOP/s of one MatMul graph (input "a" [m, k], weight [k, n] inside), the median of `reps` runs. */
 async function matmulGflops(
   ort: Ort,
+  backend: Backend,
   probe: { graph: Uint8Array; shape: [number, number, number] },
   reps: number,
 ) {
-  const session = await ort.InferenceSession.create(probe.graph);
+  const session = await ort.InferenceSession.create(probe.graph, { executionProviders: [backend] });
   try {
     const [m, k, n] = probe.shape;
     const a = new ort.Tensor('float32', new Float32Array(m * k).fill(0.01), [m, k]);
@@ -218,7 +230,7 @@ export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): stri
   return [
     "## A model of the paper's size (U-ViT-S/2, random weights)",
     '',
-    "Node wasm and Chromium wasm (the bench page's worker), one thread, medians of the reps; `adadiff bench --scale [--browser]`. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. Load is onnxruntime-web's own start (its .wasm compiled and its heap made, the same for any model), then the model's files read and its sessions created. Peak memory is the resident memory at its highest once the segments are loaded and have run, of Node's process or of Chromium's renderer process (where the worker runs; read from Linux's /proc), with the resident memory before anything and once the runtime had started; the model's share is the peak less the latter. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
+    "Node wasm and Chromium wasm (the bench page's worker), one thread, medians of the reps; `adadiff bench --scale [--browser [--backend webgpu]]`. A Chromium WebGPU row on a machine without a GPU runs on SwiftShader, the CPU: it shows that the path works at this size (every buffer within WebGPU's default limits) and says nothing of a GPU's speed; its memory lives in the GPU process and is not measured. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. Load is onnxruntime-web's own start (its .wasm compiled and its heap made, the same for any model), then the model's files read and its sessions created. Peak memory is the resident memory at its highest once the segments are loaded and have run, of Node's process or of Chromium's renderer process (where the worker runs; read from Linux's /proc), with the resident memory before anything and once the runtime had started; the model's share is the peak less the latter. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
     '',
     '| runtime | weights | download | load: runtime + model | peak memory | the model’s share | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',

@@ -19,6 +19,8 @@ export const USAGE = `usage: adadiff generate [--model ID|DIR] [options]
                      [--browser [--backend wasm|webgpu]]   (Chromium; run npm run build first)
        adadiff bench --first-image [--model DIR,DIR…] [--site LABEL=DIR,…] [--throttle MBPS] [--reps N]
                      [--backend wasm|webgpu] [--json] [--markdown FILE]
+       adadiff bench --scale --model DIR [--matmul PROBE.onnx] [--reps N] [--browser [--backend wasm|webgpu]]
+                     [--json] [--markdown FILE]
        adadiff soak [--model ID|DIR] [--count N] [--steps K] [--json]   (node --expose-gc for exact heap figures)
        adadiff eval [--model ID|DIR] [--per-class N] [--steps K] [--thresholds a,b,…] [--write-manifest] [--json]
                     [--max-agreement-drop D] [--max-fid-ratio R] [--batching MODE] [--uncond-every N]
@@ -49,7 +51,9 @@ every saved run, with SVG plots in docs/results/<model>/plots/. --first-image ti
 cold (fresh profile) and warm (cached), phase by phase, files served compressed as a static host would, the
 network throttled to MBPS Mbit/s (default 10; 0: not throttled), N runs (default 5) for each model
 directory (default: every shipped model) and each built site (default dist/; --site times several,
-e.g. before=../old/dist,after=dist, interleaved).
+e.g. before=../old/dist,after=dist, interleaved). --scale times a large model (tools.export
+import-official --random-weights): load, peak memory, one block, full depth against the one graph, 8 of
+13 blocks, and GFLOP/s against one MatMul (tools.export matmul-probe); saved in docs/results/scale/.
 eval: N samples per class at full depth and each θ (default: the manifest's calibrated θs; its
 default θ always runs): class agreement and FID by the classifier in tools/export/judges/<data>, PSNR
 against full depth, blocks saved. The default θ is the largest saving within the bound (agreement

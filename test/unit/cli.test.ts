@@ -622,13 +622,16 @@ describe('adadiff eval and bench', () => {
     );
   });
 
-  it('bench --scale needs a model of the size to time; --matmul goes with it', async () => {
+  it('bench --scale needs a model of the size to time; --matmul goes with it; WebGPU with --browser', async () => {
     const none = await cli('bench', '--scale');
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--scale needs --model DIR/);
     const stray = await cli('bench', '--matmul', 'probe.onnx');
     expect(stray.code).toBe(2);
     expect(stray.stderr).toMatch(/--matmul goes with --scale/);
+    const gpu = await cli('bench', '--scale', '--model', MODEL_DIR, '--backend', 'webgpu');
+    expect(gpu.code).toBe(2);
+    expect(gpu.stderr).toMatch(/--scale --backend webgpu needs --browser/);
     const r = await cli('bench', '--scale', '--model', MODEL_DIR, '--reps', '1', '--json', '--quiet');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ model: 'fmnist-uvit13', numBlocks: 13, shallowBlocks: 8 });

@@ -19,8 +19,10 @@ export const SCALE_RESULTS = path.join('docs', 'results', 'scale');
 /** Runs (and with --markdown saves) the scale bench; true when BENCHMARKS.md is to be rendered. */
 export async function runScaleCommand(values: Values, io: CliIo): Promise<boolean> {
   onlyFlags(values, ['scale', 'model', 'matmul', 'reps', 'json', 'markdown', 'quiet', 'browser', 'backend']);
-  if (values.backend !== undefined && values.backend !== 'wasm')
-    throw new UsageError('--scale times the wasm backend only: leave out --backend, or give --backend wasm');
+  const backend = values.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'webgpu') throw new UsageError('--backend must be wasm or webgpu');
+  if (backend === 'webgpu' && !values.browser)
+    throw new UsageError('--scale --backend webgpu needs --browser: WebGPU runs in Chromium');
   if (values.model === undefined)
     throw new UsageError(
       '--scale needs --model DIR: a model of the size to time (tools.export import-official --random-weights)',
@@ -34,13 +36,16 @@ export async function runScaleCommand(values: Values, io: CliIo): Promise<boolea
     onProgress: values.quiet ? undefined : io.stderr,
   };
   const report = values.browser
-    ? await runBrowserScale({ modelDir: modelDirFlag(values.model), ...options })
+    ? await runBrowserScale({ modelDir: modelDirFlag(values.model), backend, ...options })
     : await nodeScaleBench(await loadOrt(), modelDirFlag(values.model), options);
   if (values.markdown) {
     const dir = path.join(path.dirname(values.markdown), SCALE_RESULTS);
     await mkdir(dir, { recursive: true });
     await writeFile(
-      path.join(dir, `${report.model}-${report.storage}${values.browser ? '-chromium' : ''}.json`),
+      path.join(
+        dir,
+        `${report.model}-${report.storage}${values.browser ? '-chromium' : ''}${backend === 'webgpu' ? '-webgpu' : ''}.json`,
+      ),
       `${JSON.stringify(report, null, 2)}\n`,
     );
   }
@@ -58,7 +63,8 @@ export async function scaleSection(dir: string): Promise<string> {
       link: path.posix.join(SCALE_RESULTS.split(path.sep).join('/'), f),
     });
   }
-  const inBrowser = (r: ScaleReport) => ((r.runtime ?? 'Node wasm').startsWith('Node') ? 0 : 1);
+  const inBrowser = (r: ScaleReport) =>
+    (r.runtime ?? 'Node wasm').startsWith('Node') ? 0 : /webgpu/i.test(r.runtime ?? '') ? 2 : 1;
   saved.sort(
     (a, b) => a.report.storage.localeCompare(b.report.storage) || inBrowser(a.report) - inBrowser(b.report),
   );
