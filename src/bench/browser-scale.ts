@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serveSite } from '../../tools/package/serve.mjs';
-import { BrowserBenchError } from './browser';
+import { benchPageReport, BrowserBenchError } from './browser';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
 import type { Backend } from '../runtime';
 import type { ProcessMemory, ScaleReport } from './scale';
@@ -85,9 +85,6 @@ export async function runBrowserScale(o: {
     const page = await browser.newPage();
     const browserPid = launched.process().pid;
     await page.exposeFunction('adadiffProcessMemory', () => rendererMemory(browserPid));
-    page.on('console', (m) => {
-      if (m.type() === 'info') o.onProgress?.(`${m.text()}\n`);
-    });
     const query = new URLSearchParams({
       mode: 'scale',
       model: '/scale-model/',
@@ -95,13 +92,7 @@ export async function runBrowserScale(o: {
       reps: String(o.reps),
     });
     if (o.matmul) query.set('matmul', `/scale-probe/${path.basename(o.matmul)}`);
-    await page.goto(`${server.url}/bench.html?${query}`);
-    const out = page.locator('#out:is([data-status=done], [data-status=error])');
-    await out.waitFor({ timeout: 60 * 60_000 });
-    const text = (await out.textContent()) ?? '';
-    if ((await out.getAttribute('data-status')) === 'error')
-      throw new BrowserBenchError(`in Chromium: ${text}`);
-    return JSON.parse(text) as ScaleReport;
+    return await benchPageReport<ScaleReport>(page, `${server.url}/bench.html?${query}`, o.onProgress);
   } finally {
     await browser.close();
     await launched.close();

@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Page } from 'playwright-core';
 import type { Backend } from '../runtime';
 import type { BenchReport } from './harness';
 import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
@@ -23,6 +24,27 @@ export interface BrowserBenchOptions {
 
 export class BrowserBenchError extends Error {
   override name = 'BrowserBenchError';
+}
+
+/**
+ * Opens bench.html at `url` and waits for the report it writes in #out (data-status done | error);
+ * its progress lines (console.info) go to `onProgress`.
+ */
+export async function benchPageReport<T>(
+  page: Page,
+  url: string,
+  onProgress?: ((line: string) => void) | undefined,
+): Promise<T> {
+  page.on('console', (m) => {
+    if (m.type() === 'info') onProgress?.(`${m.text()}\n`);
+  });
+  await page.goto(url);
+  const out = page.locator('#out:is([data-status=done], [data-status=error])');
+  await out.waitFor({ timeout: 60 * 60_000 });
+  const text = (await out.textContent()) ?? '';
+  if ((await out.getAttribute('data-status')) === 'error')
+    throw new BrowserBenchError(`in Chromium: ${text}`);
+  return JSON.parse(text) as T;
 }
 
 export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchReport> {
@@ -61,16 +83,7 @@ export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchRepo
       thresholds: o.thresholds.join(','),
     });
     const page = await browser.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'info') o.onProgress?.(`${m.text()}\n`);
-    });
-    await page.goto(`${base}bench.html?${query}`);
-    const out = page.locator('#out:is([data-status=done], [data-status=error])');
-    await out.waitFor({ timeout: 60 * 60_000 });
-    const text = (await out.textContent()) ?? '';
-    if ((await out.getAttribute('data-status')) === 'error')
-      throw new BrowserBenchError(`in Chromium: ${text}`);
-    return JSON.parse(text) as BenchReport;
+    return await benchPageReport<BenchReport>(page, `${base}bench.html?${query}`, o.onProgress);
   } finally {
     await browser.close();
     await server.close();
