@@ -13,7 +13,7 @@ import { installErrorTransfer } from '../worker/error-transfer';
 import { importOrt } from '../worker/ort-build';
 import { probeGraphCapture } from './graph-capture';
 import { runBench, type BenchReport } from './harness';
-import { scaleBench, type ProcessMemory, type ScaleReport } from './scale';
+import { probeShapeFile, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
 
 export interface BenchRequest {
   modelUrl: string;
@@ -103,7 +103,7 @@ export const benchApi = {
       ? {
           graph: new Uint8Array(await (await fetchOk(probe)).arrayBuffer()),
           shape: (
-            (await (await fetchOk(probe.replace(/\.onnx$/, '.json'))).json()) as {
+            (await (await fetchOk(probeShapeFile(probe))).json()) as {
               shape: [number, number, number];
             }
           ).shape,

@@ -41,15 +41,23 @@ async function renderers(browserPid: number): Promise<{ pid: number; rssKb: numb
 }
 
 /**
- * The renderer that runs the bench page: of those under the browser, the one with the highest
- * peak (the others, a spare renderer kept ready, hold a blank page). Null off Linux.
+ * The memory of the renderer that runs the bench page, pinned at the first reading: of those under
+ * the browser, the one then holding the most (the page, its worker and its scripts; another is a
+ * spare renderer kept ready with a blank page), so that every reading is of the same process. Null
+ * off Linux, or once that process is gone.
  */
-async function rendererMemory(browserPid: number | undefined): Promise<ProcessMemory | null> {
-  if (browserPid === undefined || !existsSync('/proc/self/status')) return null;
-  const all = await renderers(browserPid);
-  if (!all.length) return null;
-  const r = all.reduce((a, b) => (b.peakKb > a.peakKb ? b : a));
-  return { rssMb: Math.round(r.rssKb / 1024), peakMb: Math.round(r.peakKb / 1024) };
+function pageRendererMemory(browserPid: number | undefined): () => Promise<ProcessMemory | null> {
+  let pinned: number | undefined;
+  return async () => {
+    if (browserPid === undefined || !existsSync('/proc/self/status')) return null;
+    const all = await renderers(browserPid);
+    pinned ??= all.reduce<(typeof all)[number] | undefined>(
+      (a, b) => (!a || b.rssKb > a.rssKb ? b : a),
+      undefined,
+    )?.pid;
+    const r = all.find((x) => x.pid === pinned);
+    return r ? { rssMb: Math.round(r.rssKb / 1024), peakMb: Math.round(r.peakKb / 1024) } : null;
+  };
 }
 
 export async function runBrowserScale(o: {
@@ -73,29 +81,30 @@ export async function runBrowserScale(o: {
   if (o.matmul) roots.push(['/scale-probe/', path.dirname(path.resolve(o.matmul))]);
   // uncompressed: gzipping 177 MB of weights on the fly would time this server, not the browser
   const server = await serveSite([...roots, ['/', path.resolve('dist')]], { compress: false });
-  const { chromium } = await import('playwright-core');
-  // launched as a server for its process id: the renderers to read are that process's children
-  const launched = await chromium.launchServer({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: chromiumArgs(o.backend === 'webgpu'),
-  });
-  const browser = await chromium.connect(launched.wsEndpoint());
   try {
-    const page = await browser.newPage();
-    const browserPid = launched.process().pid;
-    await page.exposeFunction('adadiffProcessMemory', () => rendererMemory(browserPid));
-    const query = new URLSearchParams({
-      mode: 'scale',
-      model: '/scale-model/',
-      backend: o.backend,
-      reps: String(o.reps),
+    const { chromium } = await import('playwright-core');
+    // launched as a server for its process id: the renderers to read are that process's children
+    const launched = await chromium.launchServer({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: chromiumArgs(o.backend === 'webgpu'),
     });
-    if (o.matmul) query.set('matmul', `/scale-probe/${path.basename(o.matmul)}`);
-    return await benchPageReport<ScaleReport>(page, `${server.url}/bench.html?${query}`, o.onProgress);
+    try {
+      const browser = await chromium.connect(launched.wsEndpoint());
+      const page = await browser.newPage();
+      await page.exposeFunction('adadiffProcessMemory', pageRendererMemory(launched.process().pid));
+      const query = new URLSearchParams({
+        mode: 'scale',
+        model: '/scale-model/',
+        backend: o.backend,
+        reps: String(o.reps),
+      });
+      if (o.matmul) query.set('matmul', `/scale-probe/${path.basename(o.matmul)}`);
+      return await benchPageReport<ScaleReport>(page, `${server.url}/bench.html?${query}`, o.onProgress);
+    } finally {
+      await launched.close(); // the browser and every page with it
+    }
   } finally {
-    await browser.close();
-    await launched.close();
     await server.close();
   }
 }

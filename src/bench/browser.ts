@@ -40,7 +40,17 @@ export async function benchPageReport<T>(
   });
   await page.goto(url);
   const out = page.locator('#out:is([data-status=done], [data-status=error])');
-  await out.waitFor({ timeout: 60 * 60_000 });
+  // a renderer that runs out of memory (a large model) would otherwise be waited on for an hour
+  const crashed = new Promise<never>((_, reject) =>
+    page.once('crash', () =>
+      reject(
+        new BrowserBenchError(
+          'the page crashed in Chromium (out of memory?): try the model exported with --storage int8, or a smaller one',
+        ),
+      ),
+    ),
+  );
+  await Promise.race([out.waitFor({ timeout: 60 * 60_000 }), crashed]);
   const text = (await out.textContent()) ?? '';
   if ((await out.getAttribute('data-status')) === 'error')
     throw new BrowserBenchError(`in Chromium: ${text}`);

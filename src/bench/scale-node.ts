@@ -6,13 +6,13 @@ import { readFile } from 'node:fs/promises';
 import { memoryUsage, resourceUsage } from 'node:process';
 import { directorySource } from '../node/source';
 import type { Ort } from '../runtime';
-import { scaleBench, type ProcessMemory, type ScaleReport } from './scale';
+import { probeShapeFile, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
 
 /** A `tools.export matmul-probe` graph and the shape its .json beside it states. */
 export async function readMatmulProbe(
   file: string,
 ): Promise<{ graph: Uint8Array; shape: [number, number, number] }> {
-  const meta = JSON.parse(await readFile(file.replace(/\.onnx$/, '.json'), 'utf8')) as {
+  const meta = JSON.parse(await readFile(probeShapeFile(file), 'utf8')) as {
     shape: [number, number, number];
   };
   return { graph: new Uint8Array(await readFile(file)), shape: meta.shape };

@@ -1,11 +1,11 @@
 /**
- * A model of the paper's size in the runtime (Node wasm, or Chromium wasm in the bench page's
- * worker): what loading it costs in time and memory, the time of one block, of a full-depth forward
+ * A model of the paper's size in the runtime (Node wasm, or Chromium wasm or WebGPU in the bench
+ * page's worker): what loading it costs in time and memory, the time of one block, of a full-depth forward
  * pass segmented and as one graph, of a pass that skips 40 % of the blocks, and the GFLOP/s reached
  * against what onnxruntime-web reaches on one MatMul of the block's own shape (the practical limit
  * here). The model is one of the official shape with random weights (`tools.export import-official
- * --random-weights`); the MatMul graph is `tools.export matmul-probe`'s. Pure runtime code: where the
- * files and the memory figures come from is the caller's (scale-node.ts, bench.worker.ts).
+ * --random-weights`); the MatMul graph is `tools.export matmul-probe`'s. No Node and no DOM here:
+ * where the files and the memory figures come from is the caller's (scale-node.ts, bench.worker.ts).
  */
 import {
   loadModel,
@@ -13,6 +13,7 @@ import {
   SegmentRunner,
   type Backend,
   type DepthPolicy,
+  type LoadedModel,
   type ModelSource,
   type Ort,
 } from '../runtime';
@@ -96,10 +97,15 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
   const runtimeStartMs = performance.now() - clock;
   const withRuntime = await opts.memory();
   clock = performance.now();
-  const model = await loadModel(source);
-  const runner = await SegmentRunner.create(ort, model, { backend });
+  let model: LoadedModel;
+  let runner: SegmentRunner;
+  try {
+    model = await loadModel(source);
+    runner = await SegmentRunner.create(ort, model, { backend });
+  } finally {
+    await runtime.release();
+  }
   const loadMs = performance.now() - clock;
-  await runtime.release();
   say(
     `runtime started in ${(runtimeStartMs / 1000).toFixed(1)} s, model loaded in ${(loadMs / 1000).toFixed(1)} s\n`,
   );
@@ -187,6 +193,9 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
   }
 }
 
+/** Where `tools.export matmul-probe` states its graph's shape: the .json beside the .onnx. */
+export const probeShapeFile = (graph: string) => graph.replace(/\.onnx$/, '.json');
+
 /** GFLOP/s of one MatMul graph (input "a" [m, k], weight [k, n] inside), the median of `reps` runs. */
 async function matmulGflops(
   ort: Ort,
@@ -232,8 +241,8 @@ export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): stri
     '',
     "Node wasm and Chromium wasm (the bench page's worker), one thread, medians of the reps; `adadiff bench --scale [--browser [--backend webgpu]]`. A Chromium WebGPU row on a machine without a GPU runs on SwiftShader, the CPU: it shows that the path works at this size (every buffer within WebGPU's default limits) and says nothing of a GPU's speed; its memory lives in the GPU process and is not measured. The weights are random (the shape alone decides the time); the model is `tools.export import-official --config cifar10 --random-weights`. Load is onnxruntime-web's own start (its .wasm compiled and its heap made, the same for any model), then the model's files read and its sessions created. Peak memory is the resident memory at its highest once the segments are loaded and have run, of Node's process or of Chromium's renderer process (where the worker runs; read from Linux's /proc), with the resident memory before anything and once the runtime had started; the model's share is the peak less the latter. The 40 % row runs a static 8 of 13 blocks per pass, so its time against full depth shows whether the time follows the blocks run (0.615 of them). The one graph and the segmented full depth it is compared with run in turn, run for run, so that the machine's drift falls on both. GFLOP/s is the full forward's FLOPs over its time, against one MatMul of the block's MLP shape run alone.",
     '',
-    '| runtime | weights | download | load: runtime + model | peak memory | the model’s share | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| runtime | weights | runs | download | load: runtime + model | peak memory | the model’s share | one block | full depth, segmented | one graph | 8 of 13 blocks | GFLOP/s (one MatMul) | 50 evaluations, full / 8 of 13 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...reports.map((r) => {
       const ratio = r.shallowMs / r.fullMs;
       const mono =
@@ -244,7 +253,7 @@ export function scaleMarkdown(reports: ScaleReport[], data: string[] = []): stri
         r.matmulGflops === null
           ? ''
           : ` (${f1(r.matmulGflops)}, ${Math.round((100 * r.gflops) / r.matmulGflops)} %)`;
-      return `| ${r.runtime ?? 'Node wasm'} | ${r.storage}, ${f1(r.parameters / 1e6)} M parameters | ${f1(r.modelBytes / 1e6)} MB | ${load(r)} | ${memory(r)} | ${share(r)} | ${f1(r.blockMs)} ms | ${f1(r.fullMs)} ms | ${mono} | ${f1(r.shallowMs)} ms (${ratio.toFixed(3)}× full) | ${f1(r.gflops)}${mm} | ${f1((50 * r.fullMs) / 1000)} s / ${f1((50 * r.shallowMs) / 1000)} s (computed from one pass) |`;
+      return `| ${r.runtime ?? 'Node wasm'} | ${r.storage}, ${f1(r.parameters / 1e6)} M parameters | ${r.reps} | ${f1(r.modelBytes / 1e6)} MB | ${load(r)} | ${memory(r)} | ${share(r)} | ${f1(r.blockMs)} ms | ${f1(r.fullMs)} ms | ${mono} | ${f1(r.shallowMs)} ms (${ratio.toFixed(3)}× full) | ${f1(r.gflops)}${mm} | ${f1((50 * r.fullMs) / 1000)} s / ${f1((50 * r.shallowMs) / 1000)} s (computed from one pass) |`;
     }),
     '',
     ...(data.length ? [`Data: ${data.map((d) => `[${d.split('/').pop()}](${d})`).join(', ')}.`, ''] : []),

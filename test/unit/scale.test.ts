@@ -52,9 +52,52 @@ describe('adadiff bench --scale', () => {
     expect(r.matmulShape).toEqual([51, 128, 512]);
     expect(r.matmulGflops).toBeGreaterThan(0);
     const md = scaleMarkdown([r], ['docs/results/scale/m.json']).join('\n');
-    expect(md).toMatch(/\| Node wasm \| int8, [\d.]+ M parameters \| 3\.\d MB \| [\d.]+ s \+ [\d.]+ s \|/);
+    expect(md).toMatch(
+      /\| Node wasm \| int8, [\d.]+ M parameters \| 1 \| 3\.\d MB \| [\d.]+ s \+ [\d.]+ s \|/,
+    );
     expect(md).toMatch(/\| \d+ MB, [\d.]+× the fp32 weights \(11 MB\) \|/);
     expect(md).toMatch(/computed from one pass/);
     expect(md).toContain('Data: [m.json](docs/results/scale/m.json).'); // the rows cite their report
+  });
+
+  it('renders an older report (one load time, no runtime) and a run without memory figures', () => {
+    const older = {
+      model: 'uvit-s2',
+      storage: 'int8',
+      parameters: 44.3e6,
+      modelBytes: 54.8e6,
+      tokens: 257,
+      embedDim: 512,
+      numBlocks: 13,
+      forwardGflop: 24.4,
+      loadMs: 2700,
+      peakRssMb: 509,
+      baseRssMb: 99,
+      fp32WeightsMb: 169,
+      blockMs: 103.5,
+      fullMs: 1460,
+      monolithicMs: null,
+      shallowBlocks: 8,
+      shallowMs: 861,
+      gflops: 16.7,
+      matmulGflops: null,
+      matmulShape: null,
+      reps: 7,
+    };
+    const gpu = {
+      ...older,
+      runtime: 'Chromium WebGPU (swiftshader, software)',
+      peakRssMb: null,
+      baseRssMb: null,
+    };
+    const md = scaleMarkdown([older, gpu]).join('\n');
+    // Node's by default; its one load time; no share without the runtime's own figure
+    expect(md).toMatch(
+      /\| Node wasm \| int8, 44\.3 M parameters \| 7 \| 54\.8 MB \| 2\.7 s \| 509 MB \(before: 99 MB\) \| – \(fp32 weights 169 MB\) \|/,
+    );
+    expect(md).toMatch(
+      /\| Chromium WebGPU \(swiftshader, software\) \| .* \| not measured \| – \(fp32 weights 169 MB\) \|/,
+    );
+    expect(md).toContain('| not loaded |');
   });
 });

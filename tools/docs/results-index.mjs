@@ -194,7 +194,7 @@ const KINDS = [
     kind: 'scale',
     test: (file, j) => j?.forwardGflop !== undefined && j.peakRssMb !== undefined,
     describe: (file, text, j) =>
-      `\`adadiff bench --scale\`: ${j.model}, ${(j.parameters / 1e6).toFixed(1)} M parameters, ${j.storage} weights, in Node wasm (one thread), medians of ${j.reps} runs: load ${(j.loadMs / 1000).toFixed(1)} s, peak memory ${j.peakRssMb} MB (base ${j.baseRssMb} MB), full pass ${j.fullMs.toFixed(0)} ms, ${j.gflops.toFixed(1)} GFLOP/s.`,
+      `\`adadiff bench --scale\`: ${j.model}, ${(j.parameters / 1e6).toFixed(1)} M parameters, ${j.storage} weights, in ${j.runtime ?? 'Node wasm'}, medians of ${j.reps} runs: load ${j.runtimeStartMs === undefined ? '' : `${(j.runtimeStartMs / 1000).toFixed(1)} s (the runtime) + `}${(j.loadMs / 1000).toFixed(1)} s, ${j.peakRssMb === null ? 'memory not measured' : `peak memory ${j.peakRssMb} MB (before ${j.baseRssMb} MB${j.runtimeRssMb ? `, ${j.runtimeRssMb} MB with the runtime started` : ''})`}, full pass ${j.fullMs.toFixed(0)} ms, ${j.gflops.toFixed(1)} GFLOP/s.`,
   },
   {
     kind: 'CLI soak',

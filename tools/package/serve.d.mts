@@ -4,7 +4,7 @@ export const TYPES: Record<string, string>;
 export const ISOLATION: Record<string, string>;
 
 export interface SiteOptions {
-  /** Serve the precompressed copies beside the files (default true); false gzips everything on the fly. */
+  /** Serve the precompressed copies beside the files (default true); false ignores them. */
   precompressed?: boolean;
   /** Gzip on the fly what has no precompressed copy (default true); false sends it as it is. */
   compress?: boolean;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { loadOrt } from '../../node/source';
 import { runBrowserScale } from '../../bench/browser-scale';
 import { nodeScaleBench } from '../../bench/scale-node';
-import { scaleMarkdown, type ScaleReport } from '../../bench/scale';
+import { probeShapeFile, scaleMarkdown, type ScaleReport } from '../../bench/scale';
 import { num, onlyFlags, UsageError, type CliIo, type Values } from '../flags';
 import { modelDirFlag } from '../runner';
 
@@ -30,14 +30,26 @@ export async function runScaleCommand(values: Values, io: CliIo): Promise<boolea
   const reps = num('reps', values.reps) ?? 5;
   if (!Number.isInteger(reps) || reps < 1 || reps > 100)
     throw new UsageError('--reps must be an integer 1…100');
+  const modelDir = modelDirFlag(values.model);
+  // checked here, not after a browser has started and asked for them
+  if (!existsSync(path.join(modelDir, 'manifest.json')))
+    throw new UsageError(`--model ${values.model}: no manifest.json in ${modelDir}`);
+  if (values.matmul !== undefined && !/\.onnx$/.test(values.matmul))
+    throw new UsageError(`--matmul ${values.matmul}: give the .onnx file tools.export matmul-probe wrote`);
+  for (const file of values.matmul ? [values.matmul, probeShapeFile(values.matmul)] : []) {
+    if (!existsSync(file))
+      throw new UsageError(
+        `--matmul: ${file} is missing; write the probe with tools.export matmul-probe --out FILE.onnx`,
+      );
+  }
   const options = {
     reps,
     matmul: values.matmul,
     onProgress: values.quiet ? undefined : io.stderr,
   };
   const report = values.browser
-    ? await runBrowserScale({ modelDir: modelDirFlag(values.model), backend, ...options })
-    : await nodeScaleBench(await loadOrt(), modelDirFlag(values.model), options);
+    ? await runBrowserScale({ modelDir, backend, ...options })
+    : await nodeScaleBench(await loadOrt(), modelDir, options);
   if (values.markdown) {
     const dir = path.join(path.dirname(values.markdown), SCALE_RESULTS);
     await mkdir(dir, { recursive: true });
