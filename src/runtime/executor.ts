@@ -37,9 +37,11 @@ export class OrtExecutor {
         // unfolded for QDQ kernel fusions we do not use, and then dequantizes at every run (+20 % per
         // block on wasm, measured); with QDQ off it folds them once at load into the fp32 weights.
         //
-        // Prepacking (a MatMul-ready copy of each weight, made at load) cost 55 MB more peak memory
-        // for the paper-size model's 169 MB of fp32 weights, and bought no speed we could measure
-        // (Node wasm, full passes, A/B: the same ms within noise, that model and the shipped one).
+        // Prepacking (a MatMul-ready copy of each weight, made at load) raised the paper-size model's
+        // peak memory and bought no speed we could measure. Node wasm, U-ViT-S/2 int8 (169 MB of fp32
+        // weights), 3 interleaved runs each, medians: peak 503 MB with it, 456 MB without (one pair
+        // went the other way); a full pass 1633 and 1545 ms, within noise; the shipped model 31–33 ms
+        // per pass either way (2 runs each).
         extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
         ...(gpu && location ? { preferredOutputLocation: location } : {}),
       });
