@@ -22,7 +22,7 @@ import { openMonolithic, timeBlock } from './monolithic';
 import { median } from './stats';
 
 export interface ScaleReport {
-  /** Where it ran: "Node wasm" or "Chromium wasm" (absent in older reports: Node). */
+  /** Where it ran: "Node wasm", "Chromium wasm" or "Chromium WebGPU (its adapter)"; absent in older reports: Node. */
   runtime?: string;
   model: string;
   storage: string;
