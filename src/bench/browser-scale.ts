@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serveSite } from '../../tools/package/serve.mjs';
-import { benchPageReport, BrowserBenchError } from './browser';
-import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
+import { benchPageReport, browserBenchReady } from './browser';
+import { chromiumArgs } from './chromium.mjs';
 import type { Backend } from '../runtime';
 import type { ProcessMemory, ScaleReport } from './scale';
 
@@ -67,16 +67,7 @@ export async function runBrowserScale(o: {
   matmul?: string | undefined;
   onProgress?: ((line: string) => void) | undefined;
 }): Promise<ScaleReport> {
-  if (!existsSync('dist/bench.html')) {
-    throw new BrowserBenchError(
-      'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
-    );
-  }
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new BrowserBenchError(
-      `no Chromium at ${CHROMIUM_PATH}: apt-get install chromium, or set CHROMIUM_PATH`,
-    );
-  }
+  const executablePath = browserBenchReady();
   const roots: [string, string][] = [['/scale-model/', path.resolve(o.modelDir)]];
   if (o.matmul) roots.push(['/scale-probe/', path.dirname(path.resolve(o.matmul))]);
   // uncompressed: gzipping 177 MB of weights on the fly would time this server, not the browser
@@ -85,7 +76,7 @@ export async function runBrowserScale(o: {
     const { chromium } = await import('playwright-core');
     // launched as a server for its process id: the renderers to read are that process's children
     const launched = await chromium.launchServer({
-      executablePath: CHROMIUM_PATH,
+      executablePath,
       headless: true,
       args: chromiumArgs(o.backend === 'webgpu'),
     });

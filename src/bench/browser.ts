@@ -27,6 +27,22 @@ export class BrowserBenchError extends Error {
 }
 
 /**
+ * What every browser bench needs before it starts: the built site's bench page and a Chromium to
+ * open it in. Returns that Chromium's path.
+ */
+export function browserBenchReady(chromium: string = CHROMIUM_PATH): string {
+  if (!existsSync('dist/bench.html')) {
+    throw new BrowserBenchError(
+      'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
+    );
+  }
+  if (!existsSync(chromium)) {
+    throw new BrowserBenchError(`no Chromium at ${chromium}: apt-get install chromium, or set CHROMIUM_PATH`);
+  }
+  return chromium;
+}
+
+/**
  * Opens bench.html at `url` and waits for the report it writes in #out (data-status done | error);
  * its progress lines (console.info) go to `onProgress`.
  */
@@ -64,17 +80,7 @@ export async function runBrowserBench(o: BrowserBenchOptions): Promise<BenchRepo
       `--model ${o.modelDir} is not under public/, so the built site does not serve it`,
     );
   }
-  if (!existsSync('dist/bench.html')) {
-    throw new BrowserBenchError(
-      'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
-    );
-  }
-  const executablePath = o.chromium ?? CHROMIUM_PATH;
-  if (!existsSync(executablePath)) {
-    throw new BrowserBenchError(
-      `no Chromium at ${executablePath}: apt-get install chromium, or set CHROMIUM_PATH`,
-    );
-  }
+  const executablePath = browserBenchReady(o.chromium);
   const { preview } = await import('vite');
   const { chromium } = await import('playwright-core');
   const server = await preview({ preview: { port: 4300, open: false }, logLevel: 'silent' });
