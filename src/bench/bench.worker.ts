@@ -13,7 +13,7 @@ import { installErrorTransfer } from '../worker/error-transfer';
 import { importOrt } from '../worker/ort-build';
 import { probeGraphCapture } from './graph-capture';
 import { runBench, type BenchReport } from './harness';
-import { probeShapeFile, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
+import { readMatmulProbe, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
 
 export interface BenchRequest {
   modelUrl: string;
@@ -29,12 +29,6 @@ export interface ScaleRequest {
   reps: number;
   /** A `tools.export matmul-probe` graph; its shape is read from the .json beside it. */
   matmulUrl?: string | undefined;
-}
-
-async function fetchOk(url: string): Promise<Response> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response;
 }
 
 /**
@@ -98,16 +92,9 @@ export const benchApi = {
     const { backend, adapter } = await chooseBackend(request.backend);
     const ort = await importOrt(backend);
     ort.env.wasm.numThreads = 1;
-    const probe = request.matmulUrl;
+    const probe = request.matmulUrl ? new URL(request.matmulUrl) : null;
     const matmul = probe
-      ? {
-          graph: new Uint8Array(await (await fetchOk(probe)).arrayBuffer()),
-          shape: (
-            (await (await fetchOk(probeShapeFile(probe))).json()) as {
-              shape: [number, number, number];
-            }
-          ).shape,
-        }
+      ? await readMatmulProbe(httpSource(new URL('.', probe).href), probe.pathname.split('/').pop()!)
       : undefined;
     // on WebGPU the weights live in the GPU process, which the renderer's memory does not show
     const gpu = adapter

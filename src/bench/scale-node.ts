@@ -1,22 +1,12 @@
 /**
- * The scale benchmark's Node side: the model from a directory, the MatMul probe from its file and
- * the shape beside it, and this process's memory.
+ * The scale benchmark's Node side: the model and the MatMul probe from directories, and this
+ * process's memory.
  */
-import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { memoryUsage, resourceUsage } from 'node:process';
 import { directorySource } from '../node/source';
 import type { Ort } from '../runtime';
-import { probeShapeFile, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
-
-/** A `tools.export matmul-probe` graph and the shape its .json beside it states. */
-export async function readMatmulProbe(
-  file: string,
-): Promise<{ graph: Uint8Array; shape: [number, number, number] }> {
-  const meta = JSON.parse(await readFile(probeShapeFile(file), 'utf8')) as {
-    shape: [number, number, number];
-  };
-  return { graph: new Uint8Array(await readFile(file)), shape: meta.shape };
-}
+import { readMatmulProbe, scaleBench, type ProcessMemory, type ScaleReport } from './scale';
 
 const MB = 2 ** 20;
 
@@ -33,7 +23,9 @@ export async function nodeScaleBench(
   return scaleBench(ort, directorySource(modelDir), {
     runtime: 'Node wasm',
     reps: opts.reps,
-    matmul: opts.matmul ? await readMatmulProbe(opts.matmul) : undefined,
+    matmul: opts.matmul
+      ? await readMatmulProbe(directorySource(path.dirname(opts.matmul)), path.basename(opts.matmul))
+      : undefined,
     memory: nodeMemory,
     onProgress: opts.onProgress,
   });

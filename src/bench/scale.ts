@@ -196,6 +196,16 @@ export async function scaleBench(ort: Ort, source: ModelSource, opts: ScaleOptio
 /** Where `tools.export matmul-probe` states its graph's shape: the .json beside the .onnx. */
 export const probeShapeFile = (graph: string) => graph.replace(/\.onnx$/, '.json');
 
+/** A `tools.export matmul-probe` graph, `file` in `source` (a folder or a URL), and its shape. */
+export async function readMatmulProbe(
+  source: ModelSource,
+  file: string,
+): Promise<{ graph: Uint8Array; shape: [number, number, number] }> {
+  const [graph, meta] = await Promise.all([source.read(file), source.read(probeShapeFile(file))]);
+  const { shape } = JSON.parse(new TextDecoder().decode(meta)) as { shape: [number, number, number] };
+  return { graph, shape };
+}
+
 /** GFLOP/s of one MatMul graph (input "a" [m, k], weight [k, n] inside), the median of `reps` runs. */
 async function matmulGflops(
   ort: Ort,
