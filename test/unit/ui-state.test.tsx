@@ -275,6 +275,21 @@ describe('intents update the stores', () => {
     expect(fake.calls[1]).toMatchObject({ batching: 'separate', unconditionalEvery: 1, guidanceMaxT: 500 });
   });
 
+  it('fast steps reach the run store in batches: the first at once, every row by the end', async () => {
+    setEngine(fakeEngine(new Array(40).fill(3)).engine);
+    await loadModelIntent(`${location.origin}/m/`);
+    const seen: number[] = [];
+    const stop = useRun.subscribe((s, before) => {
+      if (s.rows !== before.rows && s.rows.length > 0) seen.push(s.rows.length);
+    });
+    await generateIntent();
+    stop();
+    expect(seen[0]).toBe(1);
+    expect(seen.length).toBeLessThan(40); // 40 steps ~1 ms apart: far fewer store writes than steps
+    expect(seen[seen.length - 1]).toBe(40);
+    expect(useRun.getState().totals!.blocksRun).toBe(40 * 4);
+  });
+
   it('θ = 0 asks for full depth; compare runs a second, full-depth generation', async () => {
     const fake = fakeEngine([12]);
     setEngine(fake.engine);
