@@ -23,11 +23,8 @@ from ..core.errors import UserError, run_cli
 from ..pipeline.evaluate import add_data_args, evaluate_threshold, number_list, open_judge
 from ..pipeline.export import load_model
 
-SETTINGS = {
-    # the model's own guidance schedule (read from its manifest in main) and the schedule off
-    "schedule": {"batching": "shallow", "uncond_every": 2, "guidance_max_t": 800},
-    "none": {"batching": "separate", "uncond_every": 1, "guidance_max_t": None},
-}
+# each curve runs with the model's own guidance schedule (its manifest's) and with this: the schedule off
+NO_SCHEDULE = {"batching": "separate", "uncond_every": 1, "guidance_max_t": None}
 
 
 def blocks_run_fraction(timesteps, depths, guidance, batching, uncond_every, guidance_max_t, min_depth, num_blocks):
@@ -74,16 +71,17 @@ def main(argv=None):
         raise UserError(f"cannot read the defaults of {args.manifest}: {e}") from None
     steps, guidance, sampler = defaults["steps"], defaults["guidance"], defaults["sampler"]
     args.min_depth, args.default_threshold = defaults.get("minDepth", 1), defaults["threshold"]
-    SETTINGS["schedule"] = {"batching": defaults.get("batching", "separate"),
-                            "uncond_every": defaults.get("unconditionalEvery", 1),
-                            "guidance_max_t": defaults.get("guidanceMaxT")}
+    own = {"batching": defaults.get("batching", "separate"), "uncond_every": defaults.get("unconditionalEvery", 1),
+           "guidance_max_t": defaults.get("guidanceMaxT")}
+    # a model with no guidance schedule has one curve, not two alike
+    settings = {"none": NO_SCHEDULE} if own == NO_SCHEDULE else {"schedule": own, "none": NO_SCHEDULE}
     n = model.num_blocks
     ts = schedule.timesteps(steps)
     step = ckpt.get("step")
     report = {"checkpoint": args.checkpoint, "checkpointStep": None if step is None else int(step),
               "perClass": args.per_class, "steps": steps, "sampler": sampler, "guidance": guidance,
               "minDepth": args.min_depth, "defaultThreshold": args.default_threshold,
-              "seed": args.seed, "settings": SETTINGS, "rows": []}
+              "classes": max(model.num_classes, 1), "seed": args.seed, "settings": settings, "rows": []}
     if os.path.exists(args.out):
         with open(args.out) as f:
             earlier = json.load(f)
@@ -101,7 +99,7 @@ def main(argv=None):
     def run(key, setting, curve, threshold=0.0, depths=None, full=False, **extra):
         if key in done:
             return next(r for r in report["rows"] if r["key"] == key)
-        s = SETTINGS[setting]
+        s = settings[setting]
         row, _ = evaluate_threshold(
             model, schedule, judge, threshold, args.per_class, steps, guidance, 100, args.seed,
             args.min_depth, "separate" if full else s["batching"], 1 if full else s["uncond_every"],
@@ -119,7 +117,7 @@ def main(argv=None):
     if args.confirm:
         with open(args.confirm) as f:
             picked = [r for r in json.load(f)["rows"] if r.get("bestSwitch")]
-        for setting in SETTINGS:
+        for setting in settings:
             run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive", threshold=args.default_threshold)
         for r in picked:
             row = run(r["key"], r["setting"], "switch-match", depths=switch_depths(ts, r["switchT"], r["shallowDepth"], n),
@@ -128,8 +126,8 @@ def main(argv=None):
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)
         return
-    for setting in SETTINGS:
-        s = SETTINGS[setting]
+    for setting in settings:
+        s = settings[setting]
         thresholds = number_list(f"--thresholds-{setting}", getattr(args, f"thresholds_{setting}"))
         for theta in sorted({*thresholds, args.default_threshold}):
             run(f"{setting}/adaptive/{theta}", setting, "adaptive", threshold=theta)

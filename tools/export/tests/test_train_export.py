@@ -310,6 +310,20 @@ def test_frontier_does_not_resume_rows_of_other_weights(tmp_path):
     assert_clear_error(p, "was made with other checkpointStep (checkpointStep 9721)")
 
 
+def test_frontier_runs_one_curve_for_a_model_without_a_guidance_schedule(tmp_path, trained, judge):
+    """With no guidance schedule in the defaults, 'schedule' and 'none' would sample the same rows twice."""
+    model_dir, out = str(tmp_path / "model"), tmp_path / "frontier.json"
+    run("tools.export", "export", "--checkpoint", os.path.join(trained, "weights.pt"), "--out", model_dir)
+    run("tools.export", "frontier", "--checkpoint", os.path.join(trained, "weights.pt"), "--judge", judge,
+        "--manifest", os.path.join(model_dir, "manifest.json"), "--per-class", "1", "--thresholds-none", "0.2",
+        "--static-depths", "2", "--switch-ts", "", "--out", str(out))
+    r = json.loads(out.read_text())
+    assert list(r["settings"]) == ["none"] and r["classes"] == 10
+    keys = [row["key"] for row in r["rows"]]
+    assert len(keys) == len(set(keys)) and all(k == "full" or k.startswith("none/") for k in keys)
+    assert {"none/adaptive/0.2", "none/static/2"} <= set(keys)
+
+
 def test_evaluate_and_export_take_their_sampling_defaults_from_the_config(tmp_path, idx_dir, judge):
     """One source of defaults on the Python side: the config's sampling block, which export writes
     into the manifest and evaluate calibrates under, unless a flag says otherwise."""
