@@ -99,6 +99,14 @@ const KINDS = [
     },
   },
   {
+    kind: 'training curve',
+    test: (file, j) => j?.trainLog !== undefined && Array.isArray(j.rows),
+    describe: (file, text, j) => {
+      const [first, last] = [j.rows[0], j.rows[j.rows.length - 1]];
+      return `\`tools.export train\`'s log (${j.config}), every ${j.every}th step from ${first.step} to ${last.step} (${last.hours.toFixed(1)} h, ${last.images.toLocaleString('en')} images): one batch's loss and each exit's ε error at each.`;
+    },
+  },
+  {
     kind: 'bench',
     test: (file, j) => j?.environment !== undefined && j.rows?.[0]?.medianMs !== undefined,
     describe: (file, text, j) => {
@@ -128,7 +136,7 @@ const KINDS = [
     test: (file, j) => j?.settings !== undefined && j.rows?.[0]?.curve !== undefined,
     describe: (file, text, j) => {
       const curves = uniq(j.rows.map((r) => r.curve.replace('switch-match', 'switch'))).join(', ');
-      return `\`tools.export frontier\`: adaptive exits against static depths and switch schedules, with and without the guidance schedule, on the same seeds at every point; ${j.perClass * 10} samples per point, seed ${j.seed}; ${j.steps} ${SAMPLER[j.sampler ?? 'ddim']} steps, guidance ${j.guidance}; ${j.rows.length} points (${curves}).`;
+      return `\`tools.export frontier\`: adaptive exits against static depths and switch schedules, with and without the guidance schedule, on the same seeds at every point; ${j.rows[0].samples} samples per point, seed ${j.seed}; ${j.steps} ${SAMPLER[j.sampler ?? 'ddim']} steps, guidance ${j.guidance}; ${j.rows.length} points (${curves}).`;
     },
   },
   {
