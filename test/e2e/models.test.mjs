@@ -119,3 +119,31 @@ test('switching back restores the class list, with a class this model has', asyn
   assert.match(page.url(), /model=fmnist-uvit13/);
   assert.equal(await generateAndWait(page), 'done');
 });
+
+test('the shipped emoji model: opened by its id in the link, its categories to pick, a colour image and the images’ attribution', async () => {
+  await page.goto(`${served.url}?model=emoji&steps=3&class=6`);
+  await waitLoaded(page);
+  assert.equal(await page.getByTestId('model-picker').inputValue(), 'emoji');
+  const classes = await page
+    .getByTestId('class')
+    .locator('option')
+    .evaluateAll((os) => os.map((o) => o.textContent));
+  const { classes: want } = JSON.parse(readFileSync('public/models/emoji/manifest.json', 'utf8'));
+  assert.deepEqual(classes, want);
+  assert.equal(await page.getByTestId('class').inputValue(), '6');
+  assert.match(
+    await page.getByTestId('attribution').innerText(),
+    /Noto Color Emoji.*Apache.*Twemoji.*CC-BY 4\.0/,
+  );
+  assert.equal(await generateAndWait(page), 'done');
+  const image = await page.evaluate(() => {
+    const c = document.querySelector('[data-testid=image]');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let coloured = 0;
+    for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - d[i + 2]) > 16) coloured++;
+    return { width: c.width, coloured };
+  });
+  assert.equal(image.width, 32);
+  assert.ok(image.coloured > 10, `${image.coloured} pixels with red and blue apart: a colour image`);
+  assert.equal(errors.length, 0, errors.join('\n'));
+});
