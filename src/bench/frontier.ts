@@ -132,7 +132,7 @@ export function frontierMarkdown(
     '',
     '## Adaptive against static schedules',
     '',
-    `\`python3 -m tools.export frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.perClass * 10} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
+    `\`python3 -m tools.export frontier\` (PyTorch, the same sampler as the runtime${weights(f)}): ${f.perClass} samples per class (${f.rows[0]?.samples ?? '?'} in all) on the same seeds at every point, ${f.steps} ${f.sampler ?? 'ddim'} steps, guidance ${f.guidance}, minimum depth ${f.minDepth}; FID in the evaluation classifier's feature space, relative to full depth (both guidance passes, every block, every step). *With the guidance schedule*: guidance only at t ≤ 800, the unconditional pass on every 2nd guided step and at the minimum depth, in every curve; *without it*: both passes at every step, the unconditional one as deep as the conditional one (static) or exiting on its own at θ (adaptive). A switch schedule runs depth D at the noisy steps (t > T) and every block below (DuoDiff); the best one is the lowest FID among those that run as many blocks as ${adaptiveDefault(f)} (±2 points), found by counting blocks ahead.`,
     ...(links ? ['', `![FID relative to full depth vs blocks run](${links.plot})`] : []),
     '',
     ...table(f),
@@ -140,7 +140,7 @@ export function frontierMarkdown(
     ...(confirm
       ? [
           '',
-          `${capitalise(adaptiveDefault(confirm))} against ${pickedFor(confirm)} on more samples (${confirm.perClass * 10}, the same seeds${weights(confirm)}):`,
+          `${capitalise(adaptiveDefault(confirm))} against ${pickedFor(confirm)} on more samples (${confirm.rows[0]?.samples ?? '?'}, the same seeds${weights(confirm)}):`,
           '',
           ...table(confirm),
           ...data(links?.confirm),

@@ -293,7 +293,8 @@ describe('adadiff eval and bench', () => {
     expect(md).not.toMatch(/optimiser step/); // a report from before the step was recorded says nothing
     // a study on older weights than the shipped model's says so, in the table and in the confirm sentence
     const older = { ...report, checkpointStep: 9721, defaultThreshold: 0.1 };
-    const olderMd = frontierMarkdown(older, { ...older, perClass: 100 }, 22500).join('\n');
+    const confirm = { ...older, perClass: 100, rows: older.rows.map((r) => ({ ...r, samples: 1000 })) };
+    const olderMd = frontierMarkdown(older, confirm, 22500).join('\n');
     expect(olderMd).toMatch(
       /runtime; weights of optimiser step 9,721, not the shipped model's step 22,500\)/,
     );
@@ -301,7 +302,7 @@ describe('adadiff eval and bench', () => {
       /The adaptive default of those weights \(θ 0\.1\) against the best switch on more samples \(1000, the same seeds; weights of optimiser step 9,721, not the shipped model's step 22,500\)/,
     );
     // a confirm run under a later default says its switch was picked for the study's default, not its own
-    const later = { ...older, perClass: 100, checkpointStep: 22500, defaultThreshold: 0.14 };
+    const later = { ...confirm, checkpointStep: 22500, defaultThreshold: 0.14 };
     expect(frontierMarkdown(older, later, 22500).join('\n')).toMatch(
       /The adaptive default of those weights \(θ 0\.14\) against the switch the study above picked for θ 0\.1's blocks on more samples \(1000, the same seeds; weights of optimiser step 22,500\)/,
     );

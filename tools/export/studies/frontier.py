@@ -116,7 +116,8 @@ def main(argv=None):
     run("full", "none", "full", full=True)
     if args.confirm:
         with open(args.confirm) as f:
-            picked = [r for r in json.load(f)["rows"] if r.get("bestSwitch")]
+            # a setting this model does not run (a schedule it has no longer) has no rows to confirm
+            picked = [r for r in json.load(f)["rows"] if r.get("bestSwitch") and r["setting"] in settings]
         for setting in settings:
             run(f"{setting}/adaptive/{args.default_threshold}", setting, "adaptive", threshold=args.default_threshold)
         for r in picked:
