@@ -2,8 +2,8 @@
  * The page with more than one model in Debian's Chromium: the build's models index lists every
  * shipped model, the picker switches between them and keeps the choice in the link, and a colour
  * model with no classes generates with no class or guidance control, crisp in its PNG download.
- * The colour model is a tiny test fixture (test/fixtures/models/uncond-rgb-tiny) served beside
- * the shipped ones.
+ * That model is a tiny test fixture (test/fixtures/models/uncond-rgb-tiny) served beside the
+ * shipped ones; the shipped emoji model, in colour with classes, is opened by its id.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
