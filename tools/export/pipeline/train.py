@@ -270,6 +270,9 @@ def main(argv=None):
         if distributed:
             try:
                 report_rank_agreement(model, ema, rank)
+                # no rank tears the group down while another still uses it: a gloo rank whose peer
+                # had already gone spun in destroy_process_group at 100 % CPU (seen once in CI)
+                torch.distributed.barrier()
             finally:
                 torch.distributed.destroy_process_group()
 

@@ -256,7 +256,11 @@ def test_two_data_parallel_ranks_end_with_the_same_weights(tmp_path, idx_dir):
              "--out", str(tmp_path / f"rank{rank}"),
              "--steps", "6", "--threads", "1", "--device", "cpu"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate(timeout=300) for p in procs]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:  # a rank that hangs must not outlive the test, spinning on a core
+            p.kill()
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     reports = [json.loads(line) for _, err in outs for line in err.splitlines() if line.startswith('{"rank"')]
