@@ -25,8 +25,10 @@ export function ModelPicker() {
         {!known && url && <option value={url}>{url}</option>}
         {models.map((m) => (
           <option key={m.id} value={m.id}>
-            {m.name}: {m.image.channels === 3 ? 'colour' : 'grey'} {m.image.width}×{m.image.height},{' '}
-            {m.classes.length ? `${m.classes.length} classes` : 'no classes'}, {mb(m.bytes)}
+            {/* what tells the models apart comes first: a narrow screen shows only the start */}
+            {m.data?.name ?? m.id}: {m.image.channels === 3 ? 'colour' : 'grey'} {m.image.width}×
+            {m.image.height}, {m.classes.length ? `${m.classes.length} classes` : 'no classes'}, {mb(m.bytes)}{' '}
+            ({m.name})
           </option>
         ))}
       </select>
