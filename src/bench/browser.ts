@@ -36,6 +36,11 @@ export function browserBenchReady(chromium: string = CHROMIUM_PATH): string {
       'dist/bench.html is missing: run `npm run build` first (the browser bench runs the built site)',
     );
   }
+  return chromiumReady(chromium);
+}
+
+/** A Chromium at `chromium`, or a BrowserBenchError that says how to get one. Returns its path. */
+export function chromiumReady(chromium: string = CHROMIUM_PATH): string {
   if (!existsSync(chromium)) {
     throw new BrowserBenchError(`no Chromium at ${chromium}: apt-get install chromium, or set CHROMIUM_PATH`);
   }

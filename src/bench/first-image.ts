@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { modelFiles, type Backend, type Manifest } from '../runtime';
 import { serveSite } from '../../tools/package/serve.mjs';
-import { BrowserBenchError } from './browser';
-import { CHROMIUM_PATH, chromiumArgs } from './chromium.mjs';
+import { BrowserBenchError, chromiumReady } from './browser';
+import { chromiumArgs } from './chromium.mjs';
 import { RUNTIME_FILE, runPhases, spread, summarisePhases, type GlobalTimeline } from './first-image-phases';
 import type {
   FirstImageReport,
@@ -133,11 +133,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
       );
     }
   }
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new BrowserBenchError(
-      `no Chromium at ${CHROMIUM_PATH}: apt-get install chromium, or set CHROMIUM_PATH`,
-    );
-  }
+  const executablePath = chromiumReady();
   const { chromium } = await import('playwright-core');
   const models = o.modelDirs.map((dir, i) => {
     const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
@@ -167,7 +163,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
         for (const [mi, m] of models.entries()) {
           const profile = mkdtempSync(path.join(tmpdir(), 'adadiff-first-image-'));
           const context = await chromium.launchPersistentContext(profile, {
-            executablePath: CHROMIUM_PATH,
+            executablePath,
             headless: true,
             args: chromiumArgs(o.backend === 'webgpu'),
           });

@@ -4,6 +4,7 @@
  * shows every measured row with the conditions it was measured under, old reports as they were.
  */
 import { describe, expect, it } from 'vitest';
+import { chromiumReady } from '../../src/bench/browser';
 import { firstImageMarkdown, type FirstImageReport } from '../../src/bench/first-image';
 import {
   held,
@@ -47,6 +48,13 @@ describe('bench --first-image', () => {
     const twice = await cli('bench', '--first-image', '--site', 'a=dist,a=other');
     expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(/each label once/);
+  });
+
+  it('names a missing Chromium and how to get one, before any browser starts', () => {
+    expect(() => chromiumReady('/nonexistent/chromium')).toThrow(
+      /no Chromium at \/nonexistent\/chromium: apt-get install chromium, or set CHROMIUM_PATH/,
+    );
+    expect(chromiumReady(process.execPath)).toBe(process.execPath);
   });
 
   it('renders one table row per model and cache state, with the network conditions', () => {
