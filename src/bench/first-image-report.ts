@@ -42,6 +42,15 @@ export interface FirstImageRun {
   phases: RunPhases;
 }
 
+/**
+ * The visits a run makes, in one profile: cold, a fresh profile (nothing cached); warm, a return visit
+ * (the runtime in the HTTP cache, the model in Cache Storage); hot, the visit after that (V8's terms:
+ * its code cache now holds what the warm visit compiled and optimised; a first visit stores only part
+ * of the runtime's code, written once, early in the visit). Older reports have no hot visit.
+ */
+export const CACHE_STATES = ['cold', 'warm', 'hot'] as const;
+export type CacheState = (typeof CACHE_STATES)[number];
+
 export interface FirstImageRow {
   /** The model's id and how its files store the weights (manifest.storage). */
   model: string;
@@ -52,7 +61,7 @@ export interface FirstImageRow {
   modelBytes: number;
   /** The build timed (a site's label); absent where one unlabelled build was timed. */
   site?: string;
-  cache: 'cold' | 'warm';
+  cache: CacheState;
   /** Navigation to the model ready (backend badge shown); median. */
   readyMs: number;
   /** Navigation to the first image done; median. */
@@ -82,7 +91,7 @@ export interface FirstImageReport {
   latencyMs: number;
   /** How the first site was served: 'gzip' on the fly, or 'br' from the build's precompressed copies. */
   compression: 'gzip' | 'br';
-  /** How long after the cold visit's image the warm visit opened (absent: at once, in older reports). */
+  /** How long after a visit's image the next visit opened (absent: at once, in older reports). */
   warmAfterMs?: number;
   /** Every site timed, with how it was served (absent in reports of one unlabelled build). */
   sites?: { label: string; dir: string; compression: 'gzip' | 'br' }[];
@@ -113,7 +122,8 @@ function conditions(r: FirstImageReport): string {
     r.backend === 'webgpu'
       ? " WebGPU on this machine is SwiftShader, a software adapter, far slower than wasm: these rows show the path works and what it downloads, not a GPU's speed."
       : '';
-  const warm = r.warmAfterMs ? `; the warm visit ${r.warmAfterMs / 1000} s after the cold one's image` : '';
+  const visits = r.rows.some((x) => x.cache === 'hot') ? 'each return visit' : 'the warm visit';
+  const warm = r.warmAfterMs ? `; ${visits} ${r.warmAfterMs / 1000} s after the image before it` : '';
   return `${r.environment}; ${net}; ${served}${warm}; medians of ${runs(r.rows[0]?.reps ?? 0)} per row, (min–max) where they differ.${gpu}`;
 }
 
@@ -178,6 +188,7 @@ function changesTable(r: FirstImageReport): string[] {
     const d = b - a;
     return `${f(a)} → ${f(b)} (${d > 0 ? '+' : d < 0 ? '−' : '±'}${f(Math.abs(d))})`;
   };
+  const hot = r.rows.some((x) => x.cache === 'hot');
   const lines: string[] = [];
   for (const model of [...new Set(r.rows.map((x) => x.model))]) {
     for (let i = 1; i < labels.length; i++) {
@@ -187,6 +198,10 @@ function changesTable(r: FirstImageReport): string[] {
         if (!x || !y) return ['–', '–'];
         return [delta(x.firstImageMs, y.firstImageMs, s2), delta(x.transferredBytes, y.transferredBytes, mb)];
       });
+      if (hot) {
+        const [x, y] = [row(model, a, 'hot'), row(model, b, 'hot')];
+        cells.push(x && y ? delta(x.firstImageMs, y.firstImageMs, s2) : '–');
+      }
       lines.push(`| ${model} | ${a} → ${b} | ${cells.join(' | ')} |`);
     }
   }
@@ -194,8 +209,8 @@ function changesTable(r: FirstImageReport): string[] {
     '',
     'What each build changed against the one before it (medians):',
     '',
-    '| model | builds | cold: first image | cold: over the wire | warm: first image | warm: over the wire |',
-    '|---|---|---|---|---|---|',
+    `| model | builds | cold: first image | cold: over the wire | warm: first image | warm: over the wire |${hot ? ' hot: first image |' : ''}`,
+    `|---|---|---|---|---|---|${hot ? '---|' : ''}`,
     ...lines,
   ];
 }
@@ -207,8 +222,9 @@ function phaseTables(r: FirstImageReport): string[] {
     const rows = r.rows.filter((x) => x.model === model && x.phases?.length);
     if (!rows.length) continue;
     const column = (x: FirstImageRow) => (x.site === undefined ? x.cache : `${x.site}, ${x.cache}`);
-    // cold columns first, then warm, builds in their order within each
-    const cols = [...rows].sort((a, b) => (a.cache === b.cache ? 0 : a.cache === 'cold' ? -1 : 1));
+    // cold columns first, then warm, then hot, builds in their order within each
+    const order = (x: FirstImageRow) => CACHE_STATES.indexOf(x.cache);
+    const cols = [...rows].sort((a, b) => order(a) - order(b));
     const phases = [...new Set(cols.flatMap((x) => x.phases!.map((p) => p.phase)))];
     const cell = (x: FirstImageRow, phase: Phase | 'waiting') => {
       const p = x.phases!.find((q) => q.phase === phase);
@@ -253,7 +269,7 @@ export function firstImageMarkdown(reports: FirstImageReport[], links: string[] 
     '',
     '## Time to first image (Chromium)',
     '',
-    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached) and again in the same profile a few seconds later, as a return visit (warm: the runtime, compiled, in the HTTP cache, the model in Cache Storage), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
+    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached), again in the same profile a few seconds later, as a return visit (warm: the runtime in the HTTP cache, the model in Cache Storage), and once more (hot: V8’s code cache now holds what the warm visit compiled and optimised of the runtime and the scripts, which a first visit stores only in part), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
     '',
     'Phases come from the engine worker’s performance marks and both globals’ resource timing (src/bench/first-image-phases.ts). They overlap where work runs concurrently, so each moment is given to the phase under way that ends last, the one the page waited on; those times add up to the first image.',
     ...reports.flatMap((r, i) => {

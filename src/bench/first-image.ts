@@ -1,7 +1,8 @@
 /**
  * Time to first image in Chromium, as a visitor sees it: open the built page, wait for the model,
- * press Generate, wait for the image. Cold (a fresh profile: nothing cached) and warm (the same
- * profile again: the HTTP cache holds the runtime, Cache Storage the model), with the network
+ * press Generate, wait for the image. Cold (a fresh profile: nothing cached), warm (the same
+ * profile again: the HTTP cache holds the runtime, Cache Storage the model) and hot (once more: V8's
+ * code cache holds what the warm visit compiled; CACHE_STATES), with the network
  * throttled through the DevTools protocol. The site is served by tools/package/serve.mjs: its
  * precompressed copies where the build wrote them, otherwise every file gzip-compressed on the fly,
  * as any static host or CDN does; from a server of its own, so the throttle sees the real bytes.
@@ -23,12 +24,13 @@ import { serveSite } from '../../tools/package/serve.mjs';
 import { BrowserBenchError, chromiumReady } from './browser';
 import { chromiumArgs } from './chromium.mjs';
 import { RUNTIME_FILE, runPhases, spread, summarisePhases, type GlobalTimeline } from './first-image-phases';
-import type {
-  FirstImageReport,
-  FirstImageRow,
-  FirstImageRun,
-  FirstImageSite,
-  WireBytes,
+import {
+  CACHE_STATES,
+  type FirstImageReport,
+  type FirstImageRow,
+  type FirstImageRun,
+  type FirstImageSite,
+  type WireBytes,
 } from './first-image-report';
 import { median } from './stats';
 import { trainingStep } from './weights';
@@ -49,7 +51,7 @@ export interface FirstImageOptions {
 
 const LATENCY_MS = 20;
 /**
- * The warm visit comes this long after the cold one's image, as a return visit does: V8 stores the
+ * Each return visit comes this long after the image before it, as a return visit does: V8 stores the
  * compiled runtime's optimised code beside it in the HTTP cache only once it has stopped optimising it
  * for a moment, so a reload within a second finds less of it.
  */
@@ -193,8 +195,8 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
                 }),
               );
             });
-            for (const cache of ['cold', 'warm'] as const) {
-              if (cache === 'warm') await page.waitForTimeout(WARM_AFTER_MS);
+            for (const cache of CACHE_STATES) {
+              if (cache !== 'cold') await page.waitForTimeout(WARM_AFTER_MS);
               bytes = { runtime: 0, model: 0, page: 0 };
               runtimeFiles = new Set();
               const query = new URLSearchParams({ backend: o.backend, model: m.prefix });
@@ -247,7 +249,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
   }
   const rows: FirstImageRow[] = [];
   for (const [mi, m] of models.entries()) {
-    for (const cache of ['cold', 'warm'] as const) {
+    for (const cache of CACHE_STATES) {
       for (const [si, site] of sites.entries()) {
         const r = samples.get(key(si, mi, cache)) ?? [];
         if (!r.length) continue;

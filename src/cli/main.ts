@@ -48,7 +48,7 @@ bench: wall time per image (Node wasm, or the page's worker in Chromium with --b
 monolithic graph, segmented full depth, adaptive θ sweep, static depth and a per-timestep
 schedule; --markdown saves docs/results/<model>/step<N>-bench-<where>.json and renders FILE from
 every saved run, with SVG plots in docs/results/<model>/plots/. --first-image times the page in Chromium from navigation to the first image,
-cold (fresh profile) and warm (cached), phase by phase, files served compressed as a static host would, the
+cold (fresh profile), warm (cached) and hot (a third visit: V8's code cache in use), phase by phase, files served compressed as a static host would, the
 network throttled to MBPS Mbit/s (default 10; 0: not throttled), N runs (default 5) for each model
 directory (default: every shipped model) and each built site (default dist/; --site times several,
 e.g. before=../old/dist,after=dist, interleaved). --scale times a large model (tools.export

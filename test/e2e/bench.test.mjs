@@ -100,7 +100,7 @@ const FIRST_IMAGE_PHASES = [
   'image',
 ];
 
-test('bench --first-image reports every phase of a cold and a warm load; they add up to the first image', async () => {
+test('bench --first-image reports every phase of a cold, a warm and a hot load; they add up to the first image', async () => {
   const { stdout } = await run(
     process.execPath,
     [
@@ -120,7 +120,7 @@ test('bench --first-image reports every phase of a cold and a warm load; they ad
   assert.equal(report.backend, 'wasm');
   assert.deepEqual(
     report.rows.map((r) => r.cache),
-    ['cold', 'warm'],
+    ['cold', 'warm', 'hot'],
   );
   for (const row of report.rows) {
     assert.equal(row.model, 'fmnist-uvit13');

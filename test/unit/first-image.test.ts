@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { chromiumReady } from '../../src/bench/browser';
-import { firstImageMarkdown, type FirstImageReport } from '../../src/bench/first-image';
+import { firstImageMarkdown, type CacheState, type FirstImageReport } from '../../src/bench/first-image';
 import {
   held,
   PHASES,
@@ -208,7 +208,7 @@ describe('first-image markdown with phases', () => {
   it('compares builds side by side: the summary with the wire limit, the phases, the segments', () => {
     const phases = runPhases(timeline());
     const summary = summarisePhases([phases]);
-    const row = (site: string, cache: 'cold' | 'warm') => ({
+    const row = (site: string, cache: CacheState) => ({
       model: 'm',
       modelStep: 100,
       storage: 'int8',
@@ -246,5 +246,17 @@ describe('first-image markdown with phases', () => {
     expect(md).toMatch(/\| session creation, every segment \| 0\.40 s \(3\.00 s–3\.40 s\) \|/);
     expect(md).toContain('| prefix.onnx | 300 | 300 | 300 | 300 |');
     expect(md).toContain('| **first image** | **4.15 s** |');
+    expect(md).not.toContain('hot: first image');
+
+    // a third visit: its own columns, after the warm ones, and its first image compared build to build
+    const faster = { ...row('after', 'hot'), firstImageMs: 1500 };
+    const withHot = { ...report, warmAfterMs: 5000, rows: [...report.rows, row('before', 'hot'), faster] };
+    const hot = firstImageMarkdown([withHot]).join('\n');
+    expect(hot).toMatch(/each return visit 5 s after the image before it/);
+    expect(hot).toContain('| warm: first image | warm: over the wire | hot: first image |');
+    expect(hot).toContain('| 0.00 MB → 0.00 MB (±0.00 MB) | 4.15 s → 1.50 s (−2.65 s) |');
+    expect(hot).toContain(
+      '| phase | before, cold | after, cold | before, warm | after, warm | before, hot | after, hot |',
+    );
   });
 });
