@@ -30,7 +30,7 @@ export type Phase = (typeof PHASES)[number];
 export const PHASE_LABELS: Record<Phase | 'waiting', string> = {
   page: 'navigation → the engine’s worker starts (HTML, scripts, first render)',
   worker: 'worker script, until the engine is asked to load',
-  model: 'model files: download (cold) or Cache Storage (warm), checked',
+  model: 'model files: download (cold) or Cache Storage (warm, hot), checked',
   'runtime-fetch': 'onnxruntime-web: its module and .wasm over the network (or the HTTP cache)',
   'runtime-start': 'onnxruntime-web: compile and start, beyond its download',
   sessions: 'session creation, every segment',

@@ -26,6 +26,7 @@ import { chromiumArgs } from './chromium.mjs';
 import { RUNTIME_FILE, runPhases, spread, summarisePhases, type GlobalTimeline } from './first-image-phases';
 import {
   CACHE_STATES,
+  type CacheState,
   type FirstImageReport,
   type FirstImageRow,
   type FirstImageRun,
@@ -51,9 +52,9 @@ export interface FirstImageOptions {
 
 const LATENCY_MS = 20;
 /**
- * Each return visit comes this long after the image before it, as a return visit does: V8 stores the
- * compiled runtime's optimised code beside it in the HTTP cache only once it has stopped optimising it
- * for a moment, so a reload within a second finds less of it.
+ * Each return visit comes this long after the image before it, as a return visit does: what V8 writes
+ * to its code cache during a visit (measured: once, early in the visit) and the page's own writes have
+ * landed by then, which a reload within a second might not find.
  */
 const WARM_AFTER_MS = 5000;
 
@@ -154,7 +155,7 @@ export async function runFirstImageBench(o: FirstImageOptions): Promise<FirstIma
     ),
   );
   const samples = new Map<string, FirstImageRun[]>();
-  const key = (site: number, model: number, cache: string) => `${site} ${model} ${cache}`;
+  const key = (site: number, model: number, cache: CacheState) => `${site} ${model} ${cache}`;
   const bandwidth = o.throttleMbps === null ? null : (o.throttleMbps * 1e6) / 8; // bytes per second
   try {
     for (let rep = 0; rep < o.reps; rep++) {

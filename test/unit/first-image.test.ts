@@ -50,7 +50,7 @@ describe('bench --first-image', () => {
     expect(twice.stderr).toMatch(/each label once/);
   });
 
-  it('names a missing Chromium and how to get one, before any browser starts', () => {
+  it('chromiumReady, which every browser bench calls first, names a missing Chromium and how to get one', () => {
     expect(() => chromiumReady('/nonexistent/chromium')).toThrow(
       /no Chromium at \/nonexistent\/chromium: apt-get install chromium, or set CHROMIUM_PATH/,
     );
@@ -248,9 +248,19 @@ describe('first-image markdown with phases', () => {
     expect(md).toContain('| **first image** | **4.15 s** |');
     expect(md).not.toContain('hot: first image');
 
-    // a third visit: its own columns, after the warm ones, and its first image compared build to build
+    expect(firstImageMarkdown([{ ...report, warmAfterMs: 5000 }]).join('\n')).toMatch(
+      /the warm visit 5 s after the cold one's image/,
+    );
+
+    // a third visit: its own columns, after the warm ones whatever order the rows come in, and its
+    // first image compared build to build ('–' where a build has none)
     const faster = { ...row('after', 'hot'), firstImageMs: 1500 };
-    const withHot = { ...report, warmAfterMs: 5000, rows: [...report.rows, row('before', 'hot'), faster] };
+    const [coldBefore, coldAfter, warmBefore, warmAfter] = report.rows;
+    const withHot = {
+      ...report,
+      warmAfterMs: 5000,
+      rows: [row('before', 'hot'), faster, coldBefore!, warmBefore!, coldAfter!, warmAfter!],
+    };
     const hot = firstImageMarkdown([withHot]).join('\n');
     expect(hot).toMatch(/each return visit 5 s after the image before it/);
     expect(hot).toContain('| warm: first image | warm: over the wire | hot: first image |');
@@ -258,5 +268,7 @@ describe('first-image markdown with phases', () => {
     expect(hot).toContain(
       '| phase | before, cold | after, cold | before, warm | after, warm | before, hot | after, hot |',
     );
+    const oneHot = firstImageMarkdown([{ ...withHot, rows: withHot.rows.filter((x) => x !== faster) }]);
+    expect(oneHot.join('\n')).toMatch(/\| 0\.00 MB → 0\.00 MB \(±0\.00 MB\) \| – \|/);
   });
 });
