@@ -11,7 +11,7 @@ import { defaultParams } from '../runtime/params';
 import { errorName, WorkerCrashedError, type BackendChoice, type LoadInfo } from '../worker/client';
 import type { EngineSource, LoadedEngine } from './engines';
 import { needsConsent, resolveModelRef } from './model-url';
-import { compareImages, initialRun, type RunState } from './run';
+import { compareImages, initialRun, stepsInto, type RunState } from './run';
 
 export type ModelStatus = 'idle' | 'loading' | 'ready' | 'error';
 
@@ -102,47 +102,6 @@ export interface Session {
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const definedOnly = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-
-/**
- * The page and the widget redraw their step chart, counters and preview on every store update, and
- * on a 2-core machine that drawing shares the CPU with the worker's sampling. Chromium wasm, the
- * shipped model: one update per step kept the page's main thread busy ~240 ms per image; one per
- * 100 ms, ~135 ms (a page that drew nothing while running: ~40 ms). So a run's steps reach the store
- * at most once per this interval, the first at once and the rest together; callers' onStep still
- * sees every step as it comes.
- */
-export const STEP_UPDATE_MS = 100;
-
-/** A run's steps, added one by one and written to the run store in batches (STEP_UPDATE_MS). */
-function stepsInto(run: StoreApi<RunState>, stale: () => boolean) {
-  let pending: StepEvent[] = [];
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  let lastWrite = -Infinity;
-  const flush = () => {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
-    lastWrite = performance.now();
-    const events = pending;
-    pending = [];
-    if (events.length === 0 || stale()) return;
-    const last = events[events.length - 1]!;
-    run.setState((s) => ({
-      rows: [
-        ...s.rows,
-        ...events.map((e) => ({ t: e.t, passes: e.passes, scheduleSkipped: e.scheduleSkipped })),
-      ],
-      totals: last.totals,
-      preview: events.reduce<Float32Array | null>((shown, e) => e.preview ?? shown, s.preview),
-    }));
-  };
-  const add = (e: StepEvent) => {
-    pending.push(e);
-    const wait = lastWrite + STEP_UPDATE_MS - performance.now();
-    if (wait <= 0) flush();
-    else timer ??= setTimeout(flush, wait);
-  };
-  return { add, flush };
-}
 
 export function createSession(options: SessionOptions): Session {
   const model = createStore<ModelState>(() => initialModel);
