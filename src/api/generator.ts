@@ -127,7 +127,9 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
   async function load(onProgress?: (progress: LoadProgressBytes) => void): Promise<LoadInfo> {
     const stop = onProgress
       ? session.model.subscribe((s) => {
-          if (s.status === 'loading') onProgress({ loaded: s.loaded, total: s.total });
+          // the last bytes may come after 'ready' (the model can generate before its deeper blocks)
+          if (s.status === 'loading' || (s.status === 'ready' && !s.complete))
+            onProgress({ loaded: s.loaded, total: s.total });
         })
       : () => undefined;
     try {

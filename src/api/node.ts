@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError, CancelledError, encodePng, httpSource, ParameterError } from '../runtime';
-import type { EngineSource } from '../session/engines';
+import { startOf, type EngineSource } from '../session/engines';
 import { Engine, type EngineHost } from '../worker/engine';
 import { checkOrtOptions, type OrtSettings } from '../worker/ort-settings';
 import { directorySource, loadOrt, modelDirOf, shippedModelsDir } from '../node/source';
@@ -36,9 +36,12 @@ function inProcessEngine(ort: OrtSettings): EngineSource {
   const engine = new Engine(loadOrt, nodeHost);
   return {
     async load(url, backend, onProgress) {
-      const info = await engine.load(url, backend, onProgress, ort);
+      const { info, loaded } = await startOf((onStart) =>
+        engine.load(url, backend, onProgress, ort, onStart),
+      );
       return {
         info,
+        loaded,
         async generate(params, onStep, signal) {
           if (signal.aborted) throw new CancelledError();
           const stop = () => engine.cancel();

@@ -18,15 +18,28 @@ export class OrtExecutor {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly live = new Set<Tensor>();
   private readonly sessions: InferenceSession[] = [];
-  private released = false;
+  /** Why the executor was released: what a later run or open rejects with. */
+  private released: { why: unknown } | null = null;
 
   constructor(
     readonly ort: Ort,
     readonly backend: Backend,
   ) {}
 
-  /** A session for one graph; `name` says which in the error when ONNX Runtime refuses it. */
-  async open(bytes: Uint8Array, name: string, location?: OutputLocation): Promise<InferenceSession> {
+  /**
+   * A session for one graph; `name` says which in the error when ONNX Runtime refuses it. In the run
+   * queue: a model still loading makes its sessions between the runs of its first images.
+   */
+  open(bytes: Uint8Array, name: string, location?: OutputLocation): Promise<InferenceSession> {
+    if (this.released) return Promise.reject(this.released.why);
+    return this.enqueue(() => this.create(bytes, name, location));
+  }
+
+  private async create(
+    bytes: Uint8Array,
+    name: string,
+    location?: OutputLocation,
+  ): Promise<InferenceSession> {
     const gpu = this.backend === 'webgpu';
     try {
       const session = await this.ort.InferenceSession.create(bytes, {
@@ -45,7 +58,7 @@ export class OrtExecutor {
         extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
         ...(gpu && location ? { preferredOutputLocation: location } : {}),
       });
-      this.sessions.push(session);
+      this.sessions.push(session); // release() waits for the queue, so it releases this one too
       return session;
     } catch (e) {
       throw new BackendError(
@@ -78,7 +91,7 @@ export class OrtExecutor {
 
   /** Runs a session in the queue; its outputs go on the ledger. `fetches`: only these outputs. */
   run(session: InferenceSession, feeds: Feeds, fetches?: string[]): Promise<Record<string, Tensor>> {
-    if (this.released) return Promise.reject(new BackendError('the model was unloaded; load it again'));
+    if (this.released) return Promise.reject(this.released.why);
     return this.enqueue(async () => {
       try {
         const out = await (fetches ? session.run(feeds, fetches) : session.run(feeds));
@@ -109,10 +122,13 @@ export class OrtExecutor {
     return next;
   }
 
-  /** Waits for queued work, disposes every tensor on the ledger and releases every session. */
-  async release(): Promise<void> {
+  /**
+   * Waits for queued work, disposes every tensor on the ledger and releases every session. `why`:
+   * what later runs reject with (a load that failed after its first images began: its own error).
+   */
+  async release(why: unknown = new BackendError('the model was unloaded; load it again')): Promise<void> {
     if (this.released) return;
-    this.released = true;
+    this.released = { why };
     await this.queue;
     for (const t of [...this.live]) this.dispose(t);
     await Promise.all(this.sessions.map((s) => s.release().catch(() => undefined)));

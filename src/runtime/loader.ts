@@ -90,9 +90,24 @@ export function modelFiles(
 const PARALLEL_FILES = 6;
 
 /**
+ * The order a pass needs a model's files in: the graphs it begins and ends with, then its blocks by
+ * depth (anything else, the monolithic baseline, last). The first steps exit early, so a model loaded
+ * in this order can start its first image before its deeper blocks are in (SegmentRunner's onStart).
+ */
+export function byNeed(manifest: Manifest): (a: FileSpec, b: FileSpec) => number {
+  const { prefix, embed, head, blocks } = manifest.segments;
+  const order: FileSpec[] = [...(prefix ? [prefix] : []), embed, head, ...blocks];
+  const rank = (f: FileSpec) => {
+    const i = order.indexOf(f);
+    return i < 0 ? order.length : i;
+  };
+  return (a, b) => rank(a) - rank(b);
+}
+
+/**
  * Loads the manifest, then its files: those the cache holds first, all at once; then the others from
- * the source, PARALLEL_FILES at a time, the largest first (the longest transfer, and the session that
- * takes longest to create). Returns them in the manifest's order.
+ * the source, PARALLEL_FILES at a time, in the order a pass needs them (byNeed). Returns them in the
+ * manifest's order.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
   const { cache, onProgress } = options;
@@ -149,7 +164,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     // the next files download; the load ends when every write has
     if (cache) writes.push(cache.put(keyOf(spec), bytes).catch(() => (cacheWriteFailed = true)));
   };
-  const queue = [...missing].sort((a, b) => b.bytes - a.bytes);
+  const queue = [...missing].sort(byNeed(manifest));
   let failure: { error: unknown } | null = null;
   const worker = async () => {
     for (let spec = queue.shift(); spec && !failure; spec = queue.shift()) {

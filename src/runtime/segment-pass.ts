@@ -20,7 +20,9 @@ export interface PassHost {
   readonly executor: OrtExecutor;
   readonly head: InferenceSession;
   readonly numBlocks: number;
+  /** A block's session, or null where it is not made yet (awaitBlock) or not loaded. */
   blockSession(i: number): InferenceSession | null;
+  awaitBlock(i: number): Promise<InferenceSession>;
   skipFrom(i: number): number | null;
   blockFeeds(i: number, hidden: Tensor, temb: Tensor, skip?: Tensor): Feeds;
   neededLater(j: number, after: number): boolean;
@@ -101,10 +103,11 @@ export class SegmentPass implements ForwardPass {
     this.last = i;
   }
 
-  /** Queues block i on the latest tokens (and its skip); the run is not awaited here. */
+  /**
+   * Queues block i on the latest tokens (and its skip); the run is not awaited here. A block whose
+   * session is still being made (its file still downloading) runs once it exists.
+   */
   protected launch(i: number): Promise<Record<string, Tensor>> {
-    const session = this.runner.blockSession(i);
-    if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
     const src = this.runner.skipFrom(i);
     const feeds = this.runner.blockFeeds(
       i,
@@ -112,7 +115,9 @@ export class SegmentPass implements ForwardPass {
       this.temb,
       src === null ? undefined : this.outputs.get(src),
     );
-    return this.exec.run(session, feeds);
+    const session = this.runner.blockSession(i);
+    if (session) return this.exec.run(session, feeds);
+    return this.runner.awaitBlock(i).then((s) => this.exec.run(s, feeds));
   }
 
   /** The embedded tokens and timestep embedding, before any block ran (for timing a block). */

@@ -15,7 +15,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import type { Denoiser } from './denoiser';
 import { BackendError } from './errors';
 import { OrtExecutor, type Backend, type Feeds, type Ort, type OutputLocation } from './executor';
-import type { LoadedModel } from './loader';
+import { byNeed, type LoadedModel } from './loader';
 import { isConditional, prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
 import { SegmentPass, type PassHost, type PrefixResult } from './segment-pass';
 import { SpeculativePass } from './speculative-pass';
@@ -25,15 +25,25 @@ export type { Backend, Ort } from './executor';
 
 export interface SegmentRunnerOptions {
   backend: Backend;
-  /** Called after each session is created (the WebGPU warm-up pass follows the last). */
-  onWarm?: (done: number, total: number) => void;
+  /**
+   * Called once a pass can begin, while the blocks' sessions may still be on their way: a pass that
+   * reaches a block waits for it (wasm; on WebGPU after the warm-up, with every session made). The
+   * first steps exit early, so on a model still downloading they run beside its deeper blocks' files.
+   */
+  onStart?: (runner: SegmentRunner) => void;
   /** Queue the next block before reading the current uncertainty (default off; speculative-pass.ts). */
   speculate?: boolean;
   /**
    * A segment file's bytes, for a model still loading: each session is created as soon as its file is
-   * in (undefined: the load left the file out). Default: the model's loaded files.
+   * in. Undefined, at once: the load leaves the file out. Default: the model's loaded files.
    */
-  file?: (path: string) => Promise<Uint8Array | undefined>;
+  file?: (path: string) => Promise<Uint8Array> | undefined;
+}
+
+/** A block's session that may not exist yet: null once settled means the load left it out. */
+interface BlockSlot {
+  session: InferenceSession | null;
+  settled: Promise<InferenceSession | null>;
 }
 
 interface Prefix {
@@ -54,28 +64,37 @@ export class SegmentRunner implements Denoiser, PassHost {
     // the manifest, not the loaded model: once the sessions exist, nothing here keeps the files' bytes
     readonly manifest: Manifest,
     private readonly embed: InferenceSession,
-    private readonly blocks: (InferenceSession | null)[],
+    private readonly blocks: BlockSlot[],
     readonly head: InferenceSession,
     private readonly prefix: Prefix | null,
     speculate: boolean,
+    /** Whether the load reads block 0 (a model with a fused prefix may leave its blocks out). */
+    firstBlockLoaded: boolean,
   ) {
     this.speculate = speculate;
     this.numBlocks = blocks.length;
-    this.minimumDepth = blocks[0] ? 1 : prefix!.depth;
+    this.minimumDepth = firstBlockLoaded ? 1 : prefix!.depth;
   }
 
   get backend(): Backend {
     return this.executor.backend;
   }
 
+  /**
+   * Creates every segment's session, each as soon as its file is in, one at a time (ONNX Runtime
+   * must not create two at once, nor create while it runs), and resolves once all exist. The runner
+   * exists, and onStart hears of it, as soon as every graph but the blocks does.
+   */
   static async create(ort: Ort, model: LoadedModel, options: SegmentRunnerOptions): Promise<SegmentRunner> {
     const { manifest, files } = model;
-    const file = options.file ?? ((path: string) => Promise.resolve(files.get(path)));
+    const file =
+      options.file ?? ((path: string) => (files.has(path) ? Promise.resolve(files.get(path)!) : undefined));
     const executor = new OrtExecutor(ort, options.backend);
     const fused = manifest.segments.prefix;
     const skips = fused ? prefixSkips(manifest, fused) : [];
     const prefixLocation: OutputLocation = { hidden: 'gpu-buffer', temb: 'gpu-buffer', uncertainty: 'cpu' };
     for (const j of skips) prefixLocation[prefixSkipOutput(j)] = 'gpu-buffer';
+    const n = manifest.segments.blocks.length;
     // every session: its file, where its outputs stay, and whether the load may have left it out (the
     // blocks the fused prefix replaces: the page's load does)
     const jobs: { spec: FileSpec; location: OutputLocation; optional: boolean }[] = [
@@ -94,52 +113,85 @@ export class SegmentRunner implements Denoiser, PassHost {
       { spec: manifest.segments.head, location: { eps: 'cpu' }, optional: false },
       ...(fused ? [{ spec: fused as FileSpec, location: prefixLocation, optional: false }] : []),
     ];
-    const total = jobs.filter((j) => !j.optional || files.has(j.spec.path)).length;
-    const sessions: (InferenceSession | null)[] = jobs.map(() => null);
-    // each session as soon as its file is in (with the model still loading, in the order the files
-    // come), one at a time: ONNX Runtime must not create two at once
-    const arriving = new Map(
-      jobs.map((job, i) => {
-        const arrival = file(job.spec.path).then((b) => ({ i, b }));
-        arrival.catch(() => undefined); // a failed load rejects them all; the first one says why
-        return [i, arrival] as const;
-      }),
-    );
+    const isBlock = (i: number) => i >= 1 && i <= n;
+    const sessions: (InferenceSession | null | undefined)[] = jobs.map(() => undefined);
+    const blockDone: ((s: InferenceSession | null) => void)[] = [];
+    const blockFailed: ((e: unknown) => void)[] = [];
+    const slots: BlockSlot[] = manifest.segments.blocks.map((_, b) => {
+      const slot: BlockSlot = {
+        session: null,
+        settled: new Promise((resolve, reject) => {
+          blockDone[b] = (s) => {
+            slot.session = s;
+            resolve(s);
+          };
+          blockFailed[b] = reject;
+        }),
+      };
+      slot.settled.catch(() => undefined); // a pass waiting on it hears; nobody else need
+      return slot;
+    });
+    const made = (i: number, session: InferenceSession | null) => {
+      sessions[i] = session;
+      if (isBlock(i)) blockDone[i - 1]!(session);
+    };
+    let runner: SegmentRunner | null = null;
+    const startIfReady = () => {
+      if (runner || jobs.some((_, i) => !isBlock(i) && sessions[i] === undefined)) return;
+      const prefix: Prefix | null = fused ? { session: sessions[n + 2]!, depth: fused.depth, skips } : null;
+      runner = new SegmentRunner(
+        executor,
+        manifest,
+        sessions[0]!,
+        slots,
+        sessions[n + 1]!,
+        prefix,
+        options.speculate ?? false,
+        sessions[1] !== null,
+      );
+      // WebGPU's warm-up runs every graph: it starts the runner once all exist
+      if (options.backend !== 'webgpu') options.onStart?.(runner);
+    };
     try {
-      let opened = 0;
+      // in the order a pass needs them: of the files already in (a cached model), those come first
+      const need = byNeed(manifest);
+      const needOrder = [...jobs.keys()].sort((a, b) => need(jobs[a]!.spec, jobs[b]!.spec));
+      const arriving = new Map<number, Promise<{ i: number; b: Uint8Array }>>();
+      needOrder.forEach((i) => {
+        const job = jobs[i]!;
+        const bytes = file(job.spec.path);
+        if (bytes === undefined) {
+          if (!job.optional) throw new BackendError(`${job.spec.path} was not loaded; load the model again`);
+          made(i, null);
+          return;
+        }
+        const arrival = bytes.then((b) => ({ i, b }));
+        arrival.catch(() => undefined); // a failed load rejects them all; the first one says why
+        arriving.set(i, arrival);
+      });
+      // each session as soon as its file is in: with the model still loading, in the order they come
       while (arriving.size) {
         const { i, b } = await Promise.race(arriving.values());
         arriving.delete(i);
-        const job = jobs[i]!;
-        if (!b) {
-          if (job.optional) continue;
-          throw new BackendError(`${job.spec.path} was not loaded; load the model again`);
-        }
-        sessions[i] = await executor.open(b, job.spec.path, job.location);
-        options.onWarm?.(++opened, total);
+        made(i, await executor.open(b, jobs[i]!.spec.path, jobs[i]!.location));
+        startIfReady();
         // creating a session holds the thread: let a load still under way read its next files
         await yieldIfBusy();
       }
-      const n = manifest.segments.blocks.length;
-      const prefix: Prefix | null = fused ? { session: sessions[n + 2]!, depth: fused.depth, skips } : null;
-      const embed = sessions[0]!;
-      const blocks = sessions.slice(1, n + 1);
-      const head = sessions[n + 1]!;
-      const runner = new SegmentRunner(
-        executor,
-        manifest,
-        embed,
-        blocks,
-        head,
-        prefix,
-        options.speculate ?? false,
-      );
+      startIfReady();
+      const ready = runner as SegmentRunner | null;
+      if (!ready) throw new BackendError('the model has no sessions; load it again');
       // WebGPU compiles a graph's shaders at its first run: paid while loading, not by the first image.
       // wasm compiles nothing there, and a full-depth pass would only delay the model's readiness
-      if (options.backend === 'webgpu') await runner.warm();
-      return runner;
+      if (options.backend === 'webgpu') {
+        await ready.warm();
+        options.onStart?.(ready);
+      }
+      return ready;
     } catch (e) {
-      await executor.release();
+      // a pass waiting for a block fails with the load's error
+      blockFailed.forEach((fail) => fail(e));
+      await executor.release(e);
       throw e;
     }
   }
@@ -172,9 +224,16 @@ export class SegmentRunner implements Denoiser, PassHost {
     return this.executor.liveCount();
   }
 
-  /** A block's session (null: replaced by the fused prefix and not loaded). */
+  /** A block's session (null: replaced by the fused prefix and not loaded, or not made yet). */
   blockSession(i: number): InferenceSession | null {
-    return this.blocks[i] ?? null;
+    return this.blocks[i]?.session ?? null;
+  }
+
+  /** A block's session once it exists; rejects for a block the load left out, or the load's failure. */
+  async awaitBlock(i: number): Promise<InferenceSession> {
+    const session = await this.blocks[i]?.settled;
+    if (!session) throw new BackendError(`block ${i} was not loaded (the fused prefix replaces it)`);
+    return session;
   }
 
   /**

@@ -10,10 +10,14 @@ import {
   type BackendChoice,
   type EngineClient,
   type LoadInfo,
+  type StartInfo,
 } from '../worker/client';
 
 export interface LoadedEngine {
-  info: LoadInfo;
+  /** What the load knows once the engine can generate (its deeper blocks may still be loading). */
+  info: StartInfo;
+  /** The whole load, every session made: its failure is the load's, and a waiting run's. */
+  loaded: Promise<LoadInfo>;
   /** One generation; `signal` cancels it, queued or running (it then rejects with CancelledError). */
   generate(
     params: Partial<GenerateParams>,
@@ -25,7 +29,23 @@ export interface LoadedEngine {
 }
 
 export interface EngineSource {
+  /** Resolves once the engine can generate, or rejects with the load's failure before that. */
   load(url: string, backend: BackendChoice, onProgress?: (p: LoadProgress) => void): Promise<LoadedEngine>;
+}
+
+/**
+ * An engine's load (given its onStart) as two moments: when it can generate, and when it is whole.
+ * Rejects with the load's failure where that comes first.
+ */
+export async function startOf(
+  load: (onStart: (info: StartInfo) => void) => Promise<LoadInfo>,
+): Promise<{ info: StartInfo; loaded: Promise<LoadInfo> }> {
+  let onStart!: (info: StartInfo) => void;
+  const started = new Promise<StartInfo>((resolve) => (onStart = resolve));
+  const loaded = load(onStart);
+  loaded.catch(() => undefined); // the caller hears of it through `loaded`
+  // the load may answer before its onStart arrives (another message port): either will do
+  return { info: await Promise.race([started, loaded]), loaded };
 }
 
 /** Runs one generation on a client, cancelling it in the worker when the signal fires. */
@@ -57,9 +77,18 @@ export function privateEngine(make: () => EngineClient = () => createEngineClien
     async load(url, backend, onProgress) {
       client ??= make();
       const c = client;
+      const dropIfDead = (e: unknown) => {
+        if (needsReload(e)) drop(c); // a crashed worker never answers again
+      };
       try {
-        const info = await c.load(url, backend, onProgress);
-        return { info, generate: (p, onStep, signal) => runOn(c, p, onStep, signal), discard: () => drop(c) };
+        const { info, loaded } = await startOf((onStart) => c.load(url, backend, onProgress, onStart));
+        loaded.catch(dropIfDead);
+        return {
+          info,
+          loaded,
+          generate: (p, onStep, signal) => runOn(c, p, onStep, signal),
+          discard: () => drop(c),
+        };
       } catch (e) {
         if (needsReload(e)) drop(c); // a crashed worker never answers again
         throw e;

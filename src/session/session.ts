@@ -24,6 +24,11 @@ export interface ModelState {
   total: number;
   /** Compiling sessions after the download. */
   phase: 'download' | 'prepare';
+  /**
+   * Every file in and every session made, so downloadedBytes, cacheNotice and loadMs hold. 'ready'
+   * comes first, once the model can generate: on wasm its deeper blocks may still be downloading.
+   */
+  complete: boolean;
   manifest: Manifest | null;
   backend: Backend | null;
   backendReason: string;
@@ -43,6 +48,7 @@ export const initialModel: ModelState = {
   loaded: 0,
   total: 0,
   phase: 'download',
+  complete: false,
   manifest: null,
   backend: null,
   backendReason: '',
@@ -87,10 +93,15 @@ export interface GenerateOptions {
 export interface Session {
   readonly model: StoreApi<ModelState>;
   readonly run: StoreApi<RunState>;
-  /** Loads a model (a second call while one loads waits for it); resolves with what loaded, or null. */
+  /**
+   * Loads a model (a second call while one loads waits for it); resolves with what loaded, or null.
+   * The model shows 'ready' earlier, once it can generate: on wasm its deeper blocks may still be
+   * downloading (`loaded` < `total`), and a run that reaches one waits for it.
+   */
   load(url: string, backend: BackendChoice): Promise<LoadInfo | null>;
   /**
-   * Generates. Called while a load runs, it waits for the load; a new call cancels the running one.
+   * Generates. Called while a load runs, it waits until the model can generate; a new call cancels
+   * the running one.
    * Resolves with the result, or null when it failed or was cancelled (the run state says which).
    */
   generate(params: Partial<GenerateParams>, options?: GenerateOptions): Promise<GenerateResult | null>;
@@ -107,12 +118,14 @@ export function createSession(options: SessionOptions): Session {
   const model = createStore<ModelState>(() => initialModel);
   const run = createStore<RunState>(() => initialRun);
   let engine: LoadedEngine | null = null;
-  let loading: { key: string; done: Promise<LoadInfo | null> } | null = null;
+  /** The load under way: `started` once its engine can generate (or the load ended), `done` once whole. */
+  let loading: { key: string; started: Promise<unknown>; done: Promise<LoadInfo | null> } | null = null;
   let running: AbortController | null = null;
 
   let loads = 0; // a load that a newer one replaced must not write over the newer one's state
 
-  async function doLoad(url: string, choice: BackendChoice): Promise<LoadInfo | null> {
+  /** `onStart`: the engine can generate (or the load ended first). */
+  async function doLoad(url: string, choice: BackendChoice, onStart: () => void): Promise<LoadInfo | null> {
     const mine = ++loads;
     const current = () => mine === loads;
     const fail = (e: unknown, name = errorName(e)) => {
@@ -144,16 +157,24 @@ export function createSession(options: SessionOptions): Session {
       });
       if (!current()) return null;
       engine = loaded;
-      const { info } = loaded;
+      const start = loaded.info;
+      // ready as soon as the engine can generate: the deeper blocks may still be on their way
+      // (`loaded` < `total`), and a run that reaches one waits for it
       model.setState({
         status: 'ready',
-        manifest: info.manifest,
-        backend: info.backend,
-        backendReason: info.backendReason,
+        manifest: start.manifest,
+        backend: start.backend,
+        backendReason: start.backendReason,
+      });
+      onStart();
+      const info = await loaded.loaded;
+      if (!current()) return null;
+      model.setState({
         downloadedBytes: info.downloadedBytes,
         cacheNotice: info.cacheNotice,
         loadMs: info.loadMs,
         loaded: model.getState().total,
+        complete: true,
       });
       return info;
     } catch (e) {
@@ -161,15 +182,21 @@ export function createSession(options: SessionOptions): Session {
     }
   }
 
-  function load(url: string, choice: BackendChoice): Promise<LoadInfo | null> {
+  /** The load of this model on this backend: the one under way, or a new one. */
+  function loadOf(url: string, choice: BackendChoice): NonNullable<typeof loading> {
     const key = `${choice} ${url}`;
-    if (loading?.key === key) return loading.done;
-    const done = doLoad(url, choice).finally(() => {
+    if (loading?.key === key) return loading;
+    let onStart!: () => void;
+    const started = new Promise<void>((resolve) => (onStart = resolve));
+    const done = doLoad(url, choice, onStart).finally(() => {
+      onStart();
       if (loading?.done === done) loading = null;
     });
-    loading = { key, done };
-    return done;
+    loading = { key, started, done };
+    return loading;
   }
+
+  const load = (url: string, choice: BackendChoice) => loadOf(url, choice).done;
 
   /**
    * After a failed run: a crashed worker or a lost GPU leaves an engine that cannot run again.
@@ -183,7 +210,8 @@ export function createSession(options: SessionOptions): Session {
     engine?.discard();
     engine = null;
     const { url, choice } = model.getState();
-    await load(url, lost ? 'wasm' : choice);
+    // what the user can do next: press Generate once the reloaded model can generate
+    await loadOf(url, lost ? 'wasm' : choice).started;
     return lost
       ? `${messageOf(e)} Switched to wasm: press Generate again.`
       : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;
@@ -202,7 +230,7 @@ export function createSession(options: SessionOptions): Session {
       return null;
     };
     try {
-      if (loading) await loading.done;
+      if (loading) await loading.started;
       if (abort.signal.aborted) return cancelled(); // a newer call took over while the model loaded
       return await runLoaded(given, opts, abort, cancelled);
     } finally {

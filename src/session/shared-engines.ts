@@ -4,7 +4,7 @@
  */
 import { createEngineClient } from '../worker/client';
 import engineWorkerUrl from '../worker/engine.worker.ts?worker&url';
-import { runOn, startWorker, type EngineSource, type LoadedEngine } from './engines';
+import { runOn, startOf, startWorker, type EngineSource, type LoadedEngine } from './engines';
 import type { EngineClient } from '../worker/client';
 
 const shared = new Map<string, { client: EngineClient; ready: Promise<LoadedEngine> }>();
@@ -23,17 +23,21 @@ export const sharedEngines: EngineSource = {
       shared.delete(key);
       client.terminate();
     };
-    const ready = client.load(url, backend, onProgress).then((info): LoadedEngine => ({
-      info,
-      generate(params, onStep, signal) {
-        const job = queue.then(() => runOn(client, params, onStep, signal));
-        queue = job.catch(() => undefined);
-        return job;
-      },
-      discard,
-    }));
-    // a failed load is not kept: the next widget (or a retry) starts afresh
-    ready.catch(discard);
+    const ready = startOf((onStart) => client.load(url, backend, onProgress, onStart)).then(
+      ({ info, loaded }): LoadedEngine => ({
+        info,
+        loaded,
+        generate(params, onStep, signal) {
+          const job = queue.then(() => runOn(client, params, onStep, signal));
+          queue = job.catch(() => undefined);
+          return job;
+        },
+        discard,
+      }),
+    );
+    // a failed load is not kept, even one that failed after it could generate: the next widget (or a
+    // retry) starts afresh
+    ready.then((engine) => engine.loaded).catch(discard);
     shared.set(key, { client, ready });
     return ready;
   },

@@ -49,10 +49,17 @@ function ModelInfo() {
       data-loaded={m.loaded}
       data-total={m.total}
       data-downloaded={m.downloadedBytes}
+      data-complete={m.complete}
     >
-      {m.manifest.name}: {mb(m.total)} of {m.manifest.storage ?? 'fp32'} weights{' '}
-      {m.downloadedBytes === 0 ? 'from the browser cache' : `downloaded (${mb(m.downloadedBytes)})`}, ready in{' '}
-      {(m.loadMs / 1000).toFixed(1)} s.
+      {m.manifest.name}: {mb(m.total)} of {m.manifest.storage ?? 'fp32'} weights
+      {m.complete && (
+        <>
+          {' '}
+          {m.downloadedBytes === 0 ? 'from the browser cache' : `downloaded (${mb(m.downloadedBytes)})`},
+          loaded in {(m.loadMs / 1000).toFixed(1)} s
+        </>
+      )}
+      .
       {m.manifest.data?.attribution && (
         <span data-testid="attribution"> Training images: {m.manifest.data.attribution}.</span>
       )}

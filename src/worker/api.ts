@@ -21,12 +21,16 @@ export const isBackendChoice = (v: unknown): v is BackendChoice =>
 /** How an error names the choices: "auto, webgpu or wasm". */
 export const BACKEND_CHOICES_TEXT = `${BACKEND_CHOICES.slice(0, -1).join(', ')} or ${BACKEND_CHOICES.at(-1)}`;
 
-export interface LoadInfo {
+/** What a load knows once the model can generate, its deeper blocks perhaps still on their way. */
+export interface StartInfo {
   manifest: Manifest;
   /** The backend that really runs (never a silent fallback). */
   backend: Backend;
   /** Why this backend: e.g. "no WebGPU adapter", "software adapter (swiftshader)". */
   backendReason: string;
+}
+
+export interface LoadInfo extends StartInfo {
   downloadedBytes: number;
   /** Set when the model could not be cached (private mode, quota): it still loads into memory. */
   cacheNotice: string | null;
@@ -40,12 +44,17 @@ export interface EngineStats {
 }
 
 export interface EngineApi {
-  /** `ort`: onnxruntime-web's settings, set before the first session (ort-settings.ts). */
+  /**
+   * Resolves once every session exists. `ort`: onnxruntime-web's settings, set before the first
+   * session (ort-settings.ts). `onStart`: generate may be called from then on, before the load
+   * resolves (on wasm, while the deeper blocks still download: a run waits for a block not yet in).
+   */
   load(
     modelUrl: string,
     backend: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
     ort?: OrtSettings,
+    onStart?: (info: StartInfo) => void,
   ): Promise<LoadInfo>;
   generate(params: Partial<GenerateParams>, onStep?: (e: StepEvent) => void): Promise<GenerateResult>;
   /** Stops the running generation within one segment; its promise rejects with CancelledError. */

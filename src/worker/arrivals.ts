@@ -40,11 +40,11 @@ export class ArrivingFiles {
     this.files.clear();
   }
 
-  /** A file's bytes once it is in; undefined for a file the load does not read. */
-  file(path: string): Promise<Uint8Array | undefined> {
+  /** A file's bytes once it is in; undefined, at once, for a file the load does not read. */
+  file(path: string): Promise<Uint8Array> | undefined {
     const bytes = this.files.get(path);
     if (bytes) return Promise.resolve(bytes);
-    if (!this.expected.some((f) => f.path === path)) return Promise.resolve(undefined);
+    if (!this.expected.some((f) => f.path === path)) return undefined;
     if (this.failure) return Promise.reject(this.failure.error);
     return new Promise((resolve, reject) => this.waiting.set(path, { resolve, reject }));
   }

@@ -5,11 +5,11 @@
 import * as Comlink from 'comlink';
 import type { GenerateParams, LoadProgress, StepEvent } from '../runtime';
 import { CancelledError, WorkerCrashedError } from '../runtime/errors';
-import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats } from './api';
+import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats, type StartInfo } from './api';
 import { installErrorTransfer } from './error-transfer';
 import type { OrtSettings } from './ort-settings';
 
-export type { BackendChoice, EngineApi, LoadInfo, EngineStats } from './api';
+export type { BackendChoice, EngineApi, LoadInfo, StartInfo, EngineStats } from './api';
 /** The worker died (an uncaught error, e.g. a wasm abort): its calls will never answer. */
 export { WorkerCrashedError };
 
@@ -18,6 +18,7 @@ export interface EngineClient {
     modelUrl: string,
     backend: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
+    onStart?: (info: StartInfo) => void,
   ): ReturnType<EngineApi['load']>;
   generate(
     params: Partial<GenerateParams>,
@@ -80,7 +81,7 @@ export function createEngineClient(
   const ready =
     options.handshakeMs === undefined ? null : handshake(remote, options.handshakeMs, fail, asking.signal);
   return {
-    load: (url, backend, onProgress) =>
+    load: (url, backend, onProgress, onStart) =>
       guard(async () => {
         await ready;
         if (crashed) throw crashed;
@@ -89,6 +90,7 @@ export function createEngineClient(
           backend,
           onProgress ? Comlink.proxy(onProgress) : undefined,
           options.ort,
+          onStart ? Comlink.proxy(onStart) : undefined,
         );
       }),
     generate: (params, onStep) =>

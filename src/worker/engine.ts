@@ -5,6 +5,7 @@
 import {
   AdaDiffError,
   BackendError,
+  CancelledError,
   DeviceLostError,
   NotLoadedError,
   generate,
@@ -21,7 +22,14 @@ import {
   type ModelSource,
   type Ort,
 } from '../runtime';
-import { ENGINE_PROTOCOL, type BackendChoice, type EngineApi, type EngineStats, type LoadInfo } from './api';
+import {
+  ENGINE_PROTOCOL,
+  type BackendChoice,
+  type EngineApi,
+  type EngineStats,
+  type LoadInfo,
+  type StartInfo,
+} from './api';
 import { ArrivingFiles, markingSessions } from './arrivals';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
@@ -87,6 +95,8 @@ const LOSS_GRACE_MS = 250;
 
 export class Engine implements EngineApi {
   private runner: SegmentRunner | null = null;
+  /** The load under way (its runner may have started already): a new load or unload stops it. */
+  private loading: AbortController | null = null;
   private running: { abort: AbortController; done: Promise<unknown> } | null = null;
   /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
   private lost: DeviceLostError | null = null;
@@ -103,19 +113,23 @@ export class Engine implements EngineApi {
     choice: BackendChoice,
     onProgress?: (p: LoadProgress) => void,
     ortSettings: OrtSettings = {},
+    onStart?: (info: StartInfo) => void,
   ): Promise<LoadInfo> {
     const started = performance.now();
     markLoadStart();
     await this.unload(); // nothing half-loaded survives a new load
+    const stop = new AbortController();
+    this.loading = stop;
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
     // onnxruntime-web downloads, compiles and starts while the model's files download, from the
     // moment the manifest is read (a wrong model URL downloads no runtime); the model's files go one
     // at a time until the runtime's .wasm is in, so that they do not starve its download, then all at
     // once, before its compile and init hold this thread; and each segment's session is created as
-    // its file comes in, while the others still download. A runtime or a session that fails stops
-    // the download, and its error is the one reported.
-    const stop = new AbortController();
+    // its file comes in, while the others still download. Generating may start once every graph
+    // but the blocks exists (onStart): its first steps exit early, and a pass waits for a block still
+    // on its way. A runtime or a session that fails stops the download, and its error is the one
+    // reported, to the load and to a run waiting for a block.
     let creating: Promise<SegmentRunner> | undefined;
     let arrivals: ArrivingFiles | undefined;
     const onManifest = (manifest: Manifest) => {
@@ -135,6 +149,12 @@ export class Engine implements EngineApi {
           return await SegmentRunner.create(markingSessions(ort, arrived.files), growing, {
             backend,
             file: (path) => arrived.file(path),
+            onStart: (runner) => {
+              if (this.loading !== stop) return; // a newer load replaced this one
+              this.runner = runner;
+              mark('ready');
+              onStart?.({ manifest, backend, backendReason: reason });
+            },
           });
         } catch (e) {
           throw notStarted(e, backend, ortSettings);
@@ -163,6 +183,7 @@ export class Engine implements EngineApi {
       mark('model');
     } catch (e) {
       arrivals?.fail(e);
+      this.forget(stop);
       // the runtime or a session failed first: its error says why the download stopped
       if (stop.signal.aborted && creating) await creating;
       void creating?.then(
@@ -171,9 +192,20 @@ export class Engine implements EngineApi {
       );
       throw e;
     }
-    this.runner = await creating!;
+    let runner: SegmentRunner;
+    try {
+      runner = await creating!;
+    } catch (e) {
+      this.forget(stop);
+      throw e;
+    }
     arrivals?.release();
-    mark('ready');
+    if (this.loading !== stop) {
+      void runner.release(); // replaced or unloaded meanwhile (a second release does nothing)
+      throw new CancelledError();
+    }
+    this.loading = null;
+    mark('loaded');
     return {
       manifest: model.manifest,
       backend,
@@ -186,6 +218,13 @@ export class Engine implements EngineApi {
           : null),
       loadMs: performance.now() - started,
     };
+  }
+
+  /** A load that failed after its runner started: that runner (released by its failure) goes too. */
+  private forget(load: AbortController): void {
+    if (this.loading !== load) return;
+    this.loading = null;
+    this.runner = null;
   }
 
   /** onnxruntime-web for `backend` with the caller's settings, started (its .wasm fetched and compiled). */
@@ -278,6 +317,8 @@ export class Engine implements EngineApi {
   }
 
   async unload(): Promise<void> {
+    this.loading?.abort(new CancelledError());
+    this.loading = null;
     this.cancel();
     const lost = this.lost !== null;
     this.lost = null;

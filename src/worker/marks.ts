@@ -13,7 +13,10 @@
  *   sessions        the sessions start to be created (each as its file comes in)
  *   creating <file> one segment file's session starts to be created
  *   session <file>  and is created
- *   ready           the sessions are created and warmed up: the engine answers the load
+ *   ready           the engine can generate: every graph but the blocks has its session (wasm;
+ *                   on WebGPU every session is created and warmed up); blocks still on their way
+ *                   are waited for by the passes that reach them
+ *   loaded          every session is created: the engine answers the load
  * and a run's:
  *   generate        the engine was asked to generate
  *   step 1          the first sampling step is done
@@ -28,8 +31,10 @@ const LOAD_MARKS = [
   'runtime:start',
   'runtime',
   'sessions',
+  'creating',
   'session',
   'ready',
+  'loaded',
 ];
 const RUN_MARKS = ['generate', 'step 1', 'generated'];
 

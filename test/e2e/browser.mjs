@@ -49,8 +49,11 @@ export function watchErrors(page) {
   return errors;
 }
 
+/** The model wholly loaded (every block in, not only ready to generate), or its load failed. */
 export async function waitLoaded(page, timeout = 180_000) {
-  await page.waitForSelector('[data-testid=backend-badge], [data-testid=load-error]', { timeout });
+  await page.waitForSelector('[data-testid=model-info][data-complete=true], [data-testid=load-error]', {
+    timeout,
+  });
 }
 
 export async function generateAndWait(page, timeout = 300_000) {

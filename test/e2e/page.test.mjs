@@ -55,6 +55,35 @@ test('the page loads the default model with a progress bar that reaches 100 %', 
   assert.equal(timings.downloadedBytes, total, 'a fresh profile downloads every byte');
 });
 
+test('the page can generate before the deepest block is in: a shallow image, then the same image once it is', async () => {
+  const own = await launch(); // a fresh profile: nothing cached
+  try {
+    let release;
+    const held = new Promise((r) => (release = r));
+    // the worker's request for the deepest block waits until the test lets it go
+    await own.context.route(/\/block_12\.onnx$/, async (route) => {
+      await held;
+      await route.continue();
+    });
+    const p = await own.context.newPage();
+    // θ 1: every pass exits at its minimum depth, before any block the prefix does not hold
+    await p.goto(`${served.url}?steps=4&threshold=1&seed=3`);
+    await p.waitForSelector('[data-testid=backend-badge]', { timeout: 120_000 });
+    assert.equal(await p.getAttribute('[data-testid=model-info]', 'data-complete'), 'false');
+    assert.match(await p.textContent('[data-testid=load-rest]'), /deeper blocks are still downloading/);
+    assert.equal(await generateAndWait(p), 'done');
+    const early = await imagePixels(p);
+    assert.equal(await p.getAttribute('[data-testid=model-info]', 'data-complete'), 'false', 'still held');
+    release();
+    await waitLoaded(p);
+    assert.equal(await p.locator('[data-testid=load-rest]').count(), 0);
+    assert.equal(await generateAndWait(p), 'done');
+    assert.deepEqual(await imagePixels(p), early, 'the same image from the whole model');
+  } finally {
+    await own.context.close();
+  }
+});
+
 test('the page fetches onnxruntime’s .wasm before the worker asks, and it crosses the wire once', async () => {
   const wasmEntries = (target) =>
     target.evaluate(() =>

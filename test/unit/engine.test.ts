@@ -1,15 +1,19 @@
 /**
  * The worker's engine in Node (wasm) over HTTP: impatient users (rapid generate/cancel), reload
- * after a failed load, and nothing left alive afterwards.
+ * after a failed load, generating before the deeper blocks are in, and nothing left alive afterwards.
  */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotLoadedError } from '../../src/runtime/errors';
-import { ENGINE_PROTOCOL } from '../../src/worker/api';
+import { ENGINE_PROTOCOL, type StartInfo } from '../../src/worker/api';
 import { ArrivingFiles } from '../../src/worker/arrivals';
 import { Engine } from '../../src/worker/engine';
 import { serveStatic } from '../e2e/static-server.mjs';
-import { MODEL_DIR } from './fixtures';
+import { MODEL_DIR, maxAbsDiff } from './fixtures';
 
 let server: Awaited<ReturnType<typeof serveStatic>>;
 const engine = new Engine(async () => ort);
@@ -165,5 +169,91 @@ describe('Engine on a lost GPU device', () => {
     expect(gpuEngine.stats()).toMatchObject({ loaded: true, running: false });
     expect((await gpuEngine.generate({ steps: 2 })).steps).toHaveLength(2);
     expect(gpuEngine.stats().liveTensors).toBe(0);
+  });
+});
+
+describe('Engine generating while the deeper blocks download', () => {
+  const manifest = JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as {
+    segments: { blocks: { path: string }[]; prefix?: { depth: number } };
+  };
+  // every block a pass may skip by exiting at its minimum depth: the page's load leaves out the
+  // blocks inside a fused prefix, so the held ones are those after it (or after block 0)
+  const shallow = manifest.segments.prefix?.depth ?? 1;
+  const deep = new Set(manifest.segments.blocks.slice(shallow).map((b) => b.path));
+  let gate: { open: () => void; opened: Promise<void> };
+  let corrupt = false;
+  let served: string[] = [];
+  const newGate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    gate = { open, opened };
+  };
+  // serves the model, holding back the deep blocks until the gate opens (then, if `corrupt`, damaged)
+  const held = createServer((req, res) => {
+    const file = decodeURIComponent(new URL(req.url!, 'http://x').pathname.replace(/^\/model\//, ''));
+    const send = () => {
+      let body = readFileSync(path.join(MODEL_DIR, file));
+      if (corrupt && deep.has(file)) body = Buffer.from(body.map((b, i) => (i === 1000 ? b ^ 0xff : b)));
+      served.push(file);
+      res.writeHead(200).end(body);
+    };
+    if (deep.has(file)) void gate.opened.then(send);
+    else send();
+  });
+  let url = '';
+  const engine = new Engine(async () => ort);
+
+  beforeAll(async () => {
+    await new Promise<void>((r) => held.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(held.address() as AddressInfo).port}/model/`;
+  });
+  afterAll(async () => {
+    await engine.unload();
+    await new Promise((r) => held.close(r));
+  });
+
+  it('starts before they are in: shallow images finish without them, a deep one waits, the images are the same', async () => {
+    newGate();
+    served = [];
+    corrupt = false;
+    let started: StartInfo | null = null;
+    const load = engine.load(url, 'wasm', undefined, {}, (info) => (started = info));
+    await vi.waitFor(() => expect(started).not.toBeNull(), { timeout: 20_000 });
+    expect(started!.backend).toBe('wasm');
+    // θ 1: every pass exits at its minimum depth, so no deep block is needed
+    const shallowParams = { seed: 3, steps: 4, threshold: 1 };
+    const early = await engine.generate(shallowParams);
+    expect(early.steps.every((s) => s.passes.every((p) => p.exitBlock === shallow - 1))).toBe(true);
+    expect(served.some((f) => deep.has(f))).toBe(false);
+    // full depth needs every block: it waits for them
+    const fullParams = { seed: 3, steps: 2, mode: 'full' as const };
+    let fullDone = false;
+    const full = engine.generate(fullParams).then((r) => ((fullDone = true), r));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fullDone).toBe(false);
+    gate.open();
+    const waited = await full;
+    const info = await load;
+    expect(info.downloadedBytes).toBeGreaterThan(0);
+    // the same images as from the model loaded whole
+    const [again, fullAgain] = [await engine.generate(shallowParams), await engine.generate(fullParams)];
+    expect(maxAbsDiff(early.image, again.image)).toBe(0);
+    expect(maxAbsDiff(waited.image, fullAgain.image)).toBe(0);
+    expect(engine.stats()).toMatchObject({ loaded: true, liveTensors: 0, running: false });
+  });
+
+  it('a deep block that arrives damaged fails the waiting run and the load with its IntegrityError, leaving nothing', async () => {
+    newGate();
+    corrupt = true;
+    let started = false;
+    const load = engine.load(url, 'wasm', undefined, {}, () => (started = true)).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(started).toBe(true), { timeout: 20_000 });
+    const run = engine.generate({ seed: 1, steps: 2, mode: 'full' }).catch((e: unknown) => e);
+    gate.open();
+    const [runError, loadError] = [await run, await load];
+    expect(loadError).toMatchObject({ name: 'IntegrityError', field: 'sha256' });
+    expect(runError).toMatchObject({ name: 'IntegrityError' });
+    expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0, running: false });
+    await expect(engine.generate({})).rejects.toBeInstanceOf(NotLoadedError);
   });
 });

@@ -1,7 +1,7 @@
 /** The generator session the page and the widget share: one set of rules for both. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseManifest, type GenerateParams, type GenerateResult } from '../../src/runtime';
 import type { EngineSource, LoadedEngine } from '../../src/session/engines';
 import { createSession } from '../../src/session/session';
@@ -19,8 +19,13 @@ const info = {
   loadMs: 1,
 };
 
-/** An engine source whose generations take `ms` each and honour the abort signal. */
-function source(opts: { ms?: number; loadMs?: number; fail?: () => Error | null } = {}) {
+/**
+ * An engine source whose generations take `ms` each and honour the abort signal. `whole`: the load
+ * is whole (every block in) when this settles, after the engine could already generate.
+ */
+function source(
+  opts: { ms?: number; loadMs?: number; fail?: () => Error | null; whole?: Promise<unknown> } = {},
+) {
   const calls: Partial<GenerateParams>[] = [];
   const loads: string[] = [];
   let discarded = 0;
@@ -30,6 +35,7 @@ function source(opts: { ms?: number; loadMs?: number; fail?: () => Error | null 
       await new Promise((r) => setTimeout(r, opts.loadMs ?? 0));
       const engine: LoadedEngine = {
         info,
+        loaded: (opts.whole ?? Promise.resolve()).then(() => info),
         generate: (params, _onStep, signal) =>
           new Promise<GenerateResult>((resolve, reject) => {
             calls.push(params);
@@ -72,6 +78,36 @@ describe('generator session', () => {
     expect(result).not.toBeNull();
     expect(s.calls).toHaveLength(1);
     expect(g.run.getState().status).toBe('done');
+  });
+
+  it('ready once the engine can generate, complete once whole; a run starts without waiting for the rest', async () => {
+    let whole!: () => void;
+    const s = source({ whole: new Promise<void>((r) => (whole = r)) });
+    const g = session(s.engines);
+    const loading = g.load('models/m/', 'wasm');
+    const result = await g.generate({ seed: 3 });
+    expect(result).not.toBeNull();
+    expect(g.model.getState()).toMatchObject({ status: 'ready', complete: false, loadMs: 0 });
+    whole();
+    expect(await loading).toMatchObject({ loadMs: 1 });
+    expect(g.model.getState()).toMatchObject({ status: 'ready', complete: true, loadMs: 1 });
+  });
+
+  it('a load that fails after the engine could generate ends in the load’s error', async () => {
+    let fail!: (e: Error) => void;
+    const s = source({ whole: new Promise<void>((_, reject) => (fail = reject)) });
+    const g = session(s.engines);
+    const loading = g.load('models/m/', 'wasm');
+    await vi.waitFor(() => expect(g.model.getState().status).toBe('ready'));
+    fail(new Error('block_12.onnx: sha256 mismatch'));
+    expect(await loading).toBeNull();
+    expect(g.model.getState()).toMatchObject({
+      status: 'error',
+      complete: false,
+      error: 'block_12.onnx: sha256 mismatch',
+    });
+    expect(await g.generate({})).toBeNull();
+    expect(g.run.getState().error).toMatch(/The model did not load: block_12\.onnx: sha256 mismatch/);
   });
 
   it('a new generate cancels the running one, whose end does not overwrite the new state', async () => {

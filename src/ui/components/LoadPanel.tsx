@@ -6,7 +6,10 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** Download progress, then a failure with what went wrong and a retry. */
+/**
+ * Download progress, then a failure with what went wrong and a retry. The model can generate before
+ * its deeper blocks are in: that last stretch is a quiet line, not a blocking panel.
+ */
 export function LoadPanel() {
   const m = useModel();
   const consent = useConsent();
@@ -43,6 +46,14 @@ export function LoadPanel() {
           Retry
         </button>
       </div>
+    );
+  }
+  if (m.status === 'ready' && !m.complete) {
+    return (
+      <p className="muted" data-testid="load-rest">
+        The deeper blocks are still downloading ({mb(m.loaded)} of {mb(m.total)}). Generate now if you like:
+        the first steps exit before them, and a step that needs one waits for it.
+      </p>
     );
   }
   if (m.status !== 'loading') return null;
