@@ -242,6 +242,20 @@ describe('Engine generating while the deeper blocks download', () => {
     expect(engine.stats()).toMatchObject({ loaded: true, liveTensors: 0, running: false });
   });
 
+  it('a new load while one is under way stops it: the old one rejects as cancelled, the new one runs', async () => {
+    newGate();
+    corrupt = false;
+    let started = false;
+    const first = engine.load(url, 'wasm', undefined, {}, () => (started = true)).catch((e: unknown) => e);
+    await vi.waitFor(() => expect(started).toBe(true), { timeout: 20_000 });
+    const second = engine.load(url, 'wasm');
+    expect(await first).toMatchObject({ name: 'CancelledError' });
+    gate.open();
+    await second;
+    expect((await engine.generate({ seed: 1, steps: 2, mode: 'full' })).steps).toHaveLength(2);
+    expect(engine.stats()).toMatchObject({ loaded: true, liveTensors: 0, running: false });
+  });
+
   it('a deep block that arrives damaged fails the waiting run and the load with its IntegrityError, leaving nothing', async () => {
     newGate();
     corrupt = true;
