@@ -52,7 +52,7 @@ export class AdaDiffGenerator extends HTMLElement {
   private readonly local: StoreApi<WidgetLocal>;
   private root: Root | null = null;
   private loadedKey = '';
-  /** The load in progress or last done: generate() waits for it before it reads attributes. */
+  /** The load in progress or last done: generate() waits for it (or the model ready) before it reads attributes. */
   private loading: Promise<void> = Promise.resolve();
 
   constructor() {
@@ -174,13 +174,14 @@ export class AdaDiffGenerator extends HTMLElement {
 
   /**
    * Generates with the current attributes and slider. Called before the model has loaded, it waits
-   * for the load. Resolves when the image is done (or the run failed: the error event says why).
+   * until the model can generate. Resolves when the image is done (or the run failed: the error event says why).
    */
   async generate(): Promise<void> {
     // the attributes are read once the model is known: the guidance schedule's switch needs its
     // manifest, and an unset θ is the manifest's (reading them before gave θ 0)
     if (!this.isConnected) this.startLoad();
-    await this.loading;
+    // the manifest is known once the model can generate, before its deeper blocks are in
+    await Promise.race([this.loading, this.canGenerate()]);
     let params: Partial<GenerateParams>;
     try {
       params = this.params();
@@ -206,6 +207,19 @@ export class AdaDiffGenerator extends HTMLElement {
 
   cancel(): void {
     this.session.cancel();
+  }
+
+  /** Resolves once the session's model is ready (it can generate) or its load failed. */
+  private canGenerate(): Promise<void> {
+    return new Promise((resolve) => {
+      const settled = (status: string) => status === 'ready' || status === 'error';
+      if (settled(this.session.model.getState().status)) return resolve();
+      const stop = this.session.model.subscribe((m) => {
+        if (!settled(m.status)) return;
+        stop();
+        resolve();
+      });
+    });
   }
 }
 
