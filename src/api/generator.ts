@@ -175,7 +175,8 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
     get info(): LoadInfo | null {
       // from the session, so a reload after a lost GPU (now on wasm) shows here too
       const s = session.model.getState();
-      if (s.status !== 'ready' || !s.manifest || !s.backend) return null;
+      // null until the load is whole: its bytes and time are known only then
+      if (s.status !== 'ready' || !s.complete || !s.manifest || !s.backend) return null;
       const { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs } = s;
       return { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs };
     },

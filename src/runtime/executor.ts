@@ -19,7 +19,7 @@ export class OrtExecutor {
   private readonly live = new Set<Tensor>();
   private readonly sessions: InferenceSession[] = [];
   /** Why the executor was released: what a later run or open rejects with. */
-  private released: { why: unknown } | null = null;
+  private released: { why: unknown; done: Promise<void> } | null = null;
 
   constructor(
     readonly ort: Ort,
@@ -126,11 +126,15 @@ export class OrtExecutor {
    * Waits for queued work, disposes every tensor on the ledger and releases every session. `why`:
    * what later runs reject with (a load that failed after its first images began: its own error).
    */
-  async release(why: unknown = new BackendError('the model was unloaded; load it again')): Promise<void> {
-    if (this.released) return;
-    this.released = { why };
-    await this.queue;
-    for (const t of [...this.live]) this.dispose(t);
-    await Promise.all(this.sessions.map((s) => s.release().catch(() => undefined)));
+  release(why: unknown = new BackendError('the model was unloaded; load it again')): Promise<void> {
+    // a second call (a failed load's own, then the engine's) waits for the same release
+    if (this.released) return this.released.done;
+    const done = (async () => {
+      await this.queue;
+      for (const t of [...this.live]) this.dispose(t);
+      await Promise.all(this.sessions.map((s) => s.release().catch(() => undefined)));
+    })();
+    this.released = { why, done };
+    return done;
   }
 }

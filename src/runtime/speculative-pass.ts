@@ -40,7 +40,8 @@ export class SpeculativePass extends SegmentPass {
 
   private queueAhead(): void {
     const next = this.last + 1;
-    if (next >= this.runner.numBlocks || this.ahead) return;
+    // a block still downloading would hold up an exit here until it is in: run it only if asked
+    if (next >= this.runner.numBlocks || this.ahead || !this.runner.blockSession(next)) return;
     const out = this.launch(next);
     out.catch(() => undefined); // awaited by runBlock or dropped by discardAhead
     this.ahead = { block: next, out };

@@ -117,9 +117,13 @@ export class Engine implements EngineApi {
   ): Promise<LoadInfo> {
     const started = performance.now();
     markLoadStart();
-    await this.unload(); // nothing half-loaded survives a new load
+    // this load is the current one from its first moment: a load or unload that comes while it
+    // waits for the old model to go stops it, whichever finishes waiting first
     const stop = new AbortController();
+    this.loading?.abort(new CancelledError());
     this.loading = stop;
+    await this.releaseModel(); // nothing half-loaded survives a new load
+    if (this.loading !== stop) throw new CancelledError();
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
     // onnxruntime-web downloads, compiles and starts while the model's files download, from the
@@ -183,21 +187,25 @@ export class Engine implements EngineApi {
       mark('model');
     } catch (e) {
       arrivals?.fail(e);
-      this.forget(stop);
-      // the runtime or a session failed first: its error says why the download stopped
-      if (stop.signal.aborted && creating) await creating;
-      void creating?.then(
-        (runner) => runner.release(),
-        () => undefined,
+      this.dropFailedLoad(stop);
+      // the runner releases itself on failure; waiting for that keeps the next load's sessions
+      // from being made while this one's still go
+      const failedFirst = await creating?.then(
+        (runner) => runner.release().then(() => null),
+        (why: unknown) => ({ why }),
       );
-      throw e;
+      // the runtime or a session failed first: its error says why the download stopped
+      if (stop.signal.aborted && failedFirst && !(stop.signal.reason instanceof CancelledError))
+        throw failedFirst.why;
+      throw stop.signal.reason instanceof CancelledError ? stop.signal.reason : e;
     }
     let runner: SegmentRunner;
     try {
       runner = await creating!;
     } catch (e) {
-      this.forget(stop);
-      throw e;
+      const replaced = this.loading !== stop;
+      this.dropFailedLoad(stop);
+      throw replaced ? new CancelledError() : e;
     }
     arrivals?.release();
     if (this.loading !== stop) {
@@ -221,7 +229,7 @@ export class Engine implements EngineApi {
   }
 
   /** A load that failed after its runner started: that runner (released by its failure) goes too. */
-  private forget(load: AbortController): void {
+  private dropFailedLoad(load: AbortController): void {
     if (this.loading !== load) return;
     this.loading = null;
     this.runner = null;
@@ -319,6 +327,11 @@ export class Engine implements EngineApi {
   async unload(): Promise<void> {
     this.loading?.abort(new CancelledError());
     this.loading = null;
+    await this.releaseModel();
+  }
+
+  /** Cancels the run and lets the loaded model go, leaving a load under way alone. */
+  private async releaseModel(): Promise<void> {
     this.cancel();
     const lost = this.lost !== null;
     this.lost = null;

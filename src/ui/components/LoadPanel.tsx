@@ -51,8 +51,10 @@ export function LoadPanel() {
   if (m.status === 'ready' && !m.complete) {
     return (
       <p className="muted" data-testid="load-rest">
-        The deeper blocks are still downloading ({mb(m.loaded)} of {mb(m.total)}). Generate now if you like:
-        the first steps exit before them, and a step that needs one waits for it.
+        {m.loaded < m.total
+          ? `The deeper blocks are still downloading (${mb(m.loaded)} of ${mb(m.total)}).`
+          : 'The deeper blocks are being prepared.'}{' '}
+        Generate now if you like: the first steps exit before them, and a step that needs one waits for it.
       </p>
     );
   }
