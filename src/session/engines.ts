@@ -90,7 +90,7 @@ export function privateEngine(make: () => EngineClient = () => createEngineClien
           discard: () => drop(c),
         };
       } catch (e) {
-        if (needsReload(e)) drop(c); // a crashed worker never answers again
+        dropIfDead(e);
         throw e;
       }
     },

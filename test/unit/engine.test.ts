@@ -210,13 +210,20 @@ describe('Engine generating while the deeper blocks download', () => {
     await new Promise((r) => held.close(r));
   });
 
-  it('starts before they are in: shallow images finish without them, a deep one waits, the images are the same', async () => {
+  /** A load with the deep blocks held back (damaged once let go, if `damaged`), once it can generate. */
+  const heldLoad = async (damaged: boolean) => {
     newGate();
-    corrupt = false;
+    corrupt = damaged;
     let started: StartInfo | null = null;
     const load = engine.load(url, 'wasm', undefined, {}, (info) => (started = info));
+    load.catch(() => undefined); // the test awaits it where it expects a failure
     await vi.waitFor(() => expect(started).not.toBeNull(), { timeout: 20_000 });
-    expect(started!.backend).toBe('wasm');
+    return { load, started: started! };
+  };
+
+  it('starts before they are in: shallow images finish without them, a deep one waits, the images are the same', async () => {
+    const { load, started } = await heldLoad(false);
+    expect(started.backend).toBe('wasm');
     // θ 1: every pass exits at its minimum depth, so no deep block is needed
     const shallowParams = { seed: 3, steps: 4, threshold: 1 };
     const early = await engine.generate(shallowParams);
@@ -239,13 +246,9 @@ describe('Engine generating while the deeper blocks download', () => {
   });
 
   it('a new load while one is under way stops it: the old one rejects as cancelled, the new one runs', async () => {
-    newGate();
-    corrupt = false;
-    let started = false;
-    const first = engine.load(url, 'wasm', undefined, {}, () => (started = true)).catch((e: unknown) => e);
-    await vi.waitFor(() => expect(started).toBe(true), { timeout: 20_000 });
+    const first = await heldLoad(false);
     const second = engine.load(url, 'wasm');
-    expect(await first).toMatchObject({ name: 'CancelledError' });
+    await expect(first.load).rejects.toMatchObject({ name: 'CancelledError' });
     gate.open();
     await second;
     expect((await engine.generate({ seed: 1, steps: 2, mode: 'full' })).steps).toHaveLength(2);
@@ -253,14 +256,10 @@ describe('Engine generating while the deeper blocks download', () => {
   });
 
   it('a deep block that arrives damaged fails the waiting run and the load with its IntegrityError, leaving nothing', async () => {
-    newGate();
-    corrupt = true;
-    let started = false;
-    const load = engine.load(url, 'wasm', undefined, {}, () => (started = true)).catch((e: unknown) => e);
-    await vi.waitFor(() => expect(started).toBe(true), { timeout: 20_000 });
+    const { load } = await heldLoad(true);
     const run = engine.generate({ seed: 1, steps: 2, mode: 'full' }).catch((e: unknown) => e);
     gate.open();
-    const [runError, loadError] = [await run, await load];
+    const [runError, loadError] = [await run, await load.catch((e: unknown) => e)];
     expect(loadError).toMatchObject({ name: 'IntegrityError', field: 'sha256' });
     expect(runError).toMatchObject({ name: 'IntegrityError' });
     expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0, running: false });
