@@ -8,10 +8,16 @@ import type { GenerateParams, GenerateResult, LoadProgress, StepEvent } from '..
 import { AdaDiffError, BackendError, CancelledError, ParameterError } from '../runtime/errors';
 import type { EngineSource } from '../session/engines';
 import { createSession } from '../session/session';
-import { BACKEND_CHOICES_TEXT, isBackendChoice, type BackendChoice, type LoadInfo } from '../worker/api';
+import {
+  BACKEND_CHOICES_TEXT,
+  isBackendChoice,
+  type BackendChoice,
+  type LoadInfo,
+  type StartInfo,
+} from '../worker/api';
 import type { OrtOptions } from '../worker/ort-settings';
 
-export type { BackendChoice, LoadInfo } from '../worker/api';
+export type { BackendChoice, LoadInfo, StartInfo } from '../worker/api';
 export type { OrtLogLevel, OrtOptions } from '../worker/ort-settings';
 export type { GenerateParams, GenerateResult, LoadProgress, StepEvent, Totals } from '../runtime';
 export type { ErrorCode } from '../runtime/errors';
@@ -46,6 +52,12 @@ export interface GeneratorOptions {
   ort?: OrtOptions;
 }
 
+/**
+ * What the generator runs. It is known once the model can generate, which is before its deeper
+ * blocks are in (`complete: false`); the load's bytes and time are known once it is whole.
+ */
+export type GeneratorInfo = (StartInfo & { complete: false }) | (LoadInfo & { complete: true });
+
 /** Bytes of model files loaded so far (from the network or the cache), of `total`. */
 export type LoadProgressBytes = Pick<LoadProgress, 'loaded' | 'total'>;
 
@@ -70,8 +82,12 @@ export interface Generator {
   unload(): Promise<void>;
   /** Unloads, and deletes the cached model files (browsers' Cache Storage; nothing in Node). */
   purge(): Promise<void>;
-  /** What loaded: the backend that really runs and why, the manifest, the bytes downloaded. Null before. */
-  readonly info: LoadInfo | null;
+  /**
+   * What runs: the backend and why, and the manifest, from the moment the model can generate (so
+   * after any generate() has resolved); the bytes downloaded and the load time once `complete`.
+   * Null before.
+   */
+  readonly info: GeneratorInfo | null;
 }
 
 export interface GeneratorHost {
@@ -172,13 +188,14 @@ export function createGeneratorOn(host: GeneratorHost, options: GeneratorOptions
       session.unload();
       await host.clearCache();
     },
-    get info(): LoadInfo | null {
+    get info(): GeneratorInfo | null {
       // from the session, so a reload after a lost GPU (now on wasm) shows here too
       const s = session.model.getState();
-      // null until the load is whole: its bytes and time are known only then
-      if (s.status !== 'ready' || !s.complete || !s.manifest || !s.backend) return null;
-      const { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs } = s;
-      return { manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs };
+      if (s.status !== 'ready' || !s.manifest || !s.backend) return null;
+      const { manifest, backend, backendReason } = s;
+      if (!s.complete) return { complete: false, manifest, backend, backendReason };
+      const { downloadedBytes, cacheNotice, loadMs } = s;
+      return { complete: true, manifest, backend, backendReason, downloadedBytes, cacheNotice, loadMs };
     },
   };
 }

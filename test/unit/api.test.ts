@@ -21,7 +21,7 @@ import {
   type BackendChoice,
   type OrtOptions,
 } from '../../src/api/node';
-import { ENGINE_PROTOCOL } from '../../src/worker/api';
+import { ENGINE_PROTOCOL, type StartInfo } from '../../src/worker/api';
 import { MODEL_DIR } from './fixtures';
 
 describe('createGenerator (Node)', () => {
@@ -32,9 +32,13 @@ describe('createGenerator (Node)', () => {
     const r = await g.generate({ steps: 3, seed: 5 }, { onStep: (e) => steps.push(e.t) });
     expect(steps).toHaveLength(3);
     expect(r.image).toHaveLength(28 * 28);
-    await g.load(); // the run may end before the last blocks' sessions: info is whole once load() is
+    // known as soon as the run could start, even if its deeper blocks were still being made
     expect(g.info?.backend).toBe('wasm');
     expect(g.info?.manifest.id).toBe('fmnist-uvit13');
+    await g.load();
+    const info = g.info;
+    expect(info?.complete).toBe(true);
+    if (info?.complete) expect(info.loadMs).toBeGreaterThan(0);
     await g.unload();
     expect(g.info).toBeNull();
   });
@@ -232,6 +236,43 @@ describe('createGenerator (browser entry) with a worker the app made', () => {
     ]);
     await g.unload();
     expect(fake.terminated()).toBe(true);
+  });
+
+  it('info says what runs once the model can generate, and the load’s bytes and time once it is whole', async () => {
+    const { engine } = stubEngine();
+    let finish!: () => void;
+    const whole = new Promise<void>((resolve) => (finish = resolve));
+    const early = {
+      ...engine,
+      // the engine starts (its deeper blocks still downloading), runs, and is whole only later
+      async load(
+        url: string,
+        backend: string,
+        progress: unknown,
+        ortSettings: unknown,
+        onStart: (start: StartInfo) => void,
+      ) {
+        const info = engine.load(url, backend, progress, ortSettings);
+        const { manifest, backendReason } = info;
+        onStart({ manifest, backend: 'wasm', backendReason });
+        await whole;
+        return { ...info, cacheNotice: null, loadMs: 1234 };
+      },
+      generate: async () => ({ image: new Float32Array(28 * 28), steps: [], totals: {} }),
+    };
+    const g = createBrowserGenerator({
+      worker: () => fakeWorker(early).worker,
+      model: 'https://models.example/m/',
+    });
+    const r = await g.generate({ steps: 2 });
+    expect(r.image).toHaveLength(28 * 28);
+    expect(g.info).toMatchObject({ complete: false, backend: 'wasm', backendReason: 'stub' });
+    expect(g.info?.manifest.id).toBe('fmnist-uvit13');
+    expect(g.info).not.toHaveProperty('loadMs');
+    finish();
+    await g.load();
+    expect(g.info).toMatchObject({ complete: true, backend: 'wasm', loadMs: 1234, downloadedBytes: 0 });
+    await g.unload();
   });
 
   it('an error from elsewhere reaches the caller as a BackendError that keeps it as cause', async () => {
