@@ -138,17 +138,21 @@ export class AdaDiffGenerator extends HTMLElement {
     const key = `${backend} ${url}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
-    const info = await this.session.load(url, backend);
+    const whole = this.session.load(url, backend);
+    // 'load' means the widget can generate, as the page's ready does: on wasm that is before the
+    // deeper blocks are in, so a host that waits for it (or the iframe's adadiff:ready) waits no longer
+    await this.canGenerate();
     if (this.loadedKey !== key) return; // attributes changed while loading
+    const { status, manifest, backend: running } = this.session.model.getState();
+    if (status === 'ready' && manifest && running)
+      this.dispatchEvent(new CustomEvent('load', { detail: { manifest, backend: running } }));
+    const info = await whole;
+    if (this.loadedKey !== key) return;
     if (!info) {
       this.loadedKey = '';
       const m = this.session.model.getState();
       this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
-      return;
     }
-    this.dispatchEvent(
-      new CustomEvent('load', { detail: { manifest: info.manifest, backend: info.backend } }),
-    );
   }
 
   /** The generate parameters the attributes and the slider say; throws on an attribute that is not a number. */

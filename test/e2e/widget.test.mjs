@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ARTIFACTS, launch, watchErrors } from './browser.mjs';
 import { serveStatic } from './static-server.mjs';
 
@@ -194,6 +195,42 @@ test('the iframe embed: generate by postMessage, replies only to the trusted ori
   await page.screenshot({ path: path.join(ARTIFACTS, 'widget-iframe.png') });
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('the iframe says ready, and generates, before the model’s deepest block is in', async () => {
+  const own = await launch(); // a fresh profile: nothing cached
+  try {
+    let release;
+    const held = new Promise((r) => (release = r));
+    let asked = false;
+    await own.context.route(/\/block_12\.onnx$/, async (route) => {
+      asked = true;
+      await held;
+      await route.continue();
+    });
+    const page = await own.context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${host.url}/iframe.html`);
+    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
+      timeout: 180_000,
+    });
+    // θ 1: every pass exits at its minimum depth, before any block the fused prefix does not hold
+    await page.evaluate((origin) => {
+      const frame = document.getElementById('frame').contentWindow;
+      frame.postMessage({ type: 'adadiff:set', attributes: { threshold: 1 } }, origin);
+      frame.postMessage({ type: 'adadiff:generate' }, origin);
+    }, assets.url);
+    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
+      timeout: 120_000,
+    });
+    // the image came while the deepest block was held; that the worker asks for it shows the hold is real
+    for (let waited = 0; !asked && waited < 60_000; waited += 100) await sleep(100);
+    assert.ok(asked, 'the worker asked for the deepest block');
+    release();
+    assert.deepEqual(errors, []);
+  } finally {
+    await own.context.close();
+  }
 });
 
 test('the iframe ignores messages from origins it was not told to trust', async () => {
