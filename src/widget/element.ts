@@ -54,6 +54,8 @@ export class AdaDiffGenerator extends HTMLElement {
   private loadedKey = '';
   /** The load in progress or last done: generate() waits for it (or the model ready) before it reads attributes. */
   private loading: Promise<void> = Promise.resolve();
+  /** The error event last sent for this load or generation, so that one failure is said once. */
+  private lastError = '';
 
   constructor() {
     super();
@@ -116,6 +118,11 @@ export class AdaDiffGenerator extends HTMLElement {
   }
 
   private fail(name: string, message: string): void {
+    // one failure may reach both the load and the run: a file that fails after 'load' fails the
+    // run waiting on its block too
+    const said = `${name}: ${message}`;
+    if (said === this.lastError) return;
+    this.lastError = said;
     this.dispatchEvent(new CustomEvent('error', { detail: { name, message } }));
   }
 
@@ -138,6 +145,7 @@ export class AdaDiffGenerator extends HTMLElement {
     const key = `${backend} ${url}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
+    this.lastError = '';
     const whole = this.session.load(url, backend);
     // 'load' means the widget can generate, as the page's ready does: on wasm that is before the
     // deeper blocks are in, so a host that waits for it (or the iframe's adadiff:ready) waits no longer
@@ -178,14 +186,18 @@ export class AdaDiffGenerator extends HTMLElement {
 
   /**
    * Generates with the current attributes and slider. Called before the model has loaded, it waits
-   * until the model can generate. Resolves when the image is done (or the run failed: the error event says why).
+   * until the model can generate; after a load that failed, it loads again first. Resolves when the
+   * image is done (or the run failed: the error event says why).
    */
   async generate(): Promise<void> {
     // the attributes are read once the model is known: the guidance schedule's switch needs its
     // manifest, and an unset θ is the manifest's (reading them before gave θ 0)
-    if (!this.isConnected) this.startLoad();
+    this.lastError = '';
+    // a load that failed is tried again, as the page's Retry does: the file may be there now
+    if (!this.isConnected || this.session.model.getState().status === 'error') this.startLoad();
     // the manifest is known once the model can generate, before its deeper blocks are in
     await Promise.race([this.loading, this.canGenerate()]);
+    if (this.session.model.getState().status === 'error') return; // the load's error event says why
     let params: Partial<GenerateParams>;
     try {
       params = this.params();

@@ -32,7 +32,8 @@ export function WidgetView(props: {
   // until a model has loaded there is no θ to show: its manifest holds the default
   const threshold = chosen ?? model.manifest?.defaults.threshold ?? null;
   const running = run.status === 'running';
-  const ready = model.status === 'ready' && !running;
+  // after a failed load, Generate tries the load again
+  const canPress = (model.status === 'ready' || model.status === 'error') && !running;
   const error = run.status === 'error' ? run.error : model.status === 'error' ? model.error : null;
   const image = run.image ?? run.preview;
   return (
@@ -64,7 +65,7 @@ export function WidgetView(props: {
         </label>
       )}
       <div className="row">
-        <button type="button" className="primary" disabled={!ready} onClick={() => actions.generate()}>
+        <button type="button" className="primary" disabled={!canPress} onClick={() => actions.generate()}>
           Generate
         </button>
         <button type="button" disabled={!running} onClick={() => actions.cancel()}>

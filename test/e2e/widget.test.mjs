@@ -233,6 +233,59 @@ test('the iframe says ready, and generates, before the model’s deepest block i
   }
 });
 
+test('a model file that fails after ready fails the run waiting on it, says so once, and Generate tries again', async () => {
+  const own = await launch();
+  try {
+    let release;
+    const held = new Promise((r) => (release = r));
+    let failing = true;
+    await own.context.route(/\/block_12\.onnx$/, async (route) => {
+      await held;
+      if (failing) await route.fulfill({ status: 404, body: 'gone' });
+      else await route.continue();
+    });
+    const page = await own.context.newPage();
+    await page.goto(`${host.url}/iframe.html`);
+    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
+      timeout: 180_000,
+    });
+    // θ 0: no pass exits, so the first step waits for the deepest block
+    await page.evaluate((origin) => {
+      const frame = document.getElementById('frame').contentWindow;
+      frame.postMessage({ type: 'adadiff:set', attributes: { threshold: 0 } }, origin);
+      frame.postMessage({ type: 'adadiff:generate' }, origin);
+    }, assets.url);
+    const widget = page.frames().find((f) => f.url().includes('/embed.html'));
+    await widget.waitForFunction(
+      () =>
+        document
+          .querySelector('adadiff-generator')
+          .shadowRoot.querySelector('button:not(.primary):not([disabled])'),
+      null,
+      { timeout: 60_000 },
+    );
+    release();
+    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:error'), null, {
+      timeout: 60_000,
+    });
+    await sleep(1500); // the load's failure and the run's, each told in the same task or the next
+    const said = await page.evaluate(() =>
+      window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail),
+    );
+    assert.equal(said.length, 1, JSON.stringify(said));
+    assert.match(said[0].message, /block_12\.onnx.*404/);
+    assert.ok(!(await page.evaluate(() => window.messages.some((m) => m.data?.type === 'adadiff:done'))));
+    // the file is back: Generate loads the model again, then makes the image
+    failing = false;
+    await widget.click('adadiff-generator >> button.primary');
+    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
+      timeout: 120_000,
+    });
+  } finally {
+    await own.context.close();
+  }
+});
+
 test('the iframe ignores messages from origins it was not told to trust', async () => {
   const page = await browser.context.newPage();
   // the same embed, but trusting another origin than the page that embeds it
