@@ -182,10 +182,10 @@ export function createSession(options: SessionOptions): Session {
     }
   }
 
-  /** The load of this model on this backend: the one under way, or a new one. */
-  function loadOf(url: string, choice: BackendChoice): NonNullable<typeof loading> {
+  /** The load of this model on this backend: the one under way, or a new one (`fresh`: always new). */
+  function loadOf(url: string, choice: BackendChoice, fresh = false): NonNullable<typeof loading> {
     const key = `${choice} ${url}`;
-    if (loading?.key === key) return loading;
+    if (loading?.key === key && !fresh) return loading;
     let onStart!: () => void;
     const started = new Promise<void>((resolve) => (onStart = resolve));
     const done = doLoad(url, choice, onStart).finally(() => {
@@ -211,7 +211,8 @@ export function createSession(options: SessionOptions): Session {
     engine = null;
     const { url, choice } = model.getState();
     // what the user can do next: press Generate once the reloaded model can generate
-    await loadOf(url, lost ? 'wasm' : choice).started;
+    // fresh: a load still under way (its deeper blocks downloading) ran on the engine that died
+    await loadOf(url, lost ? 'wasm' : choice, true).started;
     return lost
       ? `${messageOf(e)} Switched to wasm: press Generate again.`
       : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;

@@ -170,6 +170,21 @@ describe('generator session', () => {
     expect(await g.generate({})).not.toBeNull();
   });
 
+  it('a crash while the deeper blocks still download loads afresh, not onto the load that died', async () => {
+    let error: Error | null = new WorkerCrashedError('the engine stopped unexpectedly');
+    // the load never becomes whole: its engine is the one that crashed, mid-download
+    const s = source({ fail: () => error, whole: new Promise(() => undefined) });
+    const g = session(s.engines);
+    void g.load('models/m/', 'wasm');
+    expect(await g.generate({})).toBeNull();
+    expect(g.run.getState().error).toMatch(/stopped unexpectedly/);
+    expect(s.loads).toHaveLength(2);
+    expect(s.discarded()).toBe(1);
+    expect(g.model.getState()).toMatchObject({ status: 'ready', complete: false });
+    error = null;
+    expect(await g.generate({})).not.toBeNull();
+  });
+
   it('generate without a model says so instead of waiting forever', async () => {
     const g = session(source().engines);
     expect(await g.generate({})).toBeNull();
