@@ -266,15 +266,19 @@ export class Engine implements EngineApi {
     }
     const abort = new AbortController();
     let stepped = false;
+    // in a worker onStep is a Comlink proxy: its calls travel on a port of their own, so the result
+    // could overtake the last step; its answer says the caller has every step
+    let delivered: unknown;
     const job = generate(runner, runner.manifest, params, {
       signal: abort.signal,
       onStep: (e) => {
         if (!stepped) mark('step 1');
         stepped = true;
-        onStep?.(e);
+        delivered = onStep?.(e);
       },
-    }).then((result) => {
+    }).then(async (result) => {
       mark('generated');
+      await Promise.resolve(delivered).catch(() => undefined);
       return result;
     });
     const entry = { abort, done: job };

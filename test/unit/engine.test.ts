@@ -74,6 +74,25 @@ describe('Engine', () => {
     expect(engine.stats()).toMatchObject({ liveTensors: 0, running: false });
   });
 
+  it('the result comes after the caller has taken the last step (a worker’s steps travel apart from it)', async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const order: string[] = [];
+    const run = engine
+      .generate({ steps: 3, seed: 4 }, () => {
+        order.push('step');
+        // as a Comlink proxy's call does: a promise the caller's side settles when it has the event
+        return (order.length === 3 ? answered : Promise.resolve()) as unknown as void;
+      })
+      .then(() => order.push('result'));
+    await vi.waitFor(() => expect(order).toHaveLength(3));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).not.toContain('result');
+    answer();
+    await run;
+    expect(order).toEqual(['step', 'step', 'step', 'result']);
+  });
+
   it('a second generate while one runs cancels the first, which rejects as cancelled', async () => {
     const first = engine.generate({ steps: 20, seed: 1 }).catch((e: Error) => e.name);
     const second = engine.generate({ steps: 3, seed: 2 });
