@@ -87,6 +87,32 @@ test('the picker switches models; the link keeps the choice and the controls fol
   assert.equal(errors.length, 0, errors.join('\n'));
 });
 
+test('another model picked while the first one’s deeper blocks download stops that load and opens it', async () => {
+  const own = await launch(); // a fresh profile: nothing cached
+  let release;
+  const held = new Promise((r) => (release = r));
+  try {
+    await own.context.route(/\/fmnist-uvit13\/block_12\.onnx$/, async (route) => {
+      await held;
+      await route.continue().catch(() => undefined); // the stopped load may have let it go
+    });
+    const p = await own.context.newPage();
+    const seen = watchErrors(p);
+    await p.goto(`${served.url}?steps=3`);
+    await p.waitForSelector('[data-testid=backend-badge]', { timeout: 120_000 });
+    assert.equal(await p.getAttribute('[data-testid=model-info]', 'data-complete'), 'false');
+    await p.getByTestId('model-picker').selectOption('emoji');
+    await p.waitForSelector('[data-testid=model-info]:has-text("emoji")', { timeout: 120_000 });
+    await waitLoaded(p);
+    assert.equal(await generateAndWait(p), 'done');
+    assert.match(p.url(), /model=emoji/);
+    assert.deepEqual(seen, []);
+  } finally {
+    release();
+    await own.context.close();
+  }
+});
+
 test('a colour model with no classes generates a colour image, and its PNG is scaled up crisply', async () => {
   assert.equal(await generateAndWait(page), 'done');
   const rgb = await page.evaluate(() => {
