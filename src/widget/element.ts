@@ -16,6 +16,7 @@ import { sharedEngines } from '../session/shared-engines';
 import { DEFAULT_MODEL_ID, SHIPPED_MODELS_PATH } from '../session/model-url';
 import { createSession, type Session } from '../session/session';
 import { BACKEND_CHOICES_TEXT, isBackendChoice } from '../worker/api';
+import { needsReload } from '../worker/client';
 import { WidgetView, type WidgetLocal } from './view';
 import css from './widget.css?inline';
 
@@ -55,7 +56,11 @@ export class AdaDiffGenerator extends HTMLElement {
   /** The load in progress or last done: generate() waits for it (or the model ready) before it reads attributes. */
   private loading: Promise<void> = Promise.resolve();
   /** The error event last sent for this load or generation, so that one failure is said once. */
-  private lastError = '';
+  private lastErrorSent = '';
+  /** Generations under way: a crash one meets is its to report, with the reload that follows. */
+  private generating = 0;
+  /** Loads started, so that one a newer load replaced stays silent. */
+  private loads = 0;
 
   constructor() {
     super();
@@ -121,8 +126,8 @@ export class AdaDiffGenerator extends HTMLElement {
     // one failure may reach both the load and the run: a file that fails after 'load' fails the
     // run waiting on its block too
     const said = `${name}: ${message}`;
-    if (said === this.lastError) return;
-    this.lastError = said;
+    if (said === this.lastErrorSent) return;
+    this.lastErrorSent = said;
     this.dispatchEvent(new CustomEvent('error', { detail: { name, message } }));
   }
 
@@ -135,6 +140,10 @@ export class AdaDiffGenerator extends HTMLElement {
     const url = given === null || given.trim() === '' ? DEFAULT_MODEL_ID : given.trim();
     const backend = this.getAttribute('backend') ?? 'auto';
     if (!isBackendChoice(backend)) {
+      // no model runs on no backend: a load under way stops, and a corrected attribute loads afresh
+      this.loads++;
+      this.session.unload();
+      this.loadedKey = '';
       this.session.model.setState({
         status: 'error',
         error: `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`,
@@ -145,22 +154,25 @@ export class AdaDiffGenerator extends HTMLElement {
     const key = `${backend} ${url}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
-    this.lastError = '';
+    this.lastErrorSent = '';
+    const mine = ++this.loads;
+    const current = () => mine === this.loads; // not the key: a load set back to the same one is new
     const whole = this.session.load(url, backend);
     // 'load' means the widget can generate, as the page's ready does: on wasm that is before the
     // deeper blocks are in, so a host that waits for it (or the iframe's adadiff:ready) waits no longer
     await this.canGenerate();
-    if (this.loadedKey !== key) return; // attributes changed while loading
-    const { status, manifest, backend: running } = this.session.model.getState();
-    if (status === 'ready' && manifest && running)
-      this.dispatchEvent(new CustomEvent('load', { detail: { manifest, backend: running } }));
+    if (!current()) return; // attributes changed while loading
+    const { status, manifest, backend: actual } = this.session.model.getState();
+    if (status === 'ready' && manifest && actual)
+      this.dispatchEvent(new CustomEvent('load', { detail: { manifest, backend: actual } }));
     const info = await whole;
-    if (this.loadedKey !== key) return;
-    if (!info) {
-      this.loadedKey = '';
-      const m = this.session.model.getState();
-      this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
-    }
+    if (!current() || info) return;
+    this.loadedKey = '';
+    const m = this.session.model.getState();
+    // a newer load took over (a reload after a crash); a crash during a run is the run's to report,
+    // with what its recovery did
+    if (m.status !== 'error' || (this.generating > 0 && needsReload(m.failure))) return;
+    this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
   }
 
   /** The generate parameters the attributes and the slider say; throws on an attribute that is not a number. */
@@ -190,14 +202,20 @@ export class AdaDiffGenerator extends HTMLElement {
    * image is done (or the run failed: the error event says why).
    */
   async generate(): Promise<void> {
+    this.lastErrorSent = '';
+    if (this.session.model.getState().status === 'error') {
+      // a load that failed is tried again, as the page's Retry does: the file may be there now
+      this.loadedKey = '';
+      this.startLoad();
+    } else if (!this.isConnected) this.startLoad();
     // the attributes are read once the model is known: the guidance schedule's switch needs its
-    // manifest, and an unset θ is the manifest's (reading them before gave θ 0)
-    this.lastError = '';
-    // a load that failed is tried again, as the page's Retry does: the file may be there now
-    if (!this.isConnected || this.session.model.getState().status === 'error') this.startLoad();
-    // the manifest is known once the model can generate, before its deeper blocks are in
+    // manifest, and an unset θ is the manifest's (reading them before gave θ 0). The manifest is
+    // known once the model can generate, before its deeper blocks are in
     await Promise.race([this.loading, this.canGenerate()]);
-    if (this.session.model.getState().status === 'error') return; // the load's error event says why
+    if (this.session.model.getState().status === 'error') {
+      await this.loading; // whose error event says why, before this call resolves
+      return;
+    }
     let params: Partial<GenerateParams>;
     try {
       params = this.params();
@@ -205,9 +223,10 @@ export class AdaDiffGenerator extends HTMLElement {
       this.fail('ParameterError', e instanceof Error ? e.message : String(e));
       return;
     }
-    const result = await this.session.generate(params, {
-      onStep: (e) => this.dispatchEvent(new CustomEvent('step', { detail: e })),
-    });
+    this.generating++;
+    const result = await this.session
+      .generate(params, { onStep: (e) => this.dispatchEvent(new CustomEvent('step', { detail: e })) })
+      .finally(() => this.generating--);
     if (result) {
       this.dispatchEvent(new CustomEvent('done', { detail: { image: result.image, totals: result.totals } }));
       return;

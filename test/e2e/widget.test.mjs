@@ -158,6 +158,46 @@ test('bad model attributes raise an error event with a message', async () => {
     () => document.getElementById('missing').shadowRoot.querySelector('[role=alert]')?.textContent,
   );
   assert.match(shown, /HTTP 404/);
+
+  // generate() after a failed load tries it again, and its error event comes before generate() resolves
+  const again = await page.evaluate(async () => {
+    const said = [];
+    const el = document.getElementById('missing');
+    el.addEventListener('error', (e) => said.push(e.detail.message));
+    await el.generate();
+    return said;
+  });
+  assert.equal(again.length, 1, JSON.stringify(again));
+  assert.match(again[0], /HTTP 404/);
+
+  // a loaded widget given a bad backend says so, at once and at generate(); set back, it loads again
+  const corrected = await page.evaluate(async () => {
+    const said = [];
+    const el = document.createElement('adadiff-generator');
+    const loaded = () =>
+      Promise.race([
+        new Promise((resolve) => el.addEventListener('load', resolve, { once: true })),
+        new Promise((_, reject) =>
+          window.setTimeout(() => reject(new Error('no load event within 60 s')), 60_000),
+        ),
+      ]);
+    el.setAttribute('backend', 'wasm');
+    el.setAttribute('steps', '2');
+    el.addEventListener('error', (e) => said.push(e.detail.name));
+    const first = loaded();
+    document.body.append(el);
+    await first;
+    el.setAttribute('backend', 'gpu');
+    await el.generate();
+    const again = loaded();
+    el.setAttribute('backend', 'wasm');
+    await again;
+    const done = new Promise((resolve) => el.addEventListener('done', resolve, { once: true }));
+    await el.generate();
+    await done;
+    return said;
+  });
+  assert.deepEqual(corrected, ['ParameterError', 'ParameterError']);
   await page.close();
 });
 
@@ -199,14 +239,14 @@ test('the iframe embed: generate by postMessage, replies only to the trusted ori
 
 test('the iframe says ready, and generates, before the model’s deepest block is in', async () => {
   const own = await launch(); // a fresh profile: nothing cached
+  let release;
+  const held = new Promise((r) => (release = r));
   try {
-    let release;
-    const held = new Promise((r) => (release = r));
     let asked = false;
     await own.context.route(/\/block_12\.onnx$/, async (route) => {
       asked = true;
       await held;
-      await route.continue();
+      await route.continue().catch(() => undefined); // the page may be gone
     });
     const page = await own.context.newPage();
     const errors = watchErrors(page);
@@ -226,23 +266,23 @@ test('the iframe says ready, and generates, before the model’s deepest block i
     // the image came while the deepest block was held; that the worker asks for it shows the hold is real
     for (let waited = 0; !asked && waited < 60_000; waited += 100) await sleep(100);
     assert.ok(asked, 'the worker asked for the deepest block');
-    release();
     assert.deepEqual(errors, []);
   } finally {
+    release();
     await own.context.close();
   }
 });
 
 test('a model file that fails after ready fails the run waiting on it, says so once, and Generate tries again', async () => {
   const own = await launch();
+  let release;
+  const held = new Promise((r) => (release = r));
   try {
-    let release;
-    const held = new Promise((r) => (release = r));
     let failing = true;
     await own.context.route(/\/block_12\.onnx$/, async (route) => {
       await held;
-      if (failing) await route.fulfill({ status: 404, body: 'gone' });
-      else await route.continue();
+      const answer = failing ? route.fulfill({ status: 404, body: 'gone' }) : route.continue();
+      await answer.catch(() => undefined); // the page may be gone
     });
     const page = await own.context.newPage();
     await page.goto(`${host.url}/iframe.html`);
@@ -282,6 +322,7 @@ test('a model file that fails after ready fails the run waiting on it, says so o
       timeout: 120_000,
     });
   } finally {
+    release();
     await own.context.close();
   }
 });
