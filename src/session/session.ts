@@ -211,8 +211,9 @@ export function createSession(options: SessionOptions): Session {
     engine = null;
     const { url, choice } = model.getState();
     // what the user can do next: press Generate once the reloaded model can generate
-    // fresh: a load still under way (its deeper blocks downloading) ran on the engine that died
-    await loadOf(url, lost ? 'wasm' : choice, true).started;
+    // after a crash, a load still under way (its deeper blocks downloading) ran on the engine that
+    // died: never that one
+    await loadOf(url, lost ? 'wasm' : choice, !lost).started;
     return lost
       ? `${messageOf(e)} Switched to wasm: press Generate again.`
       : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;

@@ -278,7 +278,9 @@ export class Engine implements EngineApi {
       },
     }).then(async (result) => {
       mark('generated');
-      await Promise.resolve(delivered).catch(() => undefined);
+      // a caller that never answers must not hold the engine: cancel() or a newer generate() ends the wait
+      const stopped = new Promise((r) => abort.signal.addEventListener('abort', r, { once: true }));
+      await Promise.race([Promise.resolve(delivered), stopped]).catch(() => undefined);
       return result;
     });
     const entry = { abort, done: job };

@@ -85,12 +85,23 @@ describe('Engine', () => {
         return (order.length === 3 ? answered : Promise.resolve()) as unknown as void;
       })
       .then(() => order.push('result'));
-    await vi.waitFor(() => expect(order).toHaveLength(3));
+    await vi.waitFor(() => expect(order).toHaveLength(3), { timeout: 20_000 });
     await new Promise((r) => setTimeout(r, 50));
     expect(order).not.toContain('result');
     answer();
     await run;
     expect(order).toEqual(['step', 'step', 'step', 'result']);
+
+    // a caller that never answers does not hold the engine: cancel() ends the wait
+    let steps = 0;
+    const unanswered = engine.generate({ steps: 3, seed: 4 }, () => {
+      steps++;
+      return new Promise(() => undefined) as unknown as void;
+    });
+    await vi.waitFor(() => expect(steps).toBe(3), { timeout: 20_000 });
+    engine.cancel();
+    expect((await unanswered).steps).toHaveLength(3);
+    expect(engine.stats()).toMatchObject({ running: false });
   });
 
   it('a second generate while one runs cancels the first, which rejects as cancelled', async () => {
