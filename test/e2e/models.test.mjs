@@ -106,6 +106,11 @@ test('another model picked while the first one’s deeper blocks download stops 
     await waitLoaded(p);
     assert.equal(await generateAndWait(p), 'done');
     assert.match(p.url(), /model=emoji/);
+    // the first model's last block, let go now, changes nothing: its load was stopped
+    release();
+    assert.equal(await generateAndWait(p), 'done');
+    assert.match(await p.textContent('[data-testid=model-info]'), /emoji/);
+    assert.equal(await p.getAttribute('[data-testid=model-info]', 'data-complete'), 'true');
     assert.deepEqual(seen, []);
   } finally {
     release();
