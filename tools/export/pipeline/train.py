@@ -125,6 +125,7 @@ def main(argv=None):
     if schedule.kind != "ddpm-linear":
         raise UserError(f"schedule.type {schedule.kind!r} is for imported checkpoints (tools.export import-official); "
                         "training here uses ddpm-linear")
+    torch.manual_seed(tcfg["seed"])  # the initial weights: the same seed trains the same model
     model = build(cfg["model"]).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     state = {"step": 0, "images_seen": 0, "train_seconds": 0.0, "hardware": [], "last": {}}
