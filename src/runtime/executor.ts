@@ -105,8 +105,14 @@ export class OrtExecutor {
     });
   }
 
+  /** Why the executor was released (a failed load's own error, or an unload); undefined while it runs. */
+  get releasedBecause(): unknown {
+    return this.released?.why;
+  }
+
   /** A tensor's values on the CPU (waits for the device work that makes it). */
   async read(t: Tensor): Promise<Float32Array> {
+    if (this.released) throw this.released.why; // its tensors are disposed
     const data = (await t.getData()) as Float32Array;
     return data.slice();
   }

@@ -293,7 +293,11 @@ export class Engine implements EngineApi {
     try {
       return await Promise.race([job, lost]);
     } catch (e) {
-      throw (await this.lossBehind(runner, e)) ?? e;
+      // a load that failed mid-run released the runner: the run met its disposed tensors ("The
+      // tensor is disposed."), and the load's own error says what went wrong
+      const released =
+        e instanceof Error && e.name === 'CancelledError' ? undefined : runner.executor.releasedBecause;
+      throw (await this.lossBehind(runner, e)) ?? released ?? e;
     } finally {
       this.onLost = null;
       if (this.running === entry) this.running = null;

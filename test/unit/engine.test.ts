@@ -12,6 +12,7 @@ import { NotLoadedError } from '../../src/runtime/errors';
 import { ENGINE_PROTOCOL, type StartInfo } from '../../src/worker/api';
 import { ArrivingFiles } from '../../src/worker/arrivals';
 import { Engine } from '../../src/worker/engine';
+import { OrtExecutor } from '../../src/runtime/executor';
 import { serveStatic } from '../e2e/static-server.mjs';
 import { MODEL_DIR, maxAbsDiff } from './fixtures';
 
@@ -285,14 +286,35 @@ describe('Engine generating while the deeper blocks download', () => {
     expect(engine.stats()).toMatchObject({ loaded: true, liveTensors: 0, running: false });
   });
 
-  it('a deep block that arrives damaged fails the waiting run and the load with its IntegrityError, leaving nothing', async () => {
-    const { load } = await heldLoad(true);
-    const run = engine.generate({ seed: 1, steps: 2, mode: 'full' }).catch((e: unknown) => e);
-    gate.open();
-    const [runError, loadError] = [await run, await load.catch((e: unknown) => e)];
-    expect(loadError).toMatchObject({ name: 'IntegrityError', field: 'sha256' });
-    expect(runError).toMatchObject({ name: 'IntegrityError' });
-    expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0, running: false });
-    await expect(engine.generate({})).rejects.toBeInstanceOf(NotLoadedError);
+  // θ 0 at the default guidance: two passes a step, so one may be mid-run when the load fails and
+  // releases their tensors (the page once met ONNX Runtime's "The tensor is disposed." here)
+  it.each([
+    ['full depth', { seed: 1, steps: 2, mode: 'full' as const }],
+    ['θ 0, guided', { seed: 1, steps: 3, threshold: 0 }],
+    ['θ 0, guided, another seed', { seed: 2, steps: 3, threshold: 0 }],
+  ])(
+    'a deep block that arrives damaged fails the waiting run (%s) and the load with its IntegrityError, leaving nothing',
+    async (_, params) => {
+      const { load } = await heldLoad(true);
+      const run = engine.generate(params).catch((e: unknown) => e);
+      gate.open();
+      const [runError, loadError] = [await run, await load.catch((e: unknown) => e)];
+      expect(loadError).toMatchObject({ name: 'IntegrityError', field: 'sha256' });
+      expect(runError).toMatchObject({ name: 'IntegrityError' });
+      expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0, running: false });
+      await expect(engine.generate({})).rejects.toBeInstanceOf(NotLoadedError);
+    },
+  );
+});
+
+describe('OrtExecutor', () => {
+  it('once released, a read rejects with the release’s reason, not ONNX Runtime’s "The tensor is disposed."', async () => {
+    const exec = new OrtExecutor(ort, 'wasm');
+    const t = exec.tensor('float32', new Float32Array(4), [4]);
+    const why = new Error('block_12.onnx: sha256 mismatch');
+    await exec.release(why);
+    expect(exec.liveCount()).toBe(0);
+    await expect(exec.read(t)).rejects.toBe(why);
+    expect(exec.releasedBecause).toBe(why);
   });
 });
