@@ -39,6 +39,23 @@ export async function prefixWorkerScript(context, code) {
   });
 }
 
+/**
+ * Holds back every request matching `pattern` until `release()`, then answers it with `answer`
+ * (by default, the real file). `asked()`: whether one came. An answer the page no longer waits for
+ * is dropped.
+ */
+export async function holdBack(context, pattern, answer = (route) => route.continue()) {
+  let release;
+  const held = new Promise((r) => (release = r));
+  let asked = false;
+  await context.route(pattern, async (route) => {
+    asked = true;
+    await held;
+    await answer(route).catch(() => undefined);
+  });
+  return { release, asked: () => asked };
+}
+
 /** Collects console errors and page errors, so a test can assert there were none. */
 export function watchErrors(page) {
   const errors = [];

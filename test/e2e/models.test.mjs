@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { decode } from 'fast-png';
 import { buildModelsIndex } from '../../tools/package/models-index.mjs';
-import { generateAndWait, launch, servePreview, waitLoaded, watchErrors } from './browser.mjs';
+import { generateAndWait, holdBack, launch, servePreview, waitLoaded, watchErrors } from './browser.mjs';
 
 const FIXTURES = path.resolve('test/fixtures/models');
 const TINY = 'uncond-rgb-tiny';
@@ -89,13 +89,8 @@ test('the picker switches models; the link keeps the choice and the controls fol
 
 test('another model picked while the first one’s deeper blocks download stops that load and opens it', async () => {
   const own = await launch(); // a fresh profile: nothing cached
-  let release;
-  const held = new Promise((r) => (release = r));
+  const { release } = await holdBack(own.context, /\/fmnist-uvit13\/block_12\.onnx$/);
   try {
-    await own.context.route(/\/fmnist-uvit13\/block_12\.onnx$/, async (route) => {
-      await held;
-      await route.continue().catch(() => undefined); // the stopped load may have let it go
-    });
     const p = await own.context.newPage();
     const seen = watchErrors(p);
     await p.goto(`${served.url}?steps=3`);

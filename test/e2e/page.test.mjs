@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import {
   ARTIFACTS,
   generateAndWait,
+  holdBack,
   imagePixels,
   launch,
   savedFraction,
@@ -58,13 +59,8 @@ test('the page loads the default model with a progress bar that reaches 100 %', 
 test('the page can generate before the deepest block is in: a shallow image, then the same image once it is', async () => {
   const own = await launch(); // a fresh profile: nothing cached
   try {
-    let release;
-    const held = new Promise((r) => (release = r));
     // the worker's request for the deepest block waits until the test lets it go
-    await own.context.route(/\/block_12\.onnx$/, async (route) => {
-      await held;
-      await route.continue();
-    });
+    const { release } = await holdBack(own.context, /\/block_12\.onnx$/);
     const p = await own.context.newPage();
     // θ 1: every pass exits at its minimum depth, before any block the prefix does not hold
     await p.goto(`${served.url}?steps=4&threshold=1&seed=3`);

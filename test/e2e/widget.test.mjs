@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARTIFACTS, launch, watchErrors } from './browser.mjs';
+import { ARTIFACTS, holdBack, launch, watchErrors } from './browser.mjs';
 import { serveStatic } from './static-server.mjs';
 
 const ASSETS_PORT = 4185;
@@ -201,21 +201,28 @@ test('bad model attributes raise an error event with a message', async () => {
   await page.close();
 });
 
+/** Waits until the iframe embed has sent a message of this type to the host page. */
+async function whenMessage(page, type, timeout) {
+  await page.waitForFunction((t) => window.messages.some((m) => m.data?.type === t), type, { timeout });
+}
+
+/** Posts these messages to the iframe embed, in order, from the host page. */
+async function postToEmbed(page, ...messages) {
+  await page.evaluate(
+    ([origin, all]) => {
+      for (const m of all) document.getElementById('frame').contentWindow.postMessage(m, origin);
+    },
+    [assets.url, messages],
+  );
+}
+
 test('the iframe embed: generate by postMessage, replies only to the trusted origin', async () => {
   const page = await browser.context.newPage();
   const errors = watchErrors(page);
   await page.goto(`${host.url}/iframe.html`);
-  await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
-    timeout: 180_000,
-  });
-  await page.evaluate(
-    (origin) =>
-      document.getElementById('frame').contentWindow.postMessage({ type: 'adadiff:generate' }, origin),
-    assets.url,
-  );
-  await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
-    timeout: 120_000,
-  });
+  await whenMessage(page, 'adadiff:ready', 180_000);
+  await postToEmbed(page, { type: 'adadiff:generate' });
+  await whenMessage(page, 'adadiff:done', 120_000);
   const msgs = await page.evaluate(() => window.messages);
   assert.ok(msgs.every((m) => m.origin === 'http://localhost:4185'));
   assert.ok(msgs.some((m) => m.data.type === 'adadiff:step'));
@@ -239,33 +246,22 @@ test('the iframe embed: generate by postMessage, replies only to the trusted ori
 
 test('the iframe says ready, and generates, before the model’s deepest block is in', async () => {
   const own = await launch(); // a fresh profile: nothing cached
-  let release;
-  const held = new Promise((r) => (release = r));
+  const { release, asked } = await holdBack(own.context, /\/block_12\.onnx$/);
   try {
-    let asked = false;
-    await own.context.route(/\/block_12\.onnx$/, async (route) => {
-      asked = true;
-      await held;
-      await route.continue().catch(() => undefined); // the page may be gone
-    });
     const page = await own.context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${host.url}/iframe.html`);
-    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
-      timeout: 180_000,
-    });
+    await whenMessage(page, 'adadiff:ready', 180_000);
     // θ 1: every pass exits at its minimum depth, before any block the fused prefix does not hold
-    await page.evaluate((origin) => {
-      const frame = document.getElementById('frame').contentWindow;
-      frame.postMessage({ type: 'adadiff:set', attributes: { threshold: 1 } }, origin);
-      frame.postMessage({ type: 'adadiff:generate' }, origin);
-    }, assets.url);
-    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
-      timeout: 120_000,
-    });
+    await postToEmbed(
+      page,
+      { type: 'adadiff:set', attributes: { threshold: 1 } },
+      { type: 'adadiff:generate' },
+    );
+    await whenMessage(page, 'adadiff:done', 120_000);
     // the image came while the deepest block was held; that the worker asks for it shows the hold is real
-    for (let waited = 0; !asked && waited < 60_000; waited += 100) await sleep(100);
-    assert.ok(asked, 'the worker asked for the deepest block');
+    for (let waited = 0; !asked() && waited < 60_000; waited += 100) await sleep(100);
+    assert.ok(asked(), 'the worker asked for the deepest block');
     assert.deepEqual(errors, []);
   } finally {
     release();
@@ -275,26 +271,20 @@ test('the iframe says ready, and generates, before the model’s deepest block i
 
 test('a model file that fails after ready fails the run waiting on it, says so once, and Generate tries again', async () => {
   const own = await launch();
-  let release;
-  const held = new Promise((r) => (release = r));
+  let failing = true;
+  const { release } = await holdBack(own.context, /\/block_12\.onnx$/, (route) =>
+    failing ? route.fulfill({ status: 404, body: 'gone' }) : route.continue(),
+  );
   try {
-    let failing = true;
-    await own.context.route(/\/block_12\.onnx$/, async (route) => {
-      await held;
-      const answer = failing ? route.fulfill({ status: 404, body: 'gone' }) : route.continue();
-      await answer.catch(() => undefined); // the page may be gone
-    });
     const page = await own.context.newPage();
     await page.goto(`${host.url}/iframe.html`);
-    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:ready'), null, {
-      timeout: 180_000,
-    });
+    await whenMessage(page, 'adadiff:ready', 180_000);
     // θ 0: no pass exits, so the first step waits for the deepest block
-    await page.evaluate((origin) => {
-      const frame = document.getElementById('frame').contentWindow;
-      frame.postMessage({ type: 'adadiff:set', attributes: { threshold: 0 } }, origin);
-      frame.postMessage({ type: 'adadiff:generate' }, origin);
-    }, assets.url);
+    await postToEmbed(
+      page,
+      { type: 'adadiff:set', attributes: { threshold: 0 } },
+      { type: 'adadiff:generate' },
+    );
     const widget = page.frames().find((f) => f.url().includes('/embed.html'));
     await widget.waitForFunction(
       () =>
@@ -305,9 +295,7 @@ test('a model file that fails after ready fails the run waiting on it, says so o
       { timeout: 60_000 },
     );
     release();
-    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:error'), null, {
-      timeout: 60_000,
-    });
+    await whenMessage(page, 'adadiff:error', 60_000);
     await sleep(1500); // the load's failure and the run's, each told in the same task or the next
     const said = await page.evaluate(() =>
       window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail),
@@ -318,9 +306,7 @@ test('a model file that fails after ready fails the run waiting on it, says so o
     // the file is back: Generate loads the model again, then makes the image
     failing = false;
     await widget.click('adadiff-generator >> button.primary');
-    await page.waitForFunction(() => window.messages.some((m) => m.data?.type === 'adadiff:done'), null, {
-      timeout: 120_000,
-    });
+    await whenMessage(page, 'adadiff:done', 120_000);
   } finally {
     release();
     await own.context.close();
