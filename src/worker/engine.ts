@@ -3,7 +3,6 @@
  * It runs inside the worker (engine.worker.ts exposes it with comlink) and could run in-process.
  */
 import {
-  AdaDiffError,
   BackendError,
   CancelledError,
   DeviceLostError,
@@ -35,7 +34,7 @@ import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
 import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
-import { runtimeFetched, startOrt, type StartedOrt } from './ort-start';
+import { notStarted, runtimeFetched, startOrt, type StartedOrt } from './ort-start';
 
 /** Where the engine finds its model, backend and cache: the browser's, unless a host (Node) says otherwise. */
 export interface EngineHost {
@@ -60,27 +59,6 @@ const browserHost: EngineHost = {
 
 /** The page's load: the fused prefix, never the blocks inside it, and no baseline. */
 const PAGE_LOAD = { skipFusedBlocks: true } as const;
-
-/**
- * ONNX Runtime failing to start at all (most often a .wasm or .mjs file it could not fetch: "no
- * available backend found") as a BackendError that says where it looked and what to set; the
- * runtime's own errors as they are.
- */
-function notStarted(e: unknown, backend: Backend, s: OrtSettings): unknown {
-  const message = e instanceof Error ? e.message : String(e);
-  const failedToStart = /no available backend found/i.test(message);
-  if (e instanceof AdaDiffError && !failedToStart) return e;
-  // the session's own wrapping says "the file may be damaged", which is not the case here
-  const said = /\((no available backend found[\s\S]*)\)\.[^()]*$/i.exec(message)?.[1] ?? message;
-  const where =
-    s.wasmPaths === undefined
-      ? 'it looks for them beside its own module'
-      : `ort.wasmPaths is ${JSON.stringify(s.wasmPaths)}`;
-  return new BackendError(
-    `ONNX Runtime could not start on ${backend}: ${said}. If it could not fetch its .wasm or .mjs files (${where}), ` +
-      `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
-  );
-}
 
 /** onnxruntime-web, started, and the session that started it (held until the model's sessions exist). */
 interface Runtime {

@@ -4,7 +4,8 @@
  * over a graph of one Identity node makes it do all that without the model, so the start can be
  * timed apart from the sessions and run while the model downloads.
  */
-import type { Backend, Ort } from '../runtime';
+import { AdaDiffError, BackendError, type Backend, type Ort } from '../runtime';
+import type { OrtSettings } from './ort-settings';
 
 /** ModelProto: IR 8, opset 17, graph "g": y = Identity(x), x and y float[1] (67 bytes). */
 const ONE_NODE_GRAPH = Uint8Array.from([
@@ -54,4 +55,25 @@ export function runtimeFetched(started: () => Promise<unknown>): Promise<void> {
     }
     started().then(done, done);
   });
+}
+
+/**
+ * ONNX Runtime failing to start at all (most often a .wasm or .mjs file it could not fetch: "no
+ * available backend found") as a BackendError that says where it looked and what to set; the
+ * runtime's own errors as they are.
+ */
+export function notStarted(e: unknown, backend: Backend, s: OrtSettings): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  const failedToStart = /no available backend found/i.test(message);
+  if (e instanceof AdaDiffError && !failedToStart) return e;
+  // the session's own wrapping says "the file may be damaged", which is not the case here
+  const said = /\((no available backend found[\s\S]*)\)\.[^()]*$/i.exec(message)?.[1] ?? message;
+  const where =
+    s.wasmPaths === undefined
+      ? 'it looks for them beside its own module'
+      : `ort.wasmPaths is ${JSON.stringify(s.wasmPaths)}`;
+  return new BackendError(
+    `ONNX Runtime could not start on ${backend}: ${said}. If it could not fetch its .wasm or .mjs files (${where}), ` +
+      `serve onnxruntime-web's dist files and set ort.wasmPaths to their folder, or let your bundler build the worker from adadiff-web/worker; otherwise try the wasm backend.`,
+  );
 }
