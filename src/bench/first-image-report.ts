@@ -45,9 +45,9 @@ export interface FirstImageRun {
 /**
  * The visits a run makes, in one profile: cold, a fresh profile (nothing cached); warm, a return visit
  * (the runtime in the HTTP cache, the model in Cache Storage); hot, the visit after that (V8's terms).
- * Measured in Chromium's profile: V8 wrote its cache of the runtime's optimised code once per visit,
- * early, 1.4 MB after a first visit and 4.0 MB after a second, so the warm visit still runs much of the
- * runtime unoptimised. Older reports have no hot visit.
+ * V8 stores only part of the runtime's optimised code during a first visit (src/worker/compiled-code.ts):
+ * before the engine filled it, the warm visit ran much of the runtime unoptimised and the hot one did
+ * not. Older reports have no hot visit.
  */
 export const CACHE_STATES = ['cold', 'warm', 'hot'] as const;
 export type CacheState = (typeof CACHE_STATES)[number];
@@ -274,7 +274,7 @@ export function firstImageMarkdown(reports: FirstImageReport[], links: string[] 
     '',
     '## Time to first image (Chromium)',
     '',
-    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached), again in the same profile a few seconds later, as a return visit (warm: the runtime in the HTTP cache, the model in Cache Storage), and, in reports with hot rows, once more (hot: V8’s code cache then holds more of what the warm visit compiled and optimised of the runtime, of which it stores only part on a first visit), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
+    'Written by `npx adadiff bench --first-image [--site LABEL=DIR,…] [--backend webgpu] --markdown BENCHMARKS.md`: the built page from navigation to the model ready and to the first image at the default settings, Generate pressed the moment the page shows the model ready, in a fresh profile (cold: nothing cached), again in the same profile a few seconds later, as a return visit (warm: the runtime in the HTTP cache, the model in Cache Storage), and, in reports with hot rows, once more (hot: V8’s code cache then holds what the warm visit optimised of the runtime, where a first visit stores only part of it unless the engine fills it; src/worker/compiled-code.ts), for every shipped model. Files served by tools/package/serve.mjs: the build’s precompressed brotli copies where it has them, otherwise gzip on the fly, as a static host would; the bytes are what crossed the wire, onnxruntime-web included, and the wire limit is those bytes ÷ the bandwidth. Several builds (`--site`, e.g. before and after a change) are timed in one run, their runs interleaved.',
     '',
     'Phases come from the engine worker’s performance marks and both globals’ resource timing (src/bench/first-image-phases.ts). They overlap where work runs concurrently, so each moment is given to the phase under way that ends last, the one the page waited on; those times add up to the first image. A page may show the model ready before every file is in, once it can generate (the page does since 0f74afe): its steps then run while the deeper blocks download and wait for any block not yet in, and that wait counts as steps.',
     ...reports.flatMap((r, i) => {

@@ -2,7 +2,7 @@
  * Time to first image in Chromium, as a visitor sees it: open the built page, wait for the model,
  * press Generate, wait for the image. Cold (a fresh profile: nothing cached), warm (the same
  * profile again: the HTTP cache holds the runtime, Cache Storage the model) and hot (once more: V8's
- * code cache holds what the warm visit compiled; CACHE_STATES), with the network
+ * code cache holds what the warm visit optimised; CACHE_STATES), with the network
  * throttled through the DevTools protocol. The site is served by tools/package/serve.mjs: its
  * precompressed copies where the build wrote them, otherwise every file gzip-compressed on the fly,
  * as any static host or CDN does; from a server of its own, so the throttle sees the real bytes.
@@ -53,8 +53,8 @@ export interface FirstImageOptions {
 const LATENCY_MS = 20;
 /**
  * Each return visit comes this long after the image before it, as a return visit does: what V8 writes
- * to its code cache during a visit (measured: once, early in the visit) and the page's own writes have
- * landed by then, which a reload within a second might not find.
+ * to its code cache during a visit (measured: within 2 s of the image, the engine's fill included) and
+ * the page's own writes have landed by then, which a reload within a second might not find.
  */
 const WARM_AFTER_MS = 5000;
 

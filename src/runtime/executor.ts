@@ -32,7 +32,23 @@ export class OrtExecutor {
    */
   open(bytes: Uint8Array, name: string, location?: OutputLocation): Promise<InferenceSession> {
     if (this.released) return Promise.reject(this.released.why);
-    return this.enqueue(() => this.create(bytes, name, location));
+    return this.enqueue(async () => {
+      const session = await this.create(bytes, name, location);
+      this.sessions.push(session); // release() waits for the queue, so it releases this one too
+      return session;
+    });
+  }
+
+  /**
+   * Creates a session for one graph and releases it at once, in the run queue: for what creating
+   * it leaves behind in the runtime (the browser's compiled code; src/worker/compiled-code.ts).
+   */
+  exercise(bytes: Uint8Array, name: string): Promise<void> {
+    if (this.released) return Promise.reject(this.released.why);
+    return this.enqueue(async () => {
+      const session = await this.create(bytes, name);
+      await session.release();
+    });
   }
 
   private async create(
@@ -42,7 +58,7 @@ export class OrtExecutor {
   ): Promise<InferenceSession> {
     const gpu = this.backend === 'webgpu';
     try {
-      const session = await this.ort.InferenceSession.create(bytes, {
+      return await this.ort.InferenceSession.create(bytes, {
         executionProviders: [this.backend],
         logSeverityLevel: 3, // shape ops placed on the CPU by design would otherwise warn on every load
         graphOptimizationLevel: 'all',
@@ -58,8 +74,6 @@ export class OrtExecutor {
         extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
         ...(gpu && location ? { preferredOutputLocation: location } : {}),
       });
-      this.sessions.push(session); // release() waits for the queue, so it releases this one too
-      return session;
     } catch (e) {
       throw new BackendError(
         `${name}: ONNX Runtime could not create a ${this.backend} session (${messageOf(e)}). ` +

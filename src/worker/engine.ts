@@ -32,6 +32,7 @@ import {
 import { ArrivingFiles, markingSessions } from './arrivals';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
+import { browserCompiledCode, fillCompiledCode, type CompiledCodeCache } from './compiled-code';
 import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
 import { notStarted, runtimeFetched, startOrt, type StartedOrt } from './ort-start';
@@ -42,6 +43,8 @@ export interface EngineHost {
   source(modelUrl: string): ModelSource;
   chooseBackend(choice: BackendChoice): Promise<{ backend: Backend; reason: string }>;
   openCache(): Promise<CacheResult>;
+  /** The browser's code cache for the runtime, where there is one worth filling (compiled-code.ts). */
+  compiledCode?: CompiledCodeCache;
 }
 
 const browserHost: EngineHost = {
@@ -55,6 +58,7 @@ const browserHost: EngineHost = {
   },
   chooseBackend,
   openCache: openModelCache,
+  compiledCode: browserCompiledCode,
 };
 
 /** The page's load: the fused prefix, never the blocks inside it, and no baseline. */
@@ -79,6 +83,8 @@ export class Engine implements EngineApi {
   /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
   private lost: DeviceLostError | null = null;
   private onLost: ((e: DeviceLostError) => void) | null = null;
+  /** When the last run ended (performance.now()), for work that waits for a quiet moment. */
+  private lastRunEnded = 0;
 
   /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
   constructor(
@@ -192,6 +198,15 @@ export class Engine implements EngineApi {
     }
     this.loading = null;
     mark('loaded');
+    const cache = this.host.compiledCode;
+    if (backend === 'wasm' && cache) {
+      const loadedAt = performance.now();
+      void fillCompiledCode(cache, model.files, {
+        quiet: (ms) => this.quietFor(ms, loadedAt),
+        current: () => this.runner === runner,
+        exercise: (bytes, path) => runner.executor.exercise(bytes, path),
+      });
+    }
     return {
       manifest: model.manifest,
       backend,
@@ -224,6 +239,16 @@ export class Engine implements EngineApi {
       return { ort, started };
     } catch (e) {
       throw notStarted(e, backend, s);
+    }
+  }
+
+  /** Resolves once no run has been under way for `ms`, counted from `since` or the last run's end. */
+  private async quietFor(ms: number, since: number): Promise<void> {
+    for (;;) {
+      while (this.running) await this.running.done.catch(() => undefined);
+      const left = Math.max(since, this.lastRunEnded) + ms - performance.now();
+      if (left <= 0) return;
+      await new Promise((r) => setTimeout(r, left));
     }
   }
 
@@ -279,6 +304,7 @@ export class Engine implements EngineApi {
     } finally {
       this.onLost = null;
       if (this.running === entry) this.running = null;
+      this.lastRunEnded = performance.now();
     }
   }
 

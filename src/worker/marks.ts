@@ -17,6 +17,9 @@
  *                   on WebGPU every session is created and warmed up); blocks still on their way
  *                   are waited for by the passes that reach them
  *   loaded          every session is created: the engine answers the load
+ *   compiled-code:start, compiled-code
+ *                   on a runtime build's first load in a browser, after any run: the model's sessions
+ *                   made once more and released, for V8's code cache (compiled-code.ts)
  * and a run's:
  *   generate        the engine was asked to generate
  *   step 1          the first sampling step is done
@@ -35,6 +38,8 @@ const LOAD_MARKS = [
   'session',
   'ready',
   'loaded',
+  'compiled-code:start',
+  'compiled-code',
 ];
 const RUN_MARKS = ['generate', 'step 1', 'generated'];
 

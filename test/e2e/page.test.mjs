@@ -112,6 +112,42 @@ test('the page fetches onnxruntime’s .wasm before the worker asks, and it cros
   assert.equal(fromWorker[0].transferSize, 0, 'the worker’s copy came from the HTTP cache');
 });
 
+test('on a runtime build’s first load the engine makes its sessions once more, for the code cache, and only then', async () => {
+  const own = await launch(); // a fresh profile: nothing cached
+  try {
+    const p = await own.context.newPage();
+    const engine = () => p.workers().find((w) => /engine\.worker/.test(w.url()));
+    const engineMarks = async () =>
+      (await engine()?.evaluate(() => performance.getEntriesByType('mark').map((m) => m.name))) ?? [];
+    await p.goto(served.url);
+    await waitLoaded(p);
+    for (let waited = 0; !(await engineMarks()).includes('adadiff:compiled-code'); waited += 200) {
+      assert.ok(waited < 60_000, `no compiled-code mark: ${JSON.stringify(await engineMarks())}`);
+      await p.waitForTimeout(200);
+    }
+    const runtime = await engine().evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => new URL(e.name).pathname.endsWith('.wasm'))
+        .map((e) => e.name),
+    );
+    assert.equal(runtime.length, 1);
+    const remembered = async () =>
+      p.evaluate(async () =>
+        (await (await globalThis.caches.open('adadiff-compiled-code-v1')).keys()).map((r) => r.url),
+      );
+    assert.deepEqual(await remembered(), runtime, 'the build is remembered');
+    await p.reload();
+    await waitLoaded(p);
+    assert.equal(await generateAndWait(p), 'done');
+    await p.waitForTimeout(1500); // past the second the engine would wait before its first session
+    assert.ok(!(await engineMarks()).includes('adadiff:compiled-code:start'), 'not again on a return visit');
+    assert.deepEqual(await remembered(), runtime);
+  } finally {
+    await own.context.close();
+  }
+});
+
 test('the page’s code failing to load says so, with a reload button, not a blank page', async () => {
   const other = await browser.context.newPage();
   try {

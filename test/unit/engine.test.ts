@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotLoadedError } from '../../src/runtime/errors';
 import { ENGINE_PROTOCOL, type StartInfo } from '../../src/worker/api';
 import { ArrivingFiles } from '../../src/worker/arrivals';
-import { Engine } from '../../src/worker/engine';
+import { type CompiledCodeCache } from '../../src/worker/compiled-code';
+import { Engine, type EngineHost } from '../../src/worker/engine';
+import { httpSource, modelFiles, type Manifest } from '../../src/runtime';
 import { OrtExecutor } from '../../src/runtime/executor';
 import { serveStatic } from '../e2e/static-server.mjs';
 import { MODEL_DIR, maxAbsDiff } from './fixtures';
@@ -305,6 +307,117 @@ describe('Engine generating while the deeper blocks download', () => {
       await expect(engine.generate({})).rejects.toBeInstanceOf(NotLoadedError);
     },
   );
+});
+
+describe('Engine filling the browser’s code cache for the runtime', () => {
+  // the files the page's load reads: a session each
+  const segmentFiles = () =>
+    modelFiles(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as Manifest, {
+      skipFusedBlocks: true,
+    }).length;
+  /** A browser's code cache, in memory: which runtime builds were filled, and what was asked. */
+  const fakeCache = () => {
+    const filled = new Set<string>();
+    const cache: CompiledCodeCache & { filled: (r: string) => Promise<void>; done: Set<string> } = {
+      done: filled,
+      pending: async () => (filled.has('ort.wasm') ? null : 'ort.wasm'),
+      filled: async (runtime) => void filled.add(runtime),
+    };
+    return cache;
+  };
+  const hostWith = (compiledCode: CompiledCodeCache): EngineHost => ({
+    source: (url) => httpSource(url),
+    chooseBackend: async () => ({ backend: 'wasm', reason: 'test' }),
+    openCache: async () => ({ cache: undefined, notice: null }),
+    compiledCode,
+  });
+
+  it('after the first load of a runtime build, every session is made once more and released, once', async () => {
+    const cache = fakeCache();
+    const engine = new Engine(async () => ort, hostWith(cache));
+    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise');
+    try {
+      await engine.load(`${server.url}/model/`, 'wasm');
+      await vi.waitFor(() => expect(cache.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
+      expect(exercise).toHaveBeenCalledTimes(segmentFiles());
+      expect(new Set(exercise.mock.calls.map(([, name]) => name)).size).toBe(segmentFiles());
+      // the loaded model is untouched: it still generates, and nothing it made is left alive
+      expect((await engine.generate({ steps: 2, seed: 1 })).steps).toHaveLength(2);
+      expect(engine.stats()).toMatchObject({ loaded: true, liveTensors: 0 });
+      // a later load of the same build (a return visit, another model) does not do it again
+      exercise.mockClear();
+      await engine.load(`${server.url}/model/`, 'wasm');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(exercise).not.toHaveBeenCalled();
+    } finally {
+      exercise.mockRestore();
+      await engine.unload();
+    }
+  });
+
+  it('waits for a run: an image asked for while the model loads runs alone', async () => {
+    const cache = fakeCache();
+    const engine = new Engine(async () => ort, hostWith(cache));
+    const during: boolean[] = []; // for each session made again: whether a run was under way
+    const original = OrtExecutor.prototype.exercise;
+    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise').mockImplementation(function (
+      this: OrtExecutor,
+      ...args
+    ) {
+      during.push(engine.stats().running);
+      return original.apply(this, args);
+    });
+    try {
+      // as the page does: Generate pressed the moment the model can generate, before the load ends;
+      // the run lasts until its caller has taken the last step, which the test holds
+      let answer!: () => void;
+      const answered = new Promise<void>((r) => (answer = r));
+      let run: Promise<unknown> | undefined;
+      await engine.load(`${server.url}/model/`, 'wasm', undefined, {}, () => {
+        run = engine.generate({ steps: 4, seed: 2 }, () => answered);
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(engine.stats().running).toBe(true);
+      expect(during).toEqual([]); // nothing while the run is under way
+      answer();
+      await run;
+      await vi.waitFor(() => expect(cache.done.size).toBe(1), { timeout: 20_000 });
+      expect(during).toHaveLength(segmentFiles());
+      expect(during.every((running) => !running)).toBe(true);
+    } finally {
+      exercise.mockRestore();
+      await engine.unload();
+    }
+  });
+
+  it('stops when the model goes, and tries again at the next load', async () => {
+    const cache = fakeCache();
+    const engine = new Engine(async () => ort, hostWith(cache));
+    let unloaded: Promise<void> | undefined;
+    const original = OrtExecutor.prototype.exercise;
+    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise').mockImplementation(function (
+      this: OrtExecutor,
+      ...args
+    ) {
+      unloaded ??= engine.unload(); // the first session is under way when the model goes
+      return original.apply(this, args);
+    });
+    try {
+      await engine.load(`${server.url}/model/`, 'wasm');
+      await vi.waitFor(() => expect(unloaded).toBeDefined(), { timeout: 20_000 });
+      await unloaded;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(exercise.mock.calls.length).toBeLessThan(segmentFiles());
+      expect(cache.done.size).toBe(0);
+      expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });
+      exercise.mockRestore();
+      await engine.load(`${server.url}/model/`, 'wasm');
+      await vi.waitFor(() => expect(cache.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
+    } finally {
+      exercise.mockRestore();
+      await engine.unload();
+    }
+  });
 });
 
 describe('OrtExecutor', () => {
