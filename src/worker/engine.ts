@@ -110,8 +110,12 @@ export class Engine implements EngineApi {
     if (this.loading !== stop) throw new CancelledError();
     const source = this.host.source(modelUrl);
     const { backend, reason } = await this.host.chooseBackend(choice);
+    // onnxruntime-web's module (tens of kB of JavaScript) comes while the manifest does; its .wasm
+    // (megabytes) waits for the manifest, below
+    const ortModule = this.loadOrt(backend);
+    ortModule.catch(() => undefined); // startRuntime reports its failure, if the load gets that far
     // onnxruntime-web downloads, compiles and starts while the model's files download, from the
-    // moment the manifest is read (a wrong model URL downloads no runtime); the model's files go one
+    // moment the manifest is read (a wrong model URL downloads no .wasm); the model's files go one
     // at a time until the runtime's .wasm is in, so that they do not starve its download, then all at
     // once, before its compile and init hold this thread; and each segment's session is created as
     // its file comes in, while the others still download. Generating may start once every graph
@@ -124,7 +128,7 @@ export class Engine implements EngineApi {
       const arrived = new ArrivingFiles(modelFiles(manifest, PAGE_LOAD));
       arrivals = arrived;
       let runtime!: Promise<Runtime>;
-      const fetched = runtimeFetched(() => (runtime = this.startRuntime(backend, ortSettings)));
+      const fetched = runtimeFetched(() => (runtime = this.startRuntime(ortModule, backend, ortSettings)));
       creating = runtime.then(async ({ ort }) => {
         mark('sessions');
         const growing: LoadedModel = {
@@ -229,10 +233,10 @@ export class Engine implements EngineApi {
   }
 
   /** onnxruntime-web for `backend` with the caller's settings, started (its .wasm fetched and compiled). */
-  private async startRuntime(backend: Backend, s: OrtSettings): Promise<Runtime> {
+  private async startRuntime(module: Promise<Ort>, backend: Backend, s: OrtSettings): Promise<Runtime> {
     try {
       mark('runtime:start');
-      const ort = await this.loadOrt(backend);
+      const ort = await module;
       applyOrtSettings(ort, s);
       const started = await startOrt(ort, backend);
       mark('runtime');
