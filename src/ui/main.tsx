@@ -1,3 +1,4 @@
+import { createEngineClient } from '../worker/client';
 import { preloadRuntime } from './runtime-preload';
 
 const root = document.getElementById('root')!;
@@ -16,4 +17,6 @@ function appFailed(e: unknown): void {
 // onnxruntime's .wasm starts downloading while React and the app load (runtime-preload.ts); the
 // preload is a head start only, so its failure is nobody's business
 preloadRuntime(location.search).catch(() => undefined);
-import('./start').then(({ startPage }) => startPage(root), appFailed);
+// and the engine's worker starts then too: the model's load waits for its script, not React's
+const engine = createEngineClient();
+import('./start').then(({ startPage }) => startPage(root, engine), appFailed);

@@ -1,12 +1,14 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
-import { loadModelIntent } from './actions';
+import type { EngineClient } from '../worker/client';
+import { loadModelIntent, setEngine } from './actions';
 import './styles.css';
 
-/** Starts the page: the model's load, then React's first render. */
-export function startPage(root: HTMLElement): void {
-  // the model starts loading (the worker, onnxruntime, the files) before React's first render, not after it
+/** Starts the page on `engine` (its worker started already): the model's load, then React's first render. */
+export function startPage(root: HTMLElement, engine: EngineClient): void {
+  setEngine(engine);
+  // the model starts loading (onnxruntime, the files) before React's first render, not after it
   void loadModelIntent();
   createRoot(root).render(
     <StrictMode>

@@ -19,7 +19,7 @@ const nextEngine = () => {
 };
 let engines: EngineSource = privateEngine(nextEngine);
 
-/** Tests hand in the engine the page starts with (null: none, the real worker on first use). */
+/** The engine the page starts with: main.tsx's, its worker started early, or a test's (null: the real worker on first use). */
 export function setEngine(e: EngineClient | null): void {
   preset = e;
   engines = privateEngine(nextEngine);
