@@ -1,4 +1,4 @@
-import { createEngineClient } from '../worker/client';
+import { createEngineClient, type EngineClient } from '../worker/client';
 import { preloadRuntime } from './runtime-preload';
 
 const root = document.getElementById('root')!;
@@ -17,6 +17,12 @@ function appFailed(e: unknown): void {
 // onnxruntime's .wasm starts downloading while React and the app load (runtime-preload.ts); the
 // preload is a head start only, so its failure is nobody's business
 preloadRuntime(location.search).catch(() => undefined);
-// and the engine's worker starts then too: the model's load waits for its script, not React's
-const engine = createEngineClient();
+// and the engine's worker starts then too: the model's load waits for its script, not React's. A
+// worker the browser refuses here (a CSP, a sandbox) is made again at the load, which says why
+let engine: EngineClient | null = null;
+try {
+  engine = createEngineClient();
+} catch {
+  engine = null;
+}
 import('./start').then(({ startPage }) => startPage(root, engine), appFailed);
