@@ -32,7 +32,7 @@ import {
 import { ArrivingFiles, markingSessions } from './arrivals';
 import { chooseBackend } from './backend';
 import { openModelCache, type CacheResult } from './cache';
-import { browserCompiledCode, fillCompiledCode, type CompiledCodeCache } from './compiled-code';
+import { browserFilledRuntimes, fillCompiledCode, type FilledRuntimes } from './compiled-code';
 import { mark, markLoadStart, markRunStart } from './marks';
 import { applyOrtSettings, type OrtSettings } from './ort-settings';
 import { notStarted, runtimeFetched, startOrt, type StartedOrt } from './ort-start';
@@ -43,8 +43,8 @@ export interface EngineHost {
   source(modelUrl: string): ModelSource;
   chooseBackend(choice: BackendChoice): Promise<{ backend: Backend; reason: string }>;
   openCache(): Promise<CacheResult>;
-  /** The browser's code cache for the runtime, where there is one worth filling (compiled-code.ts). */
-  compiledCode?: CompiledCodeCache;
+  /** The runtime builds the browser's code cache was filled for, where it has one (compiled-code.ts). */
+  filledRuntimes?: FilledRuntimes;
 }
 
 const browserHost: EngineHost = {
@@ -58,7 +58,7 @@ const browserHost: EngineHost = {
   },
   chooseBackend,
   openCache: openModelCache,
-  compiledCode: browserCompiledCode,
+  filledRuntimes: browserFilledRuntimes,
 };
 
 /** The page's load: the fused prefix, never the blocks inside it, and no baseline. */
@@ -83,8 +83,8 @@ export class Engine implements EngineApi {
   /** Set when the GPU under the loaded sessions is gone; cleared by the next load. */
   private lost: DeviceLostError | null = null;
   private onLost: ((e: DeviceLostError) => void) | null = null;
-  /** When the last run ended (performance.now()), for work that waits for a quiet moment. */
-  private lastRunEnded = 0;
+  /** The last run to end: on which model, and when (performance.now()). */
+  private lastRun: { runner: SegmentRunner; ended: number } | null = null;
 
   /** loadOrt(backend): the onnxruntime-web build for that backend (wasm's is half the download). */
   constructor(
@@ -202,12 +202,11 @@ export class Engine implements EngineApi {
     }
     this.loading = null;
     mark('loaded');
-    const cache = this.host.compiledCode;
-    if (backend === 'wasm' && cache) {
-      const loadedAt = performance.now();
-      void fillCompiledCode(cache, model.files, {
-        quiet: (ms) => this.quietFor(ms, loadedAt),
-        current: () => this.runner === runner,
+    const runtimes = this.host.filledRuntimes;
+    if (backend === 'wasm' && runtimes) {
+      const loaded = performance.now();
+      void fillCompiledCode(runtimes, model.files, {
+        quiet: (ms) => this.quietAfterRun(runner, loaded, ms),
         exercise: (bytes, path) => runner.executor.exercise(bytes, path),
       });
     }
@@ -246,14 +245,19 @@ export class Engine implements EngineApi {
     }
   }
 
-  /** Resolves once no run has been under way for `ms`, counted from `since` or the last run's end. */
-  private async quietFor(ms: number, since: number): Promise<void> {
-    for (;;) {
-      while (this.running) await this.running.done.catch(() => undefined);
-      const left = Math.max(since, this.lastRunEnded) + ms - performance.now();
-      if (left <= 0) return;
-      await new Promise((r) => setTimeout(r, left));
+  /**
+   * True once a run on `runner` has ended and neither it nor the load (ended at `loaded`) nor any run
+   * is under way or less than `ms` behind; false once `runner` is no longer the loaded model's.
+   */
+  private async quietAfterRun(runner: SegmentRunner, loaded: number, ms: number): Promise<boolean> {
+    while (this.runner === runner) {
+      await this.running?.done.catch(() => undefined);
+      const ran = this.lastRun?.runner === runner;
+      const left = Math.max(loaded, this.lastRun?.ended ?? 0) + ms - performance.now();
+      if (ran && left <= 0 && !this.running) return true;
+      await new Promise((r) => setTimeout(r, ran && left > 0 ? left : ms));
     }
+    return false;
   }
 
   hello(): string {
@@ -308,7 +312,7 @@ export class Engine implements EngineApi {
     } finally {
       this.onLost = null;
       if (this.running === entry) this.running = null;
-      this.lastRunEnded = performance.now();
+      this.lastRun = { runner, ended: performance.now() };
     }
   }
 

@@ -8,7 +8,7 @@
  *   load            the engine was asked to load
  *   model:start     the model's files start to come (network or cache)
  *   model           every file is in and checked
- *   runtime:start   onnxruntime-web's module is asked for
+ *   runtime:start   the manifest is read: onnxruntime-web (its module asked for at the load's start) starts
  *   runtime         onnxruntime-web's module and its .wasm are compiled and started (and, on WebGPU, its device)
  *   sessions        the sessions start to be created (each as its file comes in)
  *   creating <file> one segment file's session starts to be created
@@ -18,8 +18,8 @@
  *                   are waited for by the passes that reach them
  *   loaded          every session is created: the engine answers the load
  *   compiled-code:start, compiled-code
- *                   on a runtime build's first load in a browser, after any run: the model's sessions
- *                   made once more and released, for V8's code cache (compiled-code.ts)
+ *                   on a runtime build's first load in Chromium, after the first image: the model's
+ *                   sessions made once more and released, for V8's code cache (compiled-code.ts)
  * and a run's:
  *   generate        the engine was asked to generate
  *   step 1          the first sampling step is done

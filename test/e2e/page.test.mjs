@@ -112,7 +112,7 @@ test('the page fetches onnxruntime’s .wasm before the worker asks, and it cros
   assert.equal(fromWorker[0].transferSize, 0, 'the worker’s copy came from the HTTP cache');
 });
 
-test('on a runtime build’s first load the engine makes its sessions once more, for the code cache, and only then', async () => {
+test('after a runtime build’s first image the engine makes its sessions once more, for the code cache, and only then', async () => {
   const own = await launch(); // a fresh profile: nothing cached
   try {
     const p = await own.context.newPage();
@@ -121,6 +121,7 @@ test('on a runtime build’s first load the engine makes its sessions once more,
       (await engine()?.evaluate(() => performance.getEntriesByType('mark').map((m) => m.name))) ?? [];
     await p.goto(served.url);
     await waitLoaded(p);
+    assert.equal(await generateAndWait(p), 'done');
     for (let waited = 0; !(await engineMarks()).includes('adadiff:compiled-code'); waited += 200) {
       assert.ok(waited < 60_000, `no compiled-code mark: ${JSON.stringify(await engineMarks())}`);
       await p.waitForTimeout(200);

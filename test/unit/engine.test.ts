@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotLoadedError } from '../../src/runtime/errors';
 import { ENGINE_PROTOCOL, type StartInfo } from '../../src/worker/api';
 import { ArrivingFiles } from '../../src/worker/arrivals';
-import { type CompiledCodeCache } from '../../src/worker/compiled-code';
+import { type FilledRuntimes } from '../../src/worker/compiled-code';
 import { Engine, type EngineHost } from '../../src/worker/engine';
 import { httpSource, modelFiles, type Manifest } from '../../src/runtime';
 import { OrtExecutor } from '../../src/runtime/executor';
@@ -315,30 +315,46 @@ describe('Engine filling the browser’s code cache for the runtime', () => {
     modelFiles(JSON.parse(readFileSync(path.join(MODEL_DIR, 'manifest.json'), 'utf8')) as Manifest, {
       skipFusedBlocks: true,
     }).length;
-  /** A browser's code cache, in memory: which runtime builds were filled, and what was asked. */
-  const fakeCache = () => {
-    const filled = new Set<string>();
-    const cache: CompiledCodeCache & { filled: (r: string) => Promise<void>; done: Set<string> } = {
-      done: filled,
-      pending: async () => (filled.has('ort.wasm') ? null : 'ort.wasm'),
-      filled: async (runtime) => void filled.add(runtime),
+  /** The runtime builds a browser filled its code cache for, in memory. */
+  const fakeRuntimes = () => {
+    const done = new Set<string>();
+    const runtimes: FilledRuntimes & { done: Set<string> } = {
+      done,
+      pending: async () => (done.has('ort.wasm') ? null : 'ort.wasm'),
+      filled: async (runtime: string) => void done.add(runtime),
     };
-    return cache;
+    return runtimes;
   };
-  const hostWith = (compiledCode: CompiledCodeCache): EngineHost => ({
+  const hostWith = (filledRuntimes: FilledRuntimes): EngineHost => ({
     source: (url) => httpSource(url),
     chooseBackend: async () => ({ backend: 'wasm', reason: 'test' }),
     openCache: async () => ({ cache: undefined, notice: null }),
-    compiledCode,
+    filledRuntimes,
   });
+  /** OrtExecutor.exercise, spied on: `before` runs ahead of each call. */
+  const spyExercise = (before: () => void = () => undefined) => {
+    const original = OrtExecutor.prototype.exercise;
+    return vi.spyOn(OrtExecutor.prototype, 'exercise').mockImplementation(function (
+      this: OrtExecutor,
+      ...args
+    ) {
+      before();
+      return original.apply(this, args);
+    });
+  };
+  // past the quiet second the engine waits for before each session
+  const pastQuiet = () => new Promise((r) => setTimeout(r, 1500));
 
-  it('after the first load of a runtime build, every session is made once more and released, once', async () => {
-    const cache = fakeCache();
-    const engine = new Engine(async () => ort, hostWith(cache));
-    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise');
+  it('after a runtime build’s first image, every session is made once more and released, once', async () => {
+    const runtimes = fakeRuntimes();
+    const engine = new Engine(async () => ort, hostWith(runtimes));
+    const exercise = spyExercise();
     try {
       await engine.load(`${server.url}/model/`, 'wasm');
-      await vi.waitFor(() => expect(cache.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
+      await pastQuiet();
+      expect(exercise).not.toHaveBeenCalled(); // not before an image: its benefit was never measured
+      expect((await engine.generate({ steps: 2, seed: 1 })).steps).toHaveLength(2);
+      await vi.waitFor(() => expect(runtimes.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
       expect(exercise).toHaveBeenCalledTimes(segmentFiles());
       expect(new Set(exercise.mock.calls.map(([, name]) => name)).size).toBe(segmentFiles());
       // the loaded model is untouched: it still generates, and nothing it made is left alive
@@ -347,7 +363,8 @@ describe('Engine filling the browser’s code cache for the runtime', () => {
       // a later load of the same build (a return visit, another model) does not do it again
       exercise.mockClear();
       await engine.load(`${server.url}/model/`, 'wasm');
-      await new Promise((r) => setTimeout(r, 200));
+      await engine.generate({ steps: 2, seed: 1 });
+      await pastQuiet();
       expect(exercise).not.toHaveBeenCalled();
     } finally {
       exercise.mockRestore();
@@ -355,33 +372,26 @@ describe('Engine filling the browser’s code cache for the runtime', () => {
     }
   });
 
-  it('waits for a run: an image asked for while the model loads runs alone', async () => {
-    const cache = fakeCache();
-    const engine = new Engine(async () => ort, hostWith(cache));
+  it('waits for the run: an image asked for while the model loads runs alone', async () => {
+    const runtimes = fakeRuntimes();
+    const engine = new Engine(async () => ort, hostWith(runtimes));
     const during: boolean[] = []; // for each session made again: whether a run was under way
-    const original = OrtExecutor.prototype.exercise;
-    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise').mockImplementation(function (
-      this: OrtExecutor,
-      ...args
-    ) {
-      during.push(engine.stats().running);
-      return original.apply(this, args);
-    });
+    const exercise = spyExercise(() => during.push(engine.stats().running));
     try {
       // as the page does: Generate pressed the moment the model can generate, before the load ends;
-      // the run lasts until its caller has taken the last step, which the test holds
+      // the run lasts until its caller has taken the last step, which the test holds past the quiet second
       let answer!: () => void;
       const answered = new Promise<void>((r) => (answer = r));
       let run: Promise<unknown> | undefined;
       await engine.load(`${server.url}/model/`, 'wasm', undefined, {}, () => {
         run = engine.generate({ steps: 4, seed: 2 }, () => answered);
       });
-      await new Promise((r) => setTimeout(r, 300));
+      await pastQuiet();
       expect(engine.stats().running).toBe(true);
       expect(during).toEqual([]); // nothing while the run is under way
       answer();
       await run;
-      await vi.waitFor(() => expect(cache.done.size).toBe(1), { timeout: 20_000 });
+      await vi.waitFor(() => expect(runtimes.done.size).toBe(1), { timeout: 20_000 });
       expect(during).toHaveLength(segmentFiles());
       expect(during.every((running) => !running)).toBe(true);
     } finally {
@@ -391,28 +401,24 @@ describe('Engine filling the browser’s code cache for the runtime', () => {
   });
 
   it('stops when the model goes, and tries again at the next load', async () => {
-    const cache = fakeCache();
-    const engine = new Engine(async () => ort, hostWith(cache));
+    const runtimes = fakeRuntimes();
+    const engine = new Engine(async () => ort, hostWith(runtimes));
     let unloaded: Promise<void> | undefined;
-    const original = OrtExecutor.prototype.exercise;
-    const exercise = vi.spyOn(OrtExecutor.prototype, 'exercise').mockImplementation(function (
-      this: OrtExecutor,
-      ...args
-    ) {
-      unloaded ??= engine.unload(); // the first session is under way when the model goes
-      return original.apply(this, args);
-    });
+    // the model goes while the first session is being made
+    const exercise = spyExercise(() => (unloaded ??= engine.unload()));
     try {
       await engine.load(`${server.url}/model/`, 'wasm');
+      await engine.generate({ steps: 2, seed: 1 });
       await vi.waitFor(() => expect(unloaded).toBeDefined(), { timeout: 20_000 });
       await unloaded;
-      await new Promise((r) => setTimeout(r, 200));
-      expect(exercise.mock.calls.length).toBeLessThan(segmentFiles());
-      expect(cache.done.size).toBe(0);
+      await pastQuiet();
+      expect(exercise).toHaveBeenCalledTimes(1);
+      expect(runtimes.done.size).toBe(0);
       expect(engine.stats()).toMatchObject({ loaded: false, liveTensors: 0 });
       exercise.mockRestore();
       await engine.load(`${server.url}/model/`, 'wasm');
-      await vi.waitFor(() => expect(cache.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
+      await engine.generate({ steps: 2, seed: 1 });
+      await vi.waitFor(() => expect(runtimes.done.has('ort.wasm')).toBe(true), { timeout: 20_000 });
     } finally {
       exercise.mockRestore();
       await engine.unload();
