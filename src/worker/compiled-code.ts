@@ -35,8 +35,8 @@ function fetchedRuntime(): string | null {
   return wasm.at(-1)?.name ?? null;
 }
 
-/** Chromium's V8 (Chrome, Edge, Opera…), the one whose caching the fill was measured on. */
-const inChromium = () => typeof navigator !== 'undefined' && /\bChrom(e|ium)\//.test(navigator.userAgent);
+/** Chromium's V8 (Chrome, Edge, Opera…, and HeadlessChrome), the one whose caching the fill was measured on. */
+const inChromium = () => typeof navigator !== 'undefined' && /Chrom(e|ium)\//.test(navigator.userAgent);
 
 /** The browser's: a runtime build counts as filled once its URL (named by its contents) is stored. */
 export const browserFilledRuntimes: FilledRuntimes = {
