@@ -8,8 +8,8 @@
  * much of the runtime again. Creating the model's sessions once more after the first image made V8
  * offer 3.0 MB. Measured on the page (Chromium 156, wasm; docs/page.md): the return visit's first
  * image in 1.13 s against 1.45 s, and 1.04 s against 1.56 s, with this fill alone (two runs, 5
- * profiles each). Not measured, so not done: WebGPU, other browsers (Firefox stores its optimised
- * code itself), a fill before any image, large models (whose extra sessions cost more).
+ * profiles each). Not measured, so not done: WebGPU, other browsers (whose engines cache otherwise),
+ * a fill before any image, large models (whose extra sessions cost more).
  */
 import { mark } from './marks';
 
