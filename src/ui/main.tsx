@@ -23,6 +23,6 @@ let engine: EngineClient | null = null;
 try {
   engine = createEngineClient();
 } catch {
-  engine = null;
+  // left null: the load makes the worker again and reports why it failed
 }
 import('./start').then(({ startPage }) => startPage(root, engine), appFailed);

@@ -12,6 +12,7 @@
  * a fill before any image, large models (whose extra sessions cost more).
  */
 import { mark } from './marks';
+import { isRuntimeWasm } from './ort-start';
 
 /**
  * The runtime builds this browser has filled the code cache for. It is site data (Cache Storage) and
@@ -28,10 +29,10 @@ export interface FilledRuntimes {
 
 const CACHE_NAME = 'adadiff-compiled-code-v1';
 
-/** The .wasm onnxruntime fetched in this global (the only .wasm it fetches); none in Node. */
+/** The .wasm onnxruntime fetched in this global; none in Node. */
 function fetchedRuntime(): string | null {
   if (typeof performance === 'undefined' || typeof performance.getEntriesByType !== 'function') return null;
-  const wasm = performance.getEntriesByType('resource').filter((e) => /\.wasm(\?|$)/.test(e.name));
+  const wasm = performance.getEntriesByType('resource').filter((e) => isRuntimeWasm(e.name));
   return wasm.at(-1)?.name ?? null;
 }
 

@@ -31,6 +31,9 @@ export async function startOrt(ort: Ort, backend: Backend): Promise<StartedOrt> 
   return { release: () => session.release().catch(() => undefined) };
 }
 
+/** Whether a URL this global fetched is onnxruntime's .wasm, the only .wasm it fetches. */
+export const isRuntimeWasm = (url: string): boolean => /\.wasm(\?|$)/.test(url);
+
 /**
  * Resolves once this global fetches a .wasm file, which is onnxruntime-web's (the only one it fetches):
  * its bytes are in, and what remains of its start is compile and init, which hold the thread. Also once
@@ -49,7 +52,7 @@ export function runtimeFetched(started: () => Promise<unknown>): Promise<void> {
       PerformanceObserver.supportedEntryTypes?.includes('resource')
     ) {
       observer = new PerformanceObserver((list) => {
-        if (list.getEntries().some((e) => /\.wasm(\?|$)/.test(e.name))) done();
+        if (list.getEntries().some((e) => isRuntimeWasm(e.name))) done();
       });
       observer.observe({ type: 'resource' });
     }
