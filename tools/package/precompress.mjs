@@ -6,7 +6,7 @@
  * digest and a rebuild reuses it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
@@ -54,6 +54,18 @@ export async function precompressDir(dir, { skip = [] } = {}) {
       statSync(f).size >= MIN_BYTES &&
       !skipped.some((s) => f.startsWith(s)),
   );
+  // a build into a folder it did not empty leaves the last build's copies of files too small for one now
+  const copied = new Set(files);
+  for (const f of walk(dir)) {
+    const original = f.replace(/\.(br|gz)$/, '');
+    if (
+      original !== f &&
+      !copied.has(original) &&
+      existsSync(original) &&
+      !skipped.some((s) => f.startsWith(s))
+    )
+      rmSync(f);
+  }
   // the .wasm files first: they take longest, and zlib's thread pool runs them side by side
   files.sort((a, b) => statSync(b).size - statSync(a).size);
   const fresh = files.filter((f) => !existsSync(cacheKey(readFileSync(f), 'br')));
