@@ -128,7 +128,13 @@ const KINDS = [
           ? 'network not throttled'
           : `${j.throttleMbps} Mbit/s, ${j.latencyMs} ms latency`;
       const models = uniq(j.rows.map((r) => `${r.model} ${r.storage}`)).join(', ');
-      return `\`adadiff bench --first-image\`: the built page in Chromium (${j.backend}) from navigation to the model ready and to the first image, cold and warm cache; ${net}, ${j.compression}; ${j.rows[0].reps} run${j.rows[0].reps === 1 ? '' : 's'} per row; ${models}.`;
+      const visits = uniq(j.rows.map((r) => r.cache));
+      const visited =
+        visits.length < 2 ? visits.join('') : `${visits.slice(0, -1).join(', ')} and ${visits.at(-1)}`;
+      const served = j.sites?.length
+        ? j.sites.map((site) => `${site.label}: ${site.compression}`).join(', ')
+        : j.compression;
+      return `\`adadiff bench --first-image\`: the built page in Chromium (${j.backend}) from navigation to the model ready and to the first image, ${visited} visits; ${net}, served ${served}; ${j.rows[0].reps} run${j.rows[0].reps === 1 ? '' : 's'} per row; ${models}.`;
     },
   },
   {
