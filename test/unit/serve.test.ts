@@ -1,11 +1,10 @@
 /** tools/package/serve.mjs: what it compresses, and what it sends as it is. */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { precompressDir } from '../../tools/package/precompress.mjs';
 import { serveSite } from '../../tools/package/serve.mjs';
 
 function get(url: string): Promise<{ encoding: string | undefined; body: Buffer; isolated: boolean }> {
@@ -58,41 +57,5 @@ describe('serveSite', () => {
     } finally {
       await site.close();
     }
-  });
-
-  it('passes over a precompressed copy older than its file: another build’s, left in a folder not emptied', async () => {
-    const reused = mkdtempSync(path.join(tmpdir(), 'serve-stale-'));
-    writeFileSync(path.join(reused, 'index.html'), 'this build');
-    writeFileSync(path.join(reused, 'index.html.br'), 'the last build');
-    const hourAgo = new Date(Date.now() - 3600e3);
-    utimesSync(path.join(reused, 'index.html.br'), hourAgo, hourAgo);
-    const site = await serveSite([['/', reused]], { compress: false });
-    try {
-      const page = await get(`${site.url}/index.html`);
-      expect(page.encoding).toBeUndefined();
-      expect(page.body.toString()).toBe('this build');
-    } finally {
-      await site.close();
-    }
-  });
-});
-
-describe('precompressDir', () => {
-  it('removes the copies a build left beside a file now too small to get one, and keeps the skipped folders’', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'precompress-'));
-    writeFileSync(path.join(dir, 'index.html'), 'small now');
-    writeFileSync(path.join(dir, 'index.html.br'), 'the last build');
-    writeFileSync(path.join(dir, 'index.html.gz'), 'the last build');
-    const big = 'x'.repeat(4096);
-    writeFileSync(path.join(dir, 'app.js'), big);
-    const models = path.join(dir, 'models');
-    mkdirSync(models);
-    writeFileSync(path.join(models, 'manifest.json'), '{}');
-    writeFileSync(path.join(models, 'manifest.json.gz'), 'kept');
-    await precompressDir(dir, { skip: ['models'] });
-    expect(existsSync(path.join(dir, 'index.html.br'))).toBe(false);
-    expect(existsSync(path.join(dir, 'index.html.gz'))).toBe(false);
-    expect(gunzipSync(readFileSync(path.join(dir, 'app.js.gz'))).toString()).toBe(big);
-    expect(existsSync(path.join(models, 'manifest.json.gz'))).toBe(true);
   });
 });

@@ -3,7 +3,7 @@
  * written beside them after the build, for hosts that serve such copies (serve.mjs, `npm start`,
  * nginx's brotli_static / gzip_static, most CDNs). Brotli at quality 11 takes about a minute per
  * onnxruntime .wasm on a slow core, so each copy is kept in node_modules/.cache by its content's
- * digest and a rebuild reuses it.
+ * digest and a rebuild reuses it. A copy whose file no longer gets one is removed.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -44,26 +44,23 @@ function* walk(dir) {
   }
 }
 
-/** Writes the .br and .gz copies of every compressible file under `dir` (skipping `skip` folders). */
+/**
+ * Writes the .br and .gz copies of every compressible file under `dir` (skipping `skip` folders), and
+ * removes the copies an earlier build left beside a file that no longer gets one.
+ */
 export async function precompressDir(dir, { skip = [] } = {}) {
-  const skipped = skip.map((s) => path.resolve(dir, s) + path.sep);
-  const files = [...walk(dir)].filter(
-    (f) =>
-      COMPRESSIBLE.test(f) &&
-      !BENCH_ONLY.test(f) &&
-      statSync(f).size >= MIN_BYTES &&
-      !skipped.some((s) => f.startsWith(s)),
-  );
-  // a build into a folder it did not empty leaves the last build's copies of files too small for one now
-  const copied = new Set(files);
-  for (const f of walk(dir)) {
+  const root = path.resolve(dir);
+  const skipped = skip.map((s) => path.resolve(root, s) + path.sep);
+  const all = [...walk(root)].filter((f) => !skipped.some((s) => f.startsWith(s)));
+  const compressible = (f) => COMPRESSIBLE.test(f) && !BENCH_ONLY.test(f);
+  const files = all.filter((f) => compressible(f) && statSync(f).size >= MIN_BYTES);
+  // a build into a folder it did not empty keeps the last build's copies, which hosts that serve such
+  // copies would send in place of this build's file (index.html fell under MIN_BYTES, and its old
+  // copy named the old build's scripts); only this tool's copies go: beside a file it would compress
+  const getsCopies = new Set(files);
+  for (const f of all) {
     const original = f.replace(/\.(br|gz)$/, '');
-    if (
-      original !== f &&
-      !copied.has(original) &&
-      existsSync(original) &&
-      !skipped.some((s) => f.startsWith(s))
-    )
+    if (original !== f && compressible(original) && !getsCopies.has(original) && existsSync(original))
       rmSync(f);
   }
   // the .wasm files first: they take longest, and zlib's thread pool runs them side by side

@@ -10,7 +10,7 @@
  * Caching: files whose names carry a content hash (Vite's assets/) for a year; everything else is
  * revalidated (ETag) at every load.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -67,10 +67,7 @@ export function siteFiles(dir, { prefix = '/', precompressed = true, compress = 
     let body;
     let encoding;
     for (const [enc, suffix] of ENCODINGS) {
-      if (!precompressed || !new RegExp(`\\b${enc}\\b`).test(accepts)) continue;
-      // a copy older than its file is another build's (a build into a folder it did not empty)
-      const copy = statSync(file + suffix, { throwIfNoEntry: false });
-      if (!copy?.isFile() || copy.mtimeMs < stat.mtimeMs) continue;
+      if (!precompressed || !new RegExp(`\\b${enc}\\b`).test(accepts) || !existsSync(file + suffix)) continue;
       body = readFileSync(file + suffix);
       encoding = enc;
       break;
