@@ -30,9 +30,8 @@ def timestep_embedding(t, dim, max_period=10000):
 
 def unpatchify(x, channels, grid, p):
     """[B, h·w, p·p·C] → [B, C, h·p, w·p] (upstream's einops rearrange, written out for ONNX)."""
-    B = x.shape[0]
-    x = x.reshape(B, grid, grid, p, p, channels).permute(0, 5, 1, 3, 2, 4)
-    return x.reshape(B, channels, grid * p, grid * p)
+    x = x.reshape(-1, grid, grid, p, p, channels).permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(-1, channels, grid * p, grid * p)
 
 
 class Attention(nn.Module):
@@ -44,11 +43,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):
-        B, L, C = x.shape
-        qkv = self.qkv(x).reshape(B, L, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
+        # the batch as -1 and the rest as constants (a model's token count and width are fixed): read
+        # from the tensor's shape, they put Shape→Gather→Concat chains in the exported graphs, which
+        # every session then optimised at load (docs/page.md, "Graphs with constant shapes")
+        L, C = int(x.shape[1]), int(x.shape[2])
+        qkv = self.qkv(x).reshape(-1, L, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(B, L, C))
+        return self.proj((attn @ v).transpose(1, 2).reshape(-1, L, C))
 
 
 class Mlp(nn.Module):
@@ -206,7 +208,7 @@ class UViT(nn.Module):
     # ---- segments: what the ONNX graphs contain ----------------------------------------------
     def embed(self, x, t, y=None):
         """Noisy image, timestep, class → tokens [label, time, patches] and the UEM's timestep embedding."""
-        patches = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        patches = self.patch_embed.proj(x).reshape(-1, self.embed_dim, self.num_patches).transpose(1, 2)
         temb = self.time_embed(timestep_embedding(t, self.embed_dim))
         tokens = [temb[:, None, :]]
         if self.num_classes > 0:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ class TimelessBlockGraph(BlockGraph):
 def block_with_uncertainty(model, i, hidden, temb, skip=None):
     h = model.run_block(i, hidden, skip)
     u = model.uncertainty(i, h, temb)
-    return h, u.reshape(u.shape[0], -1).mean(dim=1)  # unpatchify only permutes: same mean
+    return h, u.flatten(1).mean(dim=1)  # unpatchify only permutes: same mean
 
 
 class PrefixGraph(nn.Module):
@@ -139,16 +140,19 @@ def flops(model):
 
 def _export(module, args, path, input_names, output_names, storage="fp32"):
     dynamic = {n: {0: "batch"} for n in input_names + output_names}
-    torch.onnx.export(
-        module,
-        args,
-        path,
-        opset_version=OPSET,
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_axes=dynamic,
-        do_constant_folding=True,
-    )
+    with warnings.catch_warnings():
+        # uvit.py reads a model's token count and width as constants on purpose (only the batch varies)
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python integer", torch.jit.TracerWarning)
+        torch.onnx.export(
+            module,
+            args,
+            path,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic,
+            do_constant_folding=True,
+        )
     if storage == "int8":
         store_int8(path)
 

@@ -89,6 +89,12 @@ def test_export_parity_on_a_tiny_model(trained, tmp_path):
         graph = onnx.load(os.path.join(model_dir, b["path"]))
         assert graph.opset_import[0].version == 17
         assert any(n.op_type == "LayerNormalization" for n in graph.graph.node)
+    # only the batch varies, and as -1: a graph that reads its tensors' shapes carries chains that
+    # every session optimises at load (docs/page.md, "Graphs with constant shapes")
+    for name in sorted(os.listdir(model_dir)):
+        if name.endswith(".onnx"):
+            ops = {n.op_type for n in onnx.load(os.path.join(model_dir, name)).graph.node}
+            assert "Shape" not in ops, name
     node = shutil.which("node")
     if node is None:
         pytest.skip("node not installed")
