@@ -142,7 +142,8 @@ def _export(module, args, path, input_names, output_names, storage="fp32"):
     dynamic = {n: {0: "batch"} for n in input_names + output_names}
     with warnings.catch_warnings():
         # uvit.py reads a model's token count and width as constants on purpose (only the batch varies)
-        warnings.filterwarnings("ignore", "Converting a tensor to a Python integer", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python integer", torch.jit.TracerWarning,
+                                r"tools\.export\.core\.uvit$")
         torch.onnx.export(
             module,
             args,
