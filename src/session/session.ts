@@ -214,9 +214,13 @@ export function createSession(options: SessionOptions): Session {
     // after a crash, a load still under way (its deeper blocks downloading) ran on the engine that
     // died: never that one
     await loadOf(url, lost ? 'wasm' : choice, !lost).started;
+    const what = lost ? messageOf(e) : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}.`;
+    // the fresh load can fail before it can generate (a file gone meanwhile): never say it loaded
+    const again = model.getState();
+    if (again.status === 'error') return `${what} Loading the model again failed: ${again.error}`;
     return lost
-      ? `${messageOf(e)} Switched to wasm: press Generate again.`
-      : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}. A fresh engine has loaded the model: press Generate again.`;
+      ? `${what} Switched to wasm: press Generate again.`
+      : `${what} A fresh engine has loaded the model: press Generate again.`;
   }
 
   async function generate(given: Partial<GenerateParams>, opts: GenerateOptions = {}) {

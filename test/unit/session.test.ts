@@ -24,7 +24,14 @@ const info = {
  * is whole (every block in) when this settles, after the engine could already generate.
  */
 function source(
-  opts: { ms?: number; loadMs?: number; fail?: () => Error | null; whole?: Promise<unknown> } = {},
+  opts: {
+    ms?: number;
+    loadMs?: number;
+    fail?: () => Error | null;
+    whole?: Promise<unknown>;
+    /** The error the nth load (from 1) fails with, or null. */
+    loadFail?: (n: number) => Error | null;
+  } = {},
 ) {
   const calls: Partial<GenerateParams>[] = [];
   const loads: string[] = [];
@@ -33,6 +40,8 @@ function source(
     async load(url, backend) {
       loads.push(`${backend} ${url}`);
       await new Promise((r) => setTimeout(r, opts.loadMs ?? 0));
+      const failed = opts.loadFail?.(loads.length);
+      if (failed) throw failed;
       const engine: LoadedEngine = {
         info,
         loaded: (opts.whole ?? Promise.resolve()).then(() => info),
@@ -183,6 +192,20 @@ describe('generator session', () => {
     expect(g.model.getState()).toMatchObject({ status: 'ready', complete: false });
     error = null;
     expect(await g.generate({})).not.toBeNull();
+  });
+
+  it('a crash whose fresh load fails says that load failed, not that the model is back', async () => {
+    const s = source({
+      fail: () => new WorkerCrashedError('the engine stopped unexpectedly'),
+      loadFail: (n) => (n === 2 ? new Error('HTTP 404 for block_00.onnx') : null),
+    });
+    const g = session(s.engines);
+    await g.load('models/m/', 'wasm');
+    expect(await g.generate({})).toBeNull();
+    expect(g.model.getState()).toMatchObject({ status: 'error', error: 'HTTP 404 for block_00.onnx' });
+    const said = g.run.getState().error;
+    expect(said).toMatch(/stopped unexpectedly.*Loading the model again failed: HTTP 404 for block_00\.onnx/);
+    expect(said).not.toMatch(/has loaded/);
   });
 
   it('generate without a model says so instead of waiting forever', async () => {
