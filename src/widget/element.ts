@@ -89,6 +89,15 @@ export class AdaDiffGenerator extends HTMLElement {
     const mount = document.createElement('div');
     shadow.append(mount);
     this.root = createRoot(mount);
+    // every load that fails says so: the widget's own, and the fresh one a crash or a lost GPU starts,
+    // whose deeper blocks may fail after the run that met the crash has reported it
+    this.session.model.subscribe((m, before) => {
+      if (m.status !== 'error' || before.status === 'error') return;
+      this.loadedKey = '';
+      // a crash during a run is the run's to report, with what its recovery did
+      if (this.generating > 0 && needsReload(m.failure)) return;
+      this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
+    });
   }
 
   connectedCallback(): void {
@@ -143,12 +152,11 @@ export class AdaDiffGenerator extends HTMLElement {
       // no model runs on no backend: a load under way stops, and a corrected attribute loads afresh
       this.loads++;
       this.session.unload();
-      this.loadedKey = '';
       this.session.model.setState({
         status: 'error',
         error: `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`,
+        errorName: 'ParameterError',
       });
-      this.fail('ParameterError', `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`);
       return;
     }
     const key = `${backend} ${url}`;
@@ -165,14 +173,7 @@ export class AdaDiffGenerator extends HTMLElement {
     const { status, manifest, backend: actual } = this.session.model.getState();
     if (status === 'ready' && manifest && actual)
       this.dispatchEvent(new CustomEvent('load', { detail: { manifest, backend: actual } }));
-    const info = await whole;
-    if (!current() || info) return;
-    this.loadedKey = '';
-    const m = this.session.model.getState();
-    // a newer load took over (a reload after a crash); a crash during a run is the run's to report,
-    // with what its recovery did
-    if (m.status !== 'error' || (this.generating > 0 && needsReload(m.failure))) return;
-    this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
+    await whole; // a failure is said as the model's state turns to error (the constructor)
   }
 
   /** The generate parameters the attributes and the slider say; throws on an attribute that is not a number. */

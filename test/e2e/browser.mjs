@@ -29,6 +29,33 @@ export async function launch({ webgpu = false, extraArgs = [] } = {}) {
 }
 
 /**
+ * Put in front of a worker's script (prefixWorkerScript): a listener that destroys the worker's WebGPU
+ * devices ('lose-device') or throws out of a task ('crash') when told to on a BroadcastChannel.
+ */
+export const FAULTS = `
+{
+  const devices = [];
+  const proto = globalThis.GPUAdapter?.prototype;
+  if (proto) {
+    const requestDevice = proto.requestDevice;
+    proto.requestDevice = async function (...args) {
+      const device = await requestDevice.apply(this, args);
+      devices.push(device);
+      return device;
+    };
+  }
+  new BroadcastChannel('adadiff-faults').onmessage = (e) => {
+    if (e.data === 'lose-device') for (const d of devices) d.destroy();
+    if (e.data === 'crash') setTimeout(() => { throw new Error('injected crash'); });
+  };
+}
+`;
+
+/** Tells the workers of the frame's origin that listen (FAULTS) to fail: 'crash' or 'lose-device'. */
+export const injectFault = (frame, fault) =>
+  frame.evaluate((f) => new globalThis.BroadcastChannel('adadiff-faults').postMessage(f), fault);
+
+/**
  * Serves every engine worker script with `code` in front of it: how tests inject faults and
  * counters into the worker without hooks in the product.
  */

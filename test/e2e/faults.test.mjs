@@ -9,31 +9,14 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
   ARTIFACTS,
+  FAULTS,
   generateAndWait,
+  injectFault,
   launch,
   prefixWorkerScript,
   servePreview,
   waitLoaded,
 } from './browser.mjs';
-
-const FAULTS = `
-{
-  const devices = [];
-  const proto = globalThis.GPUAdapter?.prototype;
-  if (proto) {
-    const requestDevice = proto.requestDevice;
-    proto.requestDevice = async function (...args) {
-      const device = await requestDevice.apply(this, args);
-      devices.push(device);
-      return device;
-    };
-  }
-  new BroadcastChannel('adadiff-faults').onmessage = (e) => {
-    if (e.data === 'lose-device') for (const d of devices) d.destroy();
-    if (e.data === 'crash') setTimeout(() => { throw new Error('injected crash'); });
-  };
-}
-`;
 
 let served;
 before(async () => {
@@ -45,9 +28,6 @@ after(async () => {
 
 /** Every worker the page starts gets the fault listener in front of its own code. */
 const withFaults = (context) => prefixWorkerScript(context, FAULTS);
-
-const inject = (page, fault) =>
-  page.evaluate((f) => new globalThis.BroadcastChannel('adadiff-faults').postMessage(f), fault);
 
 const runError = (page) => page.textContent('[data-testid=run-status] .error-text');
 
@@ -63,7 +43,7 @@ test('WebGPU device lost mid-generation: a clear error, the page reloads on wasm
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForSelector('[data-testid=run-status][data-status=running]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=block-chart] rect').length > 0);
-    await inject(page, 'lose-device');
+    await injectFault(page, 'lose-device');
     await page.waitForSelector('[data-testid=run-status][data-status=error]', { timeout: 120_000 });
     await page.waitForSelector('[data-testid=backend-badge][data-backend=wasm]', { timeout: 120_000 });
     assert.match(
@@ -142,7 +122,7 @@ test('a worker that dies mid-generation is replaced; the settings stay and the n
     await waitLoaded(page);
     await page.getByRole('button', { name: 'Generate' }).click();
     await page.waitForSelector('[data-testid=run-status][data-status=running]');
-    await inject(page, 'crash');
+    await injectFault(page, 'crash');
     await page.waitForSelector('[data-testid=run-status][data-status=error]', { timeout: 60_000 });
     await page.waitForSelector('[data-testid=backend-badge]', { timeout: 120_000 });
     assert.match(

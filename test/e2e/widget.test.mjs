@@ -8,7 +8,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ARTIFACTS, holdBack, launch, watchErrors } from './browser.mjs';
+import {
+  ARTIFACTS,
+  FAULTS,
+  holdBack,
+  injectFault,
+  launch,
+  prefixWorkerScript,
+  watchErrors,
+} from './browser.mjs';
 import { serveStatic } from './static-server.mjs';
 
 const ASSETS_PORT = 4185;
@@ -309,6 +317,62 @@ test('a model file that fails after ready fails the run waiting on it, says so o
     await whenMessage(page, 'adadiff:done', 120_000);
   } finally {
     release();
+    await own.context.close();
+  }
+});
+
+test('after a crash mid-run, a deeper block the fresh load cannot get raises an error event too', async () => {
+  const own = await launch();
+  await prefixWorkerScript(own.context, FAULTS);
+  // the first load never gets the deepest block (so nothing caches it); the fresh load after the crash
+  // gets a 404 for it, once the run has said what the crash did
+  let releaseFirst;
+  const first = new Promise((r) => (releaseFirst = r));
+  let releaseAgain;
+  const again = new Promise((r) => (releaseAgain = r));
+  let asked = 0;
+  await own.context.route(/\/block_12\.onnx$/, async (route) => {
+    await (asked++ === 0 ? first : again);
+    await route.fulfill({ status: 404, body: 'gone' }).catch(() => undefined);
+  });
+  const errors = () =>
+    page.evaluate(() =>
+      window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail.message),
+    );
+  let page;
+  try {
+    page = await own.context.newPage();
+    await page.goto(`${host.url}/iframe.html`);
+    await whenMessage(page, 'adadiff:ready', 180_000);
+    // θ 1: every pass exits before the deepest block; 200 steps give the crash time to land mid-run
+    await postToEmbed(
+      page,
+      { type: 'adadiff:set', attributes: { threshold: 1, steps: 200 } },
+      { type: 'adadiff:generate' },
+    );
+    await whenMessage(page, 'adadiff:step', 60_000);
+    const widget = page.frames().find((f) => f.url().includes('/embed.html'));
+    await injectFault(widget, 'crash');
+    await whenMessage(page, 'adadiff:error', 120_000);
+    assert.match(
+      (await errors())[0],
+      /stopped unexpectedly \(.*injected crash.*\)\. A fresh engine has loaded/,
+    );
+    for (let waited = 0; asked < 2 && waited < 60_000; waited += 100) await sleep(100);
+    assert.equal(asked, 2, 'the fresh load asked for the deepest block');
+    releaseAgain();
+    await page.waitForFunction(
+      () => window.messages.filter((m) => m.data?.type === 'adadiff:error').length >= 2,
+      null,
+      { timeout: 60_000 },
+    );
+    await sleep(1500); // nothing more to say
+    const said = await errors();
+    assert.equal(said.length, 2, JSON.stringify(said));
+    assert.match(said[1], /block_12\.onnx.*404/);
+  } finally {
+    releaseFirst();
+    releaseAgain();
     await own.context.close();
   }
 });
