@@ -312,7 +312,8 @@ export class Engine implements EngineApi {
     } finally {
       this.onLost = null;
       if (this.running === entry) this.running = null;
-      this.lastRun = { runner, ended: performance.now() };
+      // a released model's run is nobody's last: holding it would hold its runner
+      if (this.runner === runner) this.lastRun = { runner, ended: performance.now() };
     }
   }
 
@@ -358,7 +359,7 @@ export class Engine implements EngineApi {
     const lost = this.lost !== null;
     this.lost = null;
     const runner = this.runner;
-    this.runner = null;
+    this.runner = this.lastRun = null;
     // on a lost device neither the run nor the release may ever settle: wait a little, then move on
     const settle = <T>(p: Promise<T> | undefined) =>
       lost ? Promise.race([p, new Promise((r) => setTimeout(r, LOST_RELEASE_MS))]) : p;
