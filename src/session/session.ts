@@ -118,8 +118,11 @@ export function createSession(options: SessionOptions): Session {
   const model = createStore<ModelState>(() => initialModel);
   const run = createStore<RunState>(() => initialRun);
   let engine: LoadedEngine | null = null;
-  /** The load under way: `started` once its engine can generate (or the load ended), `done` once whole. */
-  let loading: { key: string; started: Promise<unknown>; done: Promise<LoadInfo | null> } | null = null;
+  /**
+   * The load under way: `started` once its engine can generate (true) or the load ended first (false),
+   * `done` once whole.
+   */
+  let loading: { key: string; started: Promise<boolean>; done: Promise<LoadInfo | null> } | null = null;
   let running: AbortController | null = null;
 
   let loads = 0; // a load that a newer one replaced must not write over the newer one's state
@@ -186,10 +189,10 @@ export function createSession(options: SessionOptions): Session {
   function loadOf(url: string, choice: BackendChoice, fresh = false): NonNullable<typeof loading> {
     const key = `${choice} ${url}`;
     if (loading?.key === key && !fresh) return loading;
-    let onStart!: () => void;
-    const started = new Promise<void>((resolve) => (onStart = resolve));
-    const done = doLoad(url, choice, onStart).finally(() => {
-      onStart();
+    let onStart!: (ready: boolean) => void;
+    const started = new Promise<boolean>((resolve) => (onStart = resolve));
+    const done = doLoad(url, choice, () => onStart(true)).finally(() => {
+      onStart(false);
       if (loading?.done === done) loading = null;
     });
     loading = { key, started, done };
@@ -213,11 +216,14 @@ export function createSession(options: SessionOptions): Session {
     // what the user can do next: press Generate once the reloaded model can generate
     // after a crash, a load still under way (its deeper blocks downloading) ran on the engine that
     // died: never that one
-    await loadOf(url, lost ? 'wasm' : choice, !lost).started;
+    const ready = await loadOf(url, lost ? 'wasm' : choice, !lost).started;
     const what = lost ? messageOf(e) : `${e instanceof WorkerCrashedError ? e.detail : messageOf(e)}.`;
-    // the fresh load can fail before it can generate (a file gone meanwhile): never say it loaded
-    const again = model.getState();
-    if (again.status === 'error') return `${what} Loading the model again failed: ${again.error}`;
+    // the fresh load can fail before it can generate (a file gone meanwhile), or a newer load replace
+    // it: never say it loaded
+    if (!ready) {
+      const now = model.getState();
+      return now.status === 'error' ? `${what} Loading the model again failed: ${now.error}` : messageOf(e);
+    }
     return lost
       ? `${what} Switched to wasm: press Generate again.`
       : `${what} A fresh engine has loaded the model: press Generate again.`;

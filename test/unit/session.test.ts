@@ -208,6 +208,22 @@ describe('generator session', () => {
     expect(said).not.toMatch(/has loaded/);
   });
 
+  it('a crash whose fresh load a newer action replaced claims nothing of that load', async () => {
+    const s = source({
+      fail: () => new WorkerCrashedError('the engine stopped unexpectedly'),
+      loadMs: 300,
+    });
+    const g = session(s.engines);
+    await g.load('models/m/', 'wasm');
+    const run = g.generate({});
+    // the fresh load starts once the run has failed; the page unloads the model meanwhile
+    await vi.waitFor(() => expect(s.loads).toHaveLength(2), { interval: 5, timeout: 2000 });
+    g.unload();
+    expect(await run).toBeNull();
+    // the crash's own advice, since nothing loaded again
+    expect(g.run.getState().error).toMatch(/^the engine stopped unexpectedly\. The next load or generate/);
+  });
+
   it('generate without a model says so instead of waiting forever', async () => {
     const g = session(source().engines);
     expect(await g.generate({})).toBeNull();
