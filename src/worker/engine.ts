@@ -228,7 +228,7 @@ export class Engine implements EngineApi {
   private dropFailedLoad(load: AbortController): void {
     if (this.loading !== load) return;
     this.loading = null;
-    this.runner = null;
+    this.runner = this.lastRun = null;
   }
 
   /** onnxruntime-web for `backend` with the caller's settings, started (its .wasm fetched and compiled). */
