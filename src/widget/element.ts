@@ -61,6 +61,8 @@ export class AdaDiffGenerator extends HTMLElement {
   private generating = 0;
   /** Loads started, so that one a newer load replaced stays silent. */
   private loads = 0;
+  /** A failed load's error event not sent yet: sent when the widget's load settles, or in the next task. */
+  private unsaid: (() => void) | null = null;
 
   constructor() {
     super();
@@ -94,9 +96,18 @@ export class AdaDiffGenerator extends HTMLElement {
     this.session.model.subscribe((m, before) => {
       if (m.status !== 'error' || before.status === 'error') return;
       this.loadedKey = '';
-      // a crash during a run is the run's to report, with what its recovery did
-      if (this.generating > 0 && needsReload(m.failure)) return;
-      this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
+      // a crash during a run is the run's to report, with what its recovery did (its fresh load's
+      // failure included)
+      const crashed = needsReload(m.failure) || needsReload(this.session.run.getState().failure);
+      if (this.generating > 0 && crashed) return;
+      // not from inside the load: a listener that calls generate() must get a load of its own
+      const say = () => {
+        if (this.unsaid !== say) return;
+        this.unsaid = null;
+        this.fail(m.errorName ?? 'Error', m.error ?? 'the model did not load');
+      };
+      this.unsaid = say;
+      setTimeout(say);
     });
   }
 
@@ -157,6 +168,7 @@ export class AdaDiffGenerator extends HTMLElement {
         error: `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`,
         errorName: 'ParameterError',
       });
+      this.unsaid?.();
       return;
     }
     const key = `${backend} ${url}`;
@@ -173,7 +185,8 @@ export class AdaDiffGenerator extends HTMLElement {
     const { status, manifest, backend: actual } = this.session.model.getState();
     if (status === 'ready' && manifest && actual)
       this.dispatchEvent(new CustomEvent('load', { detail: { manifest, backend: actual } }));
-    await whole; // a failure is said as the model's state turns to error (the constructor)
+    await whole;
+    this.unsaid?.(); // its failure, if it failed (the constructor's subscription)
   }
 
   /** The generate parameters the attributes and the slider say; throws on an attribute that is not a number. */

@@ -18,7 +18,6 @@ for (const name of ATTRIBUTES) {
   const v = query.get(name);
   if (v !== null) el.setAttribute(name, v);
 }
-document.body.append(el);
 
 const trusted = new Set(
   (query.get('origin') ?? '')
@@ -47,6 +46,8 @@ el.addEventListener('step', (e) => {
 });
 el.addEventListener('done', (e) => post('adadiff:done', { totals: (e as CustomEvent).detail.totals }));
 el.addEventListener('error', (e) => post('adadiff:error', (e as unknown as CustomEvent).detail));
+// appended once it is listened to: a model or backend it cannot use fails at once
+document.body.append(el);
 
 window.addEventListener('message', (event: MessageEvent) => {
   if (!trusted.has(event.origin) || event.source !== window.parent) return; // untrusted: ignored
