@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..core import data as data_mod
 from ..core.errors import UserError, run_cli
+from .export import TRACED
 
 FEATURES = 128
 JUDGES = os.path.join(os.path.dirname(__file__), "..", "judges")
@@ -124,7 +125,7 @@ def main(argv=None):
     torch.onnx.export(
         model, (xte[:2],), os.path.join(out, "classifier.onnx"), opset_version=17,
         input_names=["image"], output_names=["logits", "features"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}},
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}}, **TRACED,
     )
     info = {
         "data": train.name,

@@ -13,6 +13,7 @@ import argparse
 import datetime
 import functools
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -34,6 +35,10 @@ from .quantize import STORAGE_TYPES, quantize_weights_, store_int8
 from ..core.uvit import build
 
 OPSET = 17
+# PyTorch 2.9 made its dynamo exporter the default. These graphs are traced (dynamic_axes, the constant
+# shapes uvit.py reads), and the dynamo path takes neither as such and needs onnxscript, which Debian
+# lacks: where a torch lets one choose, ask for the TorchScript exporter
+TRACED = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 class EmbedGraph(nn.Module):
@@ -153,6 +158,7 @@ def _export(module, args, path, input_names, output_names, storage="fp32"):
             output_names=output_names,
             dynamic_axes=dynamic,
             do_constant_folding=True,
+            **TRACED,
         )
     if storage == "int8":
         store_int8(path)
