@@ -122,7 +122,13 @@ export function createSession(options: SessionOptions): Session {
    * The load under way: `started` once its engine can generate (true) or the load ended first (false),
    * `done` once whole.
    */
-  let loading: { key: string; started: Promise<boolean>; done: Promise<LoadInfo | null> } | null = null;
+  let loading: {
+    key: string;
+    started: Promise<boolean>;
+    done: Promise<LoadInfo | null>;
+    /** Settles `started` (false) at once: a newer load or an unload replaced this one. */
+    replaced: () => void;
+  } | null = null;
   let running: AbortController | null = null;
 
   let loads = 0; // a load that a newer one replaced must not write over the newer one's state
@@ -189,13 +195,14 @@ export function createSession(options: SessionOptions): Session {
   function loadOf(url: string, choice: BackendChoice, fresh = false): NonNullable<typeof loading> {
     const key = `${choice} ${url}`;
     if (loading?.key === key && !fresh) return loading;
+    loading?.replaced();
     let onStart!: (ready: boolean) => void;
     const started = new Promise<boolean>((resolve) => (onStart = resolve));
     const done = doLoad(url, choice, () => onStart(true)).finally(() => {
       onStart(false);
       if (loading?.done === done) loading = null;
     });
-    loading = { key, started, done };
+    loading = { key, started, done, replaced: () => onStart(false) };
     return loading;
   }
 
@@ -242,7 +249,8 @@ export function createSession(options: SessionOptions): Session {
       return null;
     };
     try {
-      if (loading) await loading.started;
+      // a load that a newer one replaces settles at once: wait for the newest
+      for (let waited = loading; waited; waited = loading === waited ? null : loading) await waited.started;
       if (abort.signal.aborted) return cancelled(); // a newer call took over while the model loaded
       return await runLoaded(given, opts, abort, cancelled);
     } finally {
@@ -349,6 +357,7 @@ export function createSession(options: SessionOptions): Session {
     unload() {
       running?.abort();
       loads++; // a load still running must not install its engine afterwards
+      loading?.replaced();
       loading = null;
       engine?.discard();
       engine = null;

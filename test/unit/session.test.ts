@@ -26,7 +26,8 @@ const info = {
 function source(
   opts: {
     ms?: number;
-    loadMs?: number;
+    /** How long a load takes: one figure, or one for the nth load (from 1). */
+    loadMs?: number | ((n: number) => number);
     fail?: () => Error | null;
     whole?: Promise<unknown>;
     /** The error the nth load (from 1) fails with, or null. */
@@ -39,7 +40,8 @@ function source(
   const engines: EngineSource = {
     async load(url, backend) {
       loads.push(`${backend} ${url}`);
-      await new Promise((r) => setTimeout(r, opts.loadMs ?? 0));
+      const ms = typeof opts.loadMs === 'function' ? opts.loadMs(loads.length) : (opts.loadMs ?? 0);
+      await new Promise((r) => setTimeout(r, ms).unref());
       const failed = opts.loadFail?.(loads.length);
       if (failed) throw failed;
       const engine: LoadedEngine = {
@@ -222,6 +224,30 @@ describe('generator session', () => {
     expect(await run).toBeNull();
     // the crash's own advice, since nothing loaded again
     expect(g.run.getState().error).toMatch(/^the engine stopped unexpectedly\. The next load or generate/);
+  });
+
+  it('a crash whose fresh load hangs lets its run go once a newer load replaces that load', async () => {
+    const s = source({
+      fail: () => new WorkerCrashedError('the engine stopped unexpectedly'),
+      loadMs: (n) => (n === 2 ? 1e9 : 0),
+    });
+    const g = session(s.engines);
+    await g.load('models/m/', 'wasm');
+    const run = g.generate({});
+    await vi.waitFor(() => expect(s.loads).toHaveLength(2), { interval: 5, timeout: 2000 });
+    void g.load('models/other/', 'wasm');
+    expect(await run).toBeNull();
+    expect(g.run.getState().error).toMatch(/^the engine stopped unexpectedly\. The next load or generate/);
+  });
+
+  it('a generate waiting for a load that a newer load replaces waits for the newer one', async () => {
+    const s = source({ loadMs: (n) => (n === 1 ? 1e9 : 50) });
+    const g = session(s.engines);
+    void g.load('models/m/', 'wasm');
+    const run = g.generate({});
+    void g.load('models/other/', 'wasm');
+    expect(await run).not.toBeNull();
+    expect(g.model.getState()).toMatchObject({ status: 'ready', url: 'models/other/' });
   });
 
   it('generate without a model says so instead of waiting forever', async () => {
