@@ -59,6 +59,8 @@ export class AdaDiffGenerator extends HTMLElement {
   private lastErrorSent = '';
   /** Generations under way: a crash one meets is its to report, with the reload that follows. */
   private generating = 0;
+  /** `loads` when the latest generation began: a load the widget started since is its own to report. */
+  private loadsAtRun = 0;
   /** Loads started, so that one a newer load replaced stays silent. */
   private loads = 0;
   /** A failed load's error event not sent yet: sent when the widget's load settles, or in the next task. */
@@ -99,7 +101,7 @@ export class AdaDiffGenerator extends HTMLElement {
       // a crash during a run is the run's to report, with what its recovery did (its fresh load's
       // failure included)
       const crashed = needsReload(m.failure) || needsReload(this.session.run.getState().failure);
-      if (this.generating > 0 && crashed) return;
+      if (this.generating > 0 && crashed && this.loads === this.loadsAtRun) return;
       // not from inside the load: a listener that calls generate() must get a load of its own
       const say = () => {
         if (this.unsaid !== say) return;
@@ -174,6 +176,7 @@ export class AdaDiffGenerator extends HTMLElement {
     const key = `${backend} ${url}`;
     if (key === this.loadedKey) return;
     this.loadedKey = key;
+    this.unsaid?.(); // the last load's failure, if not said yet, goes before this one
     this.lastErrorSent = '';
     const mine = ++this.loads;
     const current = () => mine === this.loads; // not the key: a load set back to the same one is new
@@ -216,6 +219,7 @@ export class AdaDiffGenerator extends HTMLElement {
    * image is done (or the run failed: the error event says why).
    */
   async generate(): Promise<void> {
+    this.unsaid?.(); // a failure not said yet goes before this attempt
     this.lastErrorSent = '';
     if (this.session.model.getState().status === 'error') {
       // a load that failed is tried again, as the page's Retry does: the file may be there now
@@ -238,6 +242,7 @@ export class AdaDiffGenerator extends HTMLElement {
       return;
     }
     this.generating++;
+    this.loadsAtRun = this.loads;
     const result = await this.session
       .generate(params, { onStep: (e) => this.dispatchEvent(new CustomEvent('step', { detail: e })) })
       .finally(() => this.generating--);

@@ -284,6 +284,7 @@ test('the iframe says when the model or backend its query names cannot be used',
       [query, assets.url, host.url],
     );
     await whenMessage(page, 'adadiff:error', 60_000);
+    await sleep(1500); // said once
     const errors = await page.evaluate(() =>
       window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail.message),
     );
@@ -372,9 +373,11 @@ test('after a crash mid-run, a deeper block the fresh load cannot get raises an 
   let releaseAgain;
   const again = new Promise((r) => (releaseAgain = r));
   let crashed = false;
+  let askedFirst = false;
   let askedAgain = false;
   await own.context.route(/\/block_12\.onnx$/, async (route) => {
     if (crashed) askedAgain = true;
+    else askedFirst = true;
     await (crashed ? again : first);
     await route.fulfill({ status: 404, body: 'gone' }).catch(() => undefined);
   });
@@ -394,6 +397,8 @@ test('after a crash mid-run, a deeper block the fresh load cannot get raises an 
       { type: 'adadiff:generate' },
     );
     await whenMessage(page, 'adadiff:step', 60_000);
+    for (let waited = 0; !askedFirst && waited < 60_000; waited += 100) await sleep(100);
+    assert.ok(askedFirst, 'the first load asked for the deepest block');
     const widget = page.frames().find((f) => f.url().includes('/embed.html'));
     crashed = true;
     await injectFault(widget, 'crash');
