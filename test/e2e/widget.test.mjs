@@ -227,8 +227,20 @@ test('bad model attributes raise an error event with a message', async () => {
 });
 
 /** Waits until the iframe embed has sent a message of this type to the host page. */
-async function whenMessage(page, type, timeout) {
-  await page.waitForFunction((t) => window.messages.some((m) => m.data?.type === t), type, { timeout });
+async function whenMessage(page, type, timeout, count = 1) {
+  await page.waitForFunction(
+    ([t, n]) => window.messages.filter((m) => m.data?.type === t).length >= n,
+    [type, count],
+    { timeout },
+  );
+}
+
+/** The details of the messages of this type the iframe embed has sent to the host page, in order. */
+function detailsSent(page, type) {
+  return page.evaluate(
+    (t) => window.messages.filter((m) => m.data?.type === t).map((m) => m.data.detail),
+    type,
+  );
 }
 
 /** Posts these messages to the iframe embed, in order, from the host page. */
@@ -285,11 +297,9 @@ test('the iframe says when the model or backend its query names cannot be used',
     );
     await whenMessage(page, 'adadiff:error', 60_000);
     await sleep(1500); // said once
-    const errors = await page.evaluate(() =>
-      window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail.message),
-    );
+    const errors = await detailsSent(page, 'adadiff:error');
     assert.equal(errors.length, 1, JSON.stringify(errors));
-    assert.match(errors[0], said);
+    assert.match(errors[0].message, said);
   }
   await page.close();
 });
@@ -347,12 +357,10 @@ test('a model file that fails after ready fails the run waiting on it, says so o
     release();
     await whenMessage(page, 'adadiff:error', 60_000);
     await sleep(1500); // the load's failure and the run's, each told in the same task or the next
-    const said = await page.evaluate(() =>
-      window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail),
-    );
+    const said = await detailsSent(page, 'adadiff:error');
     assert.equal(said.length, 1, JSON.stringify(said));
     assert.match(said[0].message, /block_12\.onnx.*404/);
-    assert.ok(!(await page.evaluate(() => window.messages.some((m) => m.data?.type === 'adadiff:done'))));
+    assert.equal((await detailsSent(page, 'adadiff:done')).length, 0);
     // the file is back: Generate loads the model again, then makes the image
     failing = false;
     await widget.click('adadiff-generator >> button.primary');
@@ -381,13 +389,8 @@ test('after a crash mid-run, a deeper block the fresh load cannot get raises an 
     await (crashed ? again : first);
     await route.fulfill({ status: 404, body: 'gone' }).catch(() => undefined);
   });
-  const errors = () =>
-    page.evaluate(() =>
-      window.messages.filter((m) => m.data?.type === 'adadiff:error').map((m) => m.data.detail.message),
-    );
-  let page;
   try {
-    page = await own.context.newPage();
+    const page = await own.context.newPage();
     await page.goto(`${host.url}/iframe.html`);
     await whenMessage(page, 'adadiff:ready', 180_000);
     // θ 1: every pass exits before the deepest block; 200 steps give the crash time to land mid-run
@@ -404,21 +407,17 @@ test('after a crash mid-run, a deeper block the fresh load cannot get raises an 
     await injectFault(widget, 'crash');
     await whenMessage(page, 'adadiff:error', 120_000);
     assert.match(
-      (await errors())[0],
+      (await detailsSent(page, 'adadiff:error'))[0].message,
       /stopped unexpectedly \(.*injected crash.*\)\. A fresh engine has loaded/,
     );
     for (let waited = 0; !askedAgain && waited < 60_000; waited += 100) await sleep(100);
     assert.ok(askedAgain, 'the fresh load asked for the deepest block');
     releaseAgain();
-    await page.waitForFunction(
-      () => window.messages.filter((m) => m.data?.type === 'adadiff:error').length >= 2,
-      null,
-      { timeout: 60_000 },
-    );
+    await whenMessage(page, 'adadiff:error', 60_000, 2);
     await sleep(1500); // nothing more to say
-    const said = await errors();
+    const said = await detailsSent(page, 'adadiff:error');
     assert.equal(said.length, 2, JSON.stringify(said));
-    assert.match(said[1], /block_12\.onnx.*404/);
+    assert.match(said[1].message, /block_12\.onnx.*404/);
   } finally {
     releaseFirst();
     releaseAgain();
