@@ -29,15 +29,15 @@ export function modelDirFlag(given: string | undefined): string {
 }
 
 /**
- * Loads a model directory. The package's copy leaves out the blocks the fused prefix replaces,
- * as the page's load does; such a copy loads without them (a pass shallower than the prefix then
+ * Loads a model directory. The package's copy leaves out the embed and the blocks the fused prefix
+ * replaces, as the page's load does; such a copy loads without them (a pass shallower than the prefix then
  * says that it needs them).
  */
 export async function loadModelDir(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const source = directorySource(dir);
   const { segments } = await readManifest(source);
-  const fused = segments.prefix ? segments.blocks.slice(0, segments.prefix.depth) : [];
-  const partial = fused.some((b) => !existsSync(path.join(dir, b.path)));
+  const fused = segments.prefix ? [segments.embed, ...segments.blocks.slice(0, segments.prefix.depth)] : [];
+  const partial = fused.some((f) => !existsSync(path.join(dir, f.path)));
   return loadModel(source, { ...options, skipFusedBlocks: options.skipFusedBlocks || partial });
 }
 

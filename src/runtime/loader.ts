@@ -4,14 +4,7 @@
  */
 import { FetchError, ManifestError, messageOf } from './errors';
 import { verifyFile } from './integrity';
-import {
-  parseManifest,
-  segmentFiles,
-  totalBytes,
-  type BlockSpec,
-  type FileSpec,
-  type Manifest,
-} from './manifest';
+import { parseManifest, segmentFiles, totalBytes, type FileSpec, type Manifest } from './manifest';
 import { joinUrl, type ByteCache, type ModelSource } from './model-source';
 
 export interface LoadProgress {
@@ -47,8 +40,9 @@ export interface LoadOptions {
   /** Also load the monolithic full-depth graph (benchmarks). */
   includeMonolithic?: boolean;
   /**
-   * Leave out the blocks the fused prefix replaces (the page: it never exits inside the prefix,
-   * and they would add their bytes again). Passes must then run at least the prefix's depth.
+   * Leave out the embed and the blocks the fused prefix replaces (the page: it never exits inside
+   * the prefix, which embeds the input itself, and they would add their bytes and sessions again).
+   * Passes must then run at least the prefix's depth.
    */
   skipFusedBlocks?: boolean;
 }
@@ -76,8 +70,10 @@ export function modelFiles(
   options: Pick<LoadOptions, 'skipFusedBlocks' | 'includeMonolithic'> = {},
 ): FileSpec[] {
   const fused = options.skipFusedBlocks ? manifest.segments.prefix : undefined;
-  const skipped = new Set(fused ? manifest.segments.blocks.slice(0, fused.depth) : []);
-  const wanted: FileSpec[] = segmentFiles(manifest).filter((f) => !skipped.has(f as BlockSpec));
+  const skipped = new Set<FileSpec>(
+    fused ? [manifest.segments.embed, ...manifest.segments.blocks.slice(0, fused.depth)] : [],
+  );
+  const wanted: FileSpec[] = segmentFiles(manifest).filter((f) => !skipped.has(f));
   const mono = manifest.baselines?.monolithic;
   if (options.includeMonolithic && mono) wanted.push(mono);
   return wanted;

@@ -63,12 +63,13 @@ export class SegmentRunner implements Denoiser, PassHost {
     readonly executor: OrtExecutor,
     // the manifest, not the loaded model: once the sessions exist, nothing here keeps the files' bytes
     readonly manifest: Manifest,
-    private readonly embed: InferenceSession,
+    /** Null where the load left it out with the blocks the fused prefix replaces (it embeds itself). */
+    private readonly embed: InferenceSession | null,
     private readonly blocks: BlockSlot[],
     readonly head: InferenceSession,
     private readonly prefix: Prefix | null,
     speculate: boolean,
-    /** Whether the load reads block 0 (a model with a fused prefix may leave its blocks out). */
+    /** Whether the load reads the embed and block 0 (a model with a fused prefix may leave them out). */
     firstBlockLoaded: boolean,
   ) {
     this.speculate = speculate;
@@ -96,12 +97,12 @@ export class SegmentRunner implements Denoiser, PassHost {
     for (const j of skips) prefixLocation[prefixSkipOutput(j)] = 'gpu-buffer';
     const n = manifest.segments.blocks.length;
     // every session: its file, where its outputs stay, and whether the load may have left it out (the
-    // blocks the fused prefix replaces: the page's load does)
+    // embed and blocks the fused prefix replaces: the page's load does)
     const jobs: { spec: FileSpec; location: OutputLocation; optional: boolean }[] = [
       {
         spec: manifest.segments.embed,
         location: { hidden: 'gpu-buffer', temb: 'gpu-buffer' },
-        optional: false,
+        optional: fused !== undefined,
       },
       // on the GPU too, so a speculative pass can queue the next block before reading it back
       // (a plain pass reads it at once: the same download ORT would do for a 'cpu' output)
@@ -142,12 +143,12 @@ export class SegmentRunner implements Denoiser, PassHost {
       runner = new SegmentRunner(
         executor,
         manifest,
-        sessions[0]!,
+        sessions[0] ?? null,
         slots,
         sessions[n + 1]!,
         prefix,
         options.speculate ?? false,
-        sessions[1] !== null,
+        sessions[0] !== null && sessions[1] !== null,
       );
       // WebGPU's warm-up runs every graph: it starts the runner once all exist
       if (options.backend !== 'webgpu') options.onStart?.(runner);
@@ -269,14 +270,15 @@ export class SegmentRunner implements Denoiser, PassHost {
     const exec = this.executor;
     const feeds = this.inputs(x, t, classes);
     const prefix = this.prefix && this.prefix.depth <= mustRun ? this.prefix : null;
-    if (!prefix && mustRun < this.minimumDepth) {
+    const first = prefix ? prefix.session : mustRun >= this.minimumDepth ? this.embed : null;
+    if (!first) {
       throw new BackendError(
         `a pass that may exit after ${mustRun} blocks needs the blocks the fused prefix replaces, which were not loaded`,
       );
     }
     let out: Record<string, Tensor>;
     try {
-      out = await exec.run(prefix ? prefix.session : this.embed, feeds);
+      out = await exec.run(first, feeds);
     } finally {
       Object.values(feeds).forEach((f) => exec.dispose(f));
     }

@@ -66,15 +66,16 @@ test('the tarball holds the runtime, the shipped model the page loads, and nothi
     assert.doesNotMatch(f, /^(src|test|tools|public|runs)\//, `${f} is not for users`);
     assert.doesNotMatch(f, /full\.onnx|fixtures|checkpoint|\.pt$/, `${f}: baseline, fixture or checkpoint`);
   }
-  // the default model, exactly what the page's load reads (no block the fused prefix covers); the
+  // the default model, exactly what the page's load reads (no embed or block the fused prefix covers); the
   // other shipped models stay out of the package's size budget and are loaded by URL (docs/api.md)
   const packaged = [
     ...new Set(files.filter((f) => f.startsWith('dist/models/')).map((f) => f.split('/')[2])),
   ];
   assert.deepEqual(packaged, ['fmnist-uvit13']);
   const { segments } = JSON.parse(readFileSync('public/models/fmnist-uvit13/manifest.json', 'utf8'));
+  // the fused prefix embeds the input itself
   const fused = new Set(segments.blocks.slice(0, segments.prefix.depth).map((b) => b.path));
-  const wanted = [segments.embed, segments.prefix, ...segments.blocks, segments.head]
+  const wanted = [segments.prefix, ...segments.blocks, segments.head]
     .map((s) => s.path)
     .filter((p) => !fused.has(p));
   const shipped = files

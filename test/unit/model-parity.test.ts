@@ -369,13 +369,13 @@ describe('sampling against the PyTorch reference run', () => {
     await vi.waitFor(() => expect(runner.liveTensorCount()).toBe(0));
   });
 
-  it('loaded without the blocks the prefix replaces (the page): fewer bytes, the same image, a clear error below its depth', async () => {
+  it('loaded without the embed and blocks the prefix replaces (the page): fewer bytes, the same image, a clear error below its depth', async () => {
     const prefix = model.manifest.segments.prefix;
     if (!prefix) return;
     const lean = await loadModel(directorySource(MODEL_DIR), { skipFusedBlocks: true });
     const skipped = model.manifest.segments.blocks.slice(0, prefix.depth);
-    expect(lean.files.size).toBe(model.manifest.segments.blocks.length - prefix.depth + 3); // + embed, head, prefix
-    for (const b of skipped) expect(lean.files.has(b.path)).toBe(false);
+    expect(lean.files.size).toBe(model.manifest.segments.blocks.length - prefix.depth + 2); // + head, prefix
+    for (const f of [model.manifest.segments.embed, ...skipped]) expect(lean.files.has(f.path)).toBe(false);
     const leanRunner = await SegmentRunner.create(ort, lean, { backend: 'wasm' });
     try {
       expect(leanRunner.minimumDepth).toBe(prefix.depth);

@@ -6,11 +6,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** What the page downloads to run a model: every segment but the blocks the fused prefix holds. */
+/** What the page downloads to run a model: every segment but the embed and blocks the fused prefix holds. */
 function pageBytes(manifest) {
   const { embed, blocks, head, prefix } = manifest.segments;
   const fused = prefix ? prefix.depth : 0;
-  return [embed, ...blocks.slice(fused), head, ...(prefix ? [prefix] : [])].reduce((n, f) => n + f.bytes, 0);
+  return [...(prefix ? [prefix] : [embed]), ...blocks.slice(fused), head].reduce((n, f) => n + f.bytes, 0);
 }
 
 /** The index of the models in `dir`, `first` first (the default), the others by id. */
