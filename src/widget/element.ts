@@ -170,6 +170,9 @@ export class AdaDiffGenerator extends HTMLElement {
         error: `backend="${backend}" must be ${BACKEND_CHOICES_TEXT}`,
         errorName: 'ParameterError',
       });
+      // said in the next task, as a failed load's is: said from here, an error listener that calls
+      // generate() would come back here inside its own call, and one that always retries never return
+      await new Promise((resolve) => setTimeout(resolve));
       this.unsaid?.();
       return;
     }

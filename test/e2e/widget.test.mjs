@@ -223,6 +223,29 @@ test('bad model attributes raise an error event with a message', async () => {
     return said;
   });
   assert.deepEqual(corrected, ['ParameterError', 'ParameterError']);
+
+  // a listener that retries a bad backend hears once per attempt, each time from a task of its own:
+  // said from inside generate(), every retry ran inside the listener before it
+  const retries = await page.evaluate(async () => {
+    const el = document.createElement('adadiff-generator');
+    let said = 0;
+    let depth = 0;
+    let deepest = 0;
+    const retry = () => {
+      said++;
+      depth++;
+      deepest = Math.max(deepest, depth);
+      if (said < 20) void el.generate();
+      depth--;
+    };
+    el.addEventListener('error', retry);
+    el.setAttribute('backend', 'gpu');
+    document.body.append(el);
+    await new Promise((resolve) => window.setTimeout(resolve, 2000));
+    el.removeEventListener('error', retry);
+    return { said, deepest };
+  });
+  assert.deepEqual(retries, { said: 20, deepest: 1 });
   await page.close();
 });
 
