@@ -30,6 +30,10 @@ def timestep_embedding(t, dim, max_period=10000):
 
 def unpatchify(x, channels, grid, p):
     """[B, h·w, p·p·C] → [B, C, h·p, w·p] (upstream's einops rearrange, written out for ONNX)."""
+    # the batch is left as −1 so that the graphs hold no Shape node: in eager mode a wrong token count
+    # would fold into it unseen
+    if not torch.jit.is_tracing() and tuple(x.shape[1:]) != (grid * grid, p * p * channels):
+        raise ValueError(f"unpatchify takes tokens [B, {grid * grid}, {p * p * channels}], got {list(x.shape)}")
     x = x.reshape(-1, grid, grid, p, p, channels).permute(0, 5, 1, 3, 2, 4)
     return x.reshape(-1, channels, grid * p, grid * p)
 
@@ -208,6 +212,11 @@ class UViT(nn.Module):
     # ---- segments: what the ONNX graphs contain ----------------------------------------------
     def embed(self, x, t, y=None):
         """Noisy image, timestep, class → tokens [label, time, patches] and the UEM's timestep embedding."""
+        # as in unpatchify: another image size would fold into the batch, or be cropped by the patch conv
+        if not torch.jit.is_tracing() and tuple(x.shape[1:]) != (self.in_chans, self.img_size, self.img_size):
+            raise ValueError(
+                f"embed takes images [B, {self.in_chans}, {self.img_size}, {self.img_size}], got {list(x.shape)}"
+            )
         patches = self.patch_embed.proj(x).reshape(-1, self.embed_dim, self.num_patches).transpose(1, 2)
         temb = self.time_embed(timestep_embedding(t, self.embed_dim))
         tokens = [temb[:, None, :]]

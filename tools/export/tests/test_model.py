@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tools.export.core.config import from_dict
-from tools.export.core.uvit import build
+from tools.export.core.uvit import build, unpatchify
 
 TINY = from_dict({"model": {"img_size": 28, "patch_size": 7, "in_chans": 1, "embed_dim": 32, "depth": 4, "num_heads": 2,
                             "num_classes": 10}})["model"]
@@ -32,6 +32,17 @@ def test_shapes():
         assert e.shape == x.shape and u.shape == x.shape
         assert (u > 0).all() and (u < 1).all()
     assert m(x, t, y).shape == x.shape
+
+
+def test_another_image_size_or_token_count_is_refused_not_folded_into_the_batch():
+    m = tiny()
+    _, t, y = inputs()
+    # 32 would be cropped to the same 4×4 patches by the conv, 56 fold into a batch of 12
+    for size in (32, 56):
+        with pytest.raises(ValueError, match=r"embed takes images \[B, 1, 28, 28\]"):
+            m.embed(torch.randn(3, 1, size, size), t, y)
+    with pytest.raises(ValueError, match=r"unpatchify takes tokens \[B, 16, 49\]"):
+        unpatchify(torch.randn(3, 64, 49), 1, 4, 7)
 
 
 def test_skip_wiring_pairs_in_and_out_blocks_like_upstream():
