@@ -14,6 +14,18 @@ export type Feeds = Record<string, Tensor>;
 /** Where each output should stay: on the device between segments, or read back. */
 export type OutputLocation = Record<string, 'gpu-buffer' | 'cpu'>;
 
+/**
+ * Models whose segment files come to at most this many bytes have their weights prepacked (a
+ * MatMul-ready copy of each, made at load); larger ones do not. Small MatMuls gain from it, large
+ * ones pay for the copy in memory. Measured 2026-12-04, the shipped model (3.8 MB of int8 files), its
+ * 9 bench configurations, 2 interleaved runs of 5 images each: every one 1–5 % faster in Node and
+ * 1–10 % in Chromium (θ 0.12: 214 against 225 ms, 224 against 246 ms), the first image no later
+ * (0.90 against 0.97 s on a return visit, 5 loads each), the process no larger (216–268 against
+ * 238–246 MB). The paper-size model (int8, 54.8 MB): a pass 1633 ms with it, 1545 ms without (within
+ * noise), its peak memory 503 against 456 MB (3 runs each, medians).
+ */
+export const PREPACK_MAX_MODEL_BYTES = 16e6;
+
 export class OrtExecutor {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly live = new Set<Tensor>();
@@ -24,6 +36,8 @@ export class OrtExecutor {
   constructor(
     readonly ort: Ort,
     readonly backend: Backend,
+    /** Whether sessions prepack their weights (PREPACK_MAX_MODEL_BYTES says for which models). */
+    private readonly prepack = true,
   ) {}
 
   /**
@@ -65,13 +79,9 @@ export class OrtExecutor {
         // int8 files hold DequantizeLinear nodes over constant weights. ONNX Runtime keeps those
         // unfolded for QDQ kernel fusions we do not use, and then dequantizes at every run (+20 % per
         // block on wasm, measured); with QDQ off it folds them once at load into the fp32 weights.
-        //
-        // Prepacking (a MatMul-ready copy of each weight, made at load) raised the paper-size model's
-        // peak memory and bought no speed we could measure. Node wasm, U-ViT-S/2 int8 (169 MB of fp32
-        // weights), 3 interleaved runs each, medians: peak 503 MB with it, 456 MB without (one pair
-        // went the other way); a full pass 1633 and 1545 ms, within noise; the shipped model 31–33 ms
-        // per pass either way (2 runs each).
-        extra: { session: { disable_quant_qdq: '1', disable_prepacking: '1' } },
+        extra: {
+          session: { disable_quant_qdq: '1', ...(this.prepack ? {} : { disable_prepacking: '1' }) },
+        },
         ...(gpu && location ? { preferredOutputLocation: location } : {}),
       });
     } catch (e) {

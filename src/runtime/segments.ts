@@ -14,9 +14,24 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import type { Denoiser } from './denoiser';
 import { BackendError } from './errors';
-import { OrtExecutor, type Backend, type Feeds, type Ort, type OutputLocation } from './executor';
+import {
+  OrtExecutor,
+  PREPACK_MAX_MODEL_BYTES,
+  type Backend,
+  type Feeds,
+  type Ort,
+  type OutputLocation,
+} from './executor';
 import { byNeed, type LoadedModel } from './loader';
-import { isConditional, prefixSkipOutput, prefixSkips, type FileSpec, type Manifest } from './manifest';
+import {
+  isConditional,
+  prefixSkipOutput,
+  prefixSkips,
+  segmentFiles,
+  totalBytes,
+  type FileSpec,
+  type Manifest,
+} from './manifest';
 import { SegmentPass, type PassHost, type PrefixResult } from './segment-pass';
 import { SpeculativePass } from './speculative-pass';
 import { yieldIfBusy } from './yield';
@@ -90,7 +105,8 @@ export class SegmentRunner implements Denoiser, PassHost {
     const { manifest, files } = model;
     const file =
       options.file ?? ((path: string) => (files.has(path) ? Promise.resolve(files.get(path)!) : undefined));
-    const executor = new OrtExecutor(ort, options.backend);
+    const prepack = totalBytes(segmentFiles(manifest)) <= PREPACK_MAX_MODEL_BYTES;
+    const executor = new OrtExecutor(ort, options.backend, prepack);
     const fused = manifest.segments.prefix;
     const skips = fused ? prefixSkips(manifest, fused) : [];
     const prefixLocation: OutputLocation = { hidden: 'gpu-buffer', temb: 'gpu-buffer', uncertainty: 'cpu' };

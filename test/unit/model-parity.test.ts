@@ -17,6 +17,7 @@ import {
   withoutGuidanceSchedule,
 } from '../../src/runtime';
 import { openMonolithic, type Monolithic } from '../../src/bench/monolithic';
+import { PREPACK_MAX_MODEL_BYTES } from '../../src/runtime/executor';
 import { checkParity, TOLERANCE } from '../parity/check.mjs';
 import { compareSampling, PIXEL_TOLERANCE, RUNS } from '../parity/sampling';
 import { FIXTURE_DIR, MODEL_DIR, maxAbsDiff, readFixtures } from './fixtures';
@@ -395,6 +396,49 @@ describe('sampling against the PyTorch reference run', () => {
     } finally {
       await leanRunner.release();
     }
+  });
+
+  it('prepacks the weights of a small model, not those of one over PREPACK_MAX_MODEL_BYTES, to the same image', async () => {
+    const asked: unknown[] = [];
+    const recording = {
+      ...ort,
+      InferenceSession: {
+        create: (bytes: Uint8Array, options: ort.InferenceSession.SessionOptions) => {
+          asked.push((options.extra as { session: Record<string, string> }).session.disable_prepacking);
+          return ort.InferenceSession.create(bytes, options);
+        },
+      },
+    } as unknown as typeof ort;
+    const { segments } = model.manifest;
+    // the same graphs, said to be larger: the rule reads the manifest's sizes
+    const large: LoadedModel = {
+      ...model,
+      manifest: {
+        ...model.manifest,
+        segments: { ...segments, head: { ...segments.head, bytes: PREPACK_MAX_MODEL_BYTES } },
+      },
+    };
+    const params = resolveParams(model.manifest, { classIndex: 3, seed: 9, steps: 6 });
+    const images: Float32Array[] = [];
+    for (const [loaded, disabled] of [
+      [model, undefined],
+      [large, '1'],
+    ] as const) {
+      asked.length = 0;
+      const r = await SegmentRunner.create(
+        recording,
+        { ...loaded, files: new Map(model.files) },
+        { backend: 'wasm' },
+      );
+      try {
+        expect(asked.length).toBeGreaterThan(0);
+        expect(new Set(asked)).toEqual(new Set([disabled]));
+        images.push((await generate(r, loaded.manifest, params)).image);
+      } finally {
+        await r.release();
+      }
+    }
+    expect(maxAbsDiff(images[0]!, images[1]!)).toBeLessThanOrEqual(1e-5);
   });
 
   it('the seeded noise generator reproduces the exporter’s initial noise exactly', async () => {
