@@ -36,8 +36,9 @@ export function modelDirFlag(given: string | undefined): string {
 export async function loadModelDir(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const source = directorySource(dir);
   const { segments } = await readManifest(source);
-  const fused = segments.prefix ? [segments.embed, ...segments.blocks.slice(0, segments.prefix.depth)] : [];
-  const partial = fused.some((f) => !existsSync(path.join(dir, f.path)));
+  // the package's copy lacks the blocks; a checkout that lost embed.onnx alone is told it is missing
+  const fused = segments.prefix ? segments.blocks.slice(0, segments.prefix.depth) : [];
+  const partial = fused.some((b) => !existsSync(path.join(dir, b.path)));
   return loadModel(source, { ...options, skipFusedBlocks: options.skipFusedBlocks || partial });
 }
 

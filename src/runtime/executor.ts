@@ -17,7 +17,8 @@ export type OutputLocation = Record<string, 'gpu-buffer' | 'cpu'>;
 /**
  * Models whose segment files come to at most this many bytes have their weights prepacked (a
  * MatMul-ready copy of each, made at load); larger ones do not. Small MatMuls gain from it, large
- * ones pay for the copy in memory. Measured 2026-12-04, the shipped model (3.8 MB of int8 files), its
+ * ones pay for the copy in memory (compiled-code.ts's FILL_MAX_BYTES is another limit of the kind, on
+ * the bytes a load holds). Measured 2026-12-04, the shipped model (4.9 MB of int8 segment files), its
  * 9 bench configurations, 2 interleaved runs of 5 images each: every one 1–5 % faster in Node and
  * 1–10 % in Chromium (θ 0.12: 214 against 225 ms, 224 against 246 ms), the first image no later
  * (0.90 against 0.97 s on a return visit, 5 loads each), the process no larger (216–268 against

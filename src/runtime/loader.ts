@@ -4,7 +4,14 @@
  */
 import { FetchError, ManifestError, messageOf } from './errors';
 import { verifyFile } from './integrity';
-import { parseManifest, segmentFiles, totalBytes, type FileSpec, type Manifest } from './manifest';
+import {
+  parseManifest,
+  replacedByPrefix,
+  segmentFiles,
+  totalBytes,
+  type FileSpec,
+  type Manifest,
+} from './manifest';
 import { joinUrl, type ByteCache, type ModelSource } from './model-source';
 
 export interface LoadProgress {
@@ -69,10 +76,7 @@ export function modelFiles(
   manifest: Manifest,
   options: Pick<LoadOptions, 'skipFusedBlocks' | 'includeMonolithic'> = {},
 ): FileSpec[] {
-  const fused = options.skipFusedBlocks ? manifest.segments.prefix : undefined;
-  const skipped = new Set<FileSpec>(
-    fused ? [manifest.segments.embed, ...manifest.segments.blocks.slice(0, fused.depth)] : [],
-  );
+  const skipped = new Set(options.skipFusedBlocks ? replacedByPrefix(manifest) : []);
   const wanted: FileSpec[] = segmentFiles(manifest).filter((f) => !skipped.has(f));
   const mono = manifest.baselines?.monolithic;
   if (options.includeMonolithic && mono) wanted.push(mono);

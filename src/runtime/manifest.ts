@@ -354,7 +354,16 @@ export function prefixSkipOutput(j: number): string {
   return `hidden_${String(j).padStart(2, '0')}`;
 }
 
-/** Every file the page needs to generate (the monolithic baseline only when asked for). */
+/**
+ * The graphs a fused prefix runs in one go: the embed and the blocks before its depth. A load may
+ * leave them out (the page's does), and passes then run at least the prefix's depth.
+ */
+export function replacedByPrefix(m: Manifest): FileSpec[] {
+  const { embed, blocks, prefix } = m.segments;
+  return prefix ? [embed, ...blocks.slice(0, prefix.depth)] : [];
+}
+
+/** Every segment file (the monolithic baseline is not one). */
 export function segmentFiles(m: Manifest): FileSpec[] {
   const { embed, blocks, head, prefix } = m.segments;
   return [embed, ...blocks, head, ...(prefix ? [prefix] : [])];

@@ -27,6 +27,7 @@ import {
   isConditional,
   prefixSkipOutput,
   prefixSkips,
+  replacedByPrefix,
   segmentFiles,
   totalBytes,
   type FileSpec,
@@ -112,20 +113,20 @@ export class SegmentRunner implements Denoiser, PassHost {
     const prefixLocation: OutputLocation = { hidden: 'gpu-buffer', temb: 'gpu-buffer', uncertainty: 'cpu' };
     for (const j of skips) prefixLocation[prefixSkipOutput(j)] = 'gpu-buffer';
     const n = manifest.segments.blocks.length;
-    // every session: its file, where its outputs stay, and whether the load may have left it out (the
-    // embed and blocks the fused prefix replaces: the page's load does)
+    const replaced = new Set(replacedByPrefix(manifest)); // the page's load leaves them out
+    // every session: its file, where its outputs stay, and whether the load may have left it out
     const jobs: { spec: FileSpec; location: OutputLocation; optional: boolean }[] = [
       {
         spec: manifest.segments.embed,
         location: { hidden: 'gpu-buffer', temb: 'gpu-buffer' },
-        optional: fused !== undefined,
+        optional: replaced.has(manifest.segments.embed),
       },
       // on the GPU too, so a speculative pass can queue the next block before reading it back
       // (a plain pass reads it at once: the same download ORT would do for a 'cpu' output)
-      ...manifest.segments.blocks.map((spec, i) => ({
+      ...manifest.segments.blocks.map((spec) => ({
         spec,
         location: { hidden_out: 'gpu-buffer', uncertainty: 'gpu-buffer' } as OutputLocation,
-        optional: fused !== undefined && i < fused.depth,
+        optional: replaced.has(spec),
       })),
       { spec: manifest.segments.head, location: { eps: 'cpu' }, optional: false },
       ...(fused ? [{ spec: fused as FileSpec, location: prefixLocation, optional: false }] : []),
@@ -284,14 +285,14 @@ export class SegmentRunner implements Denoiser, PassHost {
     speculate = this.speculate,
   ): Promise<SegmentPass> {
     const exec = this.executor;
-    const feeds = this.inputs(x, t, classes);
     const prefix = this.prefix && this.prefix.depth <= mustRun ? this.prefix : null;
     const first = prefix ? prefix.session : mustRun >= this.minimumDepth ? this.embed : null;
     if (!first) {
       throw new BackendError(
-        `a pass that may exit after ${mustRun} blocks needs the blocks the fused prefix replaces, which were not loaded`,
+        `a pass that may exit after ${mustRun} blocks needs the embed and blocks the fused prefix replaces, which were not loaded`,
       );
     }
+    const feeds = this.inputs(x, t, classes);
     let out: Record<string, Tensor>;
     try {
       out = await exec.run(first, feeds);

@@ -46,7 +46,7 @@ el.addEventListener('step', (e) => {
 });
 el.addEventListener('done', (e) => post('adadiff:done', { totals: (e as CustomEvent).detail.totals }));
 el.addEventListener('error', (e) => post('adadiff:error', (e as unknown as CustomEvent).detail));
-// appended once it is listened to: a model or backend it cannot use fails at once
+// appended once it is listened to: a model or backend it cannot use fails in the next task
 document.body.append(el);
 
 window.addEventListener('message', (event: MessageEvent) => {

@@ -58,7 +58,11 @@ export const browserFilledRuntimes: FilledRuntimes = {
  * cache: a Generate pressed within that time of either never waits for one.
  */
 const FILL_AFTER_IDLE_MS = 1000;
-/** The most a model's files may weigh for a fill: the shipped models weigh 3.4–3.5 MB. */
+/**
+ * The most a model's files may weigh for a fill: the shipped models weigh 3.4–3.5 MB. Not the same
+ * measure as executor.ts's PREPACK_MAX_MODEL_BYTES (every segment file), though both keep a small
+ * model's extra memory small: a change to one is a reason to look at the other.
+ */
 const FILL_MAX_BYTES = 16e6;
 
 export interface FillSteps {

@@ -84,10 +84,10 @@ test('two widgets on a cross-origin host page both generate, from one model down
   assert.equal(b.savedFraction, 0, 'widget b runs full depth');
   const onnx = assets.requests.slice(before).filter((p) => p.endsWith('.onnx'));
   assert.equal(onnx.length, new Set(onnx).size, `each model file once: ${onnx.join(', ')}`);
-  // exactly what generating needs: no baseline, and not the blocks the fused prefix replaces
+  // exactly what generating needs: no baseline, and not the embed and blocks the fused prefix replaces
   const manifest = JSON.parse(readFileSync('public/models/fmnist-uvit13/manifest.json', 'utf8'));
   const { embed, head, blocks, prefix } = manifest.segments;
-  const needed = [embed, head, ...(prefix ? [prefix] : []), ...blocks.slice(prefix ? prefix.depth : 0)];
+  const needed = [...(prefix ? [prefix] : [embed]), head, ...blocks.slice(prefix ? prefix.depth : 0)];
   assert.deepEqual(onnx.map((p) => path.basename(p)).sort(), needed.map((f) => f.path).sort());
   const workers = assets.requests.slice(before).filter((p) => p.includes('engine.worker'));
   assert.equal(workers.length, 1, 'one worker script for both widgets');
@@ -195,7 +195,7 @@ test('bad model attributes raise an error event with a message', async () => {
   assert.equal(again.length, 1, JSON.stringify(again));
   assert.match(again[0], /HTTP 404/);
 
-  // a loaded widget given a bad backend says so, at once and at generate(); set back, it loads again
+  // a loaded widget given a bad backend says so, in the next task and at generate(); set back, it loads again
   const corrected = await page.evaluate(async () => {
     const said = [];
     const el = document.createElement('adadiff-generator');
