@@ -5,6 +5,7 @@ import {
   isModelId,
   loadModel,
   readManifest,
+  replacedByPrefix,
   SegmentRunner,
   type LoadedModel,
   type LoadOptions,
@@ -35,10 +36,10 @@ export function modelDirFlag(given: string | undefined): string {
  */
 export async function loadModelDir(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const source = directorySource(dir);
-  const { segments } = await readManifest(source);
-  // the package's copy lacks the blocks; a checkout that lost embed.onnx alone is told it is missing
-  const fused = segments.prefix ? segments.blocks.slice(0, segments.prefix.depth) : [];
-  const partial = fused.some((b) => !existsSync(path.join(dir, b.path)));
+  const manifest = await readManifest(source);
+  // the package's copy lacks all of them; a checkout that lost some is told which are missing
+  const replaced = replacedByPrefix(manifest);
+  const partial = replaced.length > 0 && replaced.every((f) => !existsSync(path.join(dir, f.path)));
   return loadModel(source, { ...options, skipFusedBlocks: options.skipFusedBlocks || partial });
 }
 

@@ -25,7 +25,7 @@ export interface ModelsIndexEntry {
   /** Class names; none for an unconditional model. */
   classes: string[];
   image: { channels: number; height: number; width: number };
-  /** What the page downloads to run it (the fused prefix replaces the blocks it holds). */
+  /** What the page downloads to run it (the fused prefix replaces the embed and blocks it holds). */
   bytes: number;
   /** The data it was trained on, and the credit its images ask for. */
   data?: { name: string; attribution?: string };

@@ -61,7 +61,7 @@ const browserHost: EngineHost = {
   filledRuntimes: browserFilledRuntimes,
 };
 
-/** The page's load: the fused prefix, never the blocks inside it, and no baseline. */
+/** The page's load: the fused prefix, never the embed and blocks inside it, and no baseline. */
 const PAGE_LOAD = { skipFusedBlocks: true } as const;
 
 /** onnxruntime-web, started, and the session that started it (held until the model's sessions exist). */

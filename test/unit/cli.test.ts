@@ -175,6 +175,12 @@ describe('adadiff generate with a broken model: exit 1, one line naming the file
   const manifestOf = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   const cases: [string, (dir: string) => void, RegExp][] = [
     ['a missing segment', (d) => rmSync(path.join(d, 'block_07.onnx')), /block_07\.onnx: no such file/],
+    // not the package's copy, which lacks every graph the fused prefix replaces
+    [
+      'a lost block inside the prefix',
+      (d) => rmSync(path.join(d, 'block_02.onnx')),
+      /block_02\.onnx: no such file/,
+    ],
     [
       'a truncated segment',
       (d) =>
